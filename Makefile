@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make run    creates .venv, installs scratchnn, runs main.py
+#   make test   creates .venv, installs scratchnn with its test tools, runs ruff and pytest
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(BIN)/python main.py $(ARGS)
+
+test: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(VENV)/.test-deps
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,198 @@
+"""The network: a stack of layers and a loss, tied together.
+
+Forward pass: each layer's output is the next layer's input, and the last
+output goes to the loss. Backward pass: the loss's gradient goes through the
+layers in reverse order, each turning ``dL/d(its output)`` into
+``dL/d(its input)`` and filling its own parameter gradients on the way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy, softmax
+from .validation import check_features, check_labels, check_random_state
+
+__all__ = ["ACTIVATIONS", "LOSSES", "NeuralNetwork", "build_mlp"]
+
+
+class NeuralNetwork:
+    """A feed-forward network: ``layers`` applied in order, trained against ``loss``.
+
+    Consecutive layers are checked to fit when the network is built (a Dense
+    layer's ``in_features`` must equal the width coming out of the layer before).
+
+    ``parameters()`` and ``gradients()`` are aligned lists over all layers, in
+    layer order, ``W`` before ``b``; the arrays are the layers' own, so an
+    optimizer updating them in place trains the network.
+    """
+
+    def __init__(self, layers: list[Layer], loss: Loss) -> None:
+        layers = list(layers)
+        if not layers:
+            raise ValueError("layers must hold at least one layer, got []")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be a Layer, got {layer!r}")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a Loss, got {loss!r}")
+        width = None
+        for i, layer in enumerate(layers):
+            try:
+                width = layer.output_features(width)
+            except ValueError as exc:
+                raise ValueError(f"layers[{i}]: {exc}") from None
+        self.layers = layers
+        self.loss = loss
+        self._params = [p for layer in layers for p in layer.params]
+        self._grads = [g for layer in layers for g in layer.grads]
+
+    # -- shapes ------------------------------------------------------------
+    @property
+    def n_features(self) -> int | None:
+        """Input width the first Dense layer expects (None if there is none)."""
+        for layer in self.layers:
+            if isinstance(layer, Dense):
+                return layer.in_features
+        return None
+
+    @property
+    def n_outputs(self) -> int | None:
+        """Width of the network's output (None if no layer fixes it)."""
+        width = None
+        for layer in self.layers:
+            width = layer.output_features(width)
+        return width
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Floating-point type of the parameters (float32 unless asked otherwise)."""
+        return self._params[0].dtype if self._params else np.dtype(np.float32)
+
+    # -- the passes ----------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)``.
+
+        ``training=True`` switches on training-only behaviour (Dropout) and is
+        what the trainer uses; the default is evaluation.
+        """
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def compute_loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+        """The loss (a float, mean over the batch) of ``outputs`` against ``targets``."""
+        return self.loss.forward(outputs, targets)
+
+    def backward(self) -> None:
+        """Backpropagate from the last computed loss, filling every layer's ``grads``."""
+        grad = self.loss.backward()
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            # the first layer's input gradient would be dL/dx of the data: unused
+            grad = self.layers[i].backward(grad, input_grad=i > 0)
+
+    def parameters(self) -> list[np.ndarray]:
+        """All parameter arrays, layer by layer (``W`` before ``b``)."""
+        return self._params
+
+    def gradients(self) -> list[np.ndarray]:
+        """Gradient arrays aligned with ``parameters()``, filled by ``backward``."""
+        return self._grads
+
+    # -- using a trained network ---------------------------------------------
+    def _check_x(self, x) -> np.ndarray:
+        return check_features(x, "x", dtype=self.dtype, n_features=self.n_features)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities ``(N, n_outputs)``: the softmax of the outputs.
+
+        For a network trained with ``SoftmaxCrossEntropy`` these are the
+        probabilities the loss was fitted to; for other losses they are a
+        normalised score.
+        """
+        return softmax(self.forward(self._check_x(x), training=False))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class labels ``(N,)``: the index of the largest output."""
+        return np.argmax(self.forward(self._check_x(x), training=False), axis=1)
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """Fraction of rows of ``x`` whose predicted label equals ``y``."""
+        x = self._check_x(x)
+        y = check_labels(y, "y", n_samples=x.shape[0], n_classes=self.n_outputs)
+        if y.ndim == 2:
+            y = np.argmax(y, axis=1)
+        return float(np.mean(self.predict(x) == y))
+
+    # -- files -------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Architecture as JSON-ready data: layer types and constructor arguments, and the loss."""
+        return {
+            "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "loss": {"type": type(self.loss).__name__, "config": self.loss.get_config()},
+        }
+
+    def save(self, path, metadata: dict | None = None) -> None:
+        """Write the network to one ``.npz`` file, atomically; see ``scratchnn.serialization``."""
+        from .serialization import save_network
+
+        save_network(self, path, metadata)
+
+    @classmethod
+    def load(cls, path) -> NeuralNetwork:
+        """Read a network written by ``save`` (with ``allow_pickle=False``)."""
+        from .serialization import load_network
+
+        return load_network(path)[0]
+
+    def __repr__(self) -> str:
+        inner = ",\n    ".join(repr(layer) for layer in self.layers)
+        return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
+
+
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "leaky_relu": LeakyReLU}
+LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
+
+
+def build_mlp(
+    n_features: int,
+    hidden_units=(50,),
+    n_outputs: int = 10,
+    *,
+    activation: str = "relu",
+    loss: str = "cross-entropy",
+    dropout: float = 0.0,
+    label_smoothing: float = 0.0,
+    seed=None,
+    dtype=np.float32,
+) -> NeuralNetwork:
+    """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
+
+    ``hidden_units`` is an int or a sequence of ints (one per hidden layer).
+    He initialisation for ReLU-like activations, Xavier for sigmoid and tanh.
+    The output layer emits raw scores (logits); the loss applies softmax.
+    """
+    rng = check_random_state(seed)
+    if isinstance(hidden_units, (int, np.integer)):
+        hidden_units = (int(hidden_units),)
+    hidden_units = tuple(hidden_units)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    init = "he" if activation in ("relu", "leaky_relu") else "xavier"
+    layers: list[Layer] = []
+    width = n_features
+    for units in hidden_units:
+        layers.append(Dense(width, units, init=init, seed=rng, dtype=dtype))
+        layers.append(ACTIVATIONS[activation]())
+        if dropout:
+            layers.append(Dropout(dropout, seed=rng))
+        width = units
+    layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
+    loss_obj = SoftmaxCrossEntropy(label_smoothing) if loss == "cross-entropy" else MeanSquaredError()
+    if label_smoothing and loss != "cross-entropy":
+        raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={loss!r}")
+    return NeuralNetwork(layers, loss_obj)

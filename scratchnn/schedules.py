@@ -1,0 +1,129 @@
+"""Learning-rate schedules: the learning rate as a function of the step number.
+
+A schedule is a small object called as ``schedule(step, base_lr) -> lr``. The
+trainer calls it before every update, with ``step = 0`` for the first update,
+and sets ``optimizer.learning_rate`` to the result; ``base_lr`` is the
+optimizer's learning rate when training started. Each schedule gives the same
+sequence as the ``torch.optim.lr_scheduler`` named in its docstring, stepped
+once per update.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .validation import check_float_in_range, check_positive_int
+
+__all__ = ["Constant", "CosineAnnealing", "Schedule", "StepDecay", "WarmupCosine", "make_schedule"]
+
+
+class Schedule:
+    """Base class: ``schedule(step, base_lr)`` returns the learning rate for that step."""
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return dict(vars(self))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Schedule):
+    """``lr_t = base_lr`` for every step."""
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return base_lr
+
+
+class StepDecay(Schedule):
+    """Step decay, as ``torch.optim.lr_scheduler.StepLR(step_size, gamma)``::
+
+    lr_t = base_lr * gamma ** floor(t / step_size)
+    """
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = check_positive_int(step_size, "step_size")
+        self.gamma = check_float_in_range(gamma, "gamma", 0.0, 1.0, high_inclusive=True)
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return base_lr * self.gamma ** (step // self.step_size)
+
+
+def _cosine(t: int, total: int, base_lr: float, min_lr: float) -> float:
+    t = min(t, total)  # stay at min_lr after the end instead of rising again
+    return min_lr + (base_lr - min_lr) * (1.0 + math.cos(math.pi * t / total)) / 2.0
+
+
+class CosineAnnealing(Schedule):
+    """Cosine annealing over ``total_steps``, as ``CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)``::
+
+        lr_t = min_lr + (base_lr - min_lr) * (1 + cos(pi * t / total_steps)) / 2
+
+    for ``0 <= t <= total_steps``; after that it stays at ``min_lr`` (torch's
+    would rise again, a cosine being periodic).
+    """
+
+    def __init__(self, total_steps: int, min_lr: float = 0.0) -> None:
+        self.total_steps = check_positive_int(total_steps, "total_steps")
+        self.min_lr = check_float_in_range(min_lr, "min_lr", 0.0, math.inf)
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return _cosine(step, self.total_steps, base_lr, self.min_lr)
+
+
+class WarmupCosine(Schedule):
+    """Linear warm-up then cosine annealing, as torch's
+    ``SequentialLR([LinearLR(start_factor, 1.0, warmup_steps),
+    CosineAnnealingLR(total_steps - warmup_steps, min_lr)], milestones=[warmup_steps])``::
+
+        lr_t = base_lr * (start_factor + (1 - start_factor) * t / warmup_steps)   t < warmup_steps
+        lr_t = cosine(t - warmup_steps) over total_steps - warmup_steps steps   otherwise
+
+    Warm-up keeps the first, noisy updates small while Adam's moment estimates
+    settle; the cosine then lowers the rate smoothly to ``min_lr``.
+    """
+
+    def __init__(
+        self, warmup_steps: int, total_steps: int, start_factor: float = 0.1, min_lr: float = 0.0
+    ) -> None:
+        self.warmup_steps = check_positive_int(warmup_steps, "warmup_steps")
+        self.total_steps = check_positive_int(total_steps, "total_steps")
+        if self.total_steps <= self.warmup_steps:
+            raise ValueError(
+                f"total_steps must be larger than warmup_steps={self.warmup_steps}, got {self.total_steps}"
+            )
+        self.start_factor = check_float_in_range(start_factor, "start_factor", 0.0, 1.0, high_inclusive=True)
+        if self.start_factor == 0.0:
+            raise ValueError("start_factor must be > 0, got 0.0")
+        self.min_lr = check_float_in_range(min_lr, "min_lr", 0.0, math.inf)
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        if step < self.warmup_steps:
+            return base_lr * (self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps)
+        return _cosine(step - self.warmup_steps, self.total_steps - self.warmup_steps, base_lr, self.min_lr)
+
+
+SCHEDULES = ("constant", "step", "cosine", "warmup-cosine")
+
+
+def make_schedule(name: str | None, total_steps: int, warmup_fraction: float = 0.1) -> Schedule | None:
+    """A schedule by name, sized for a run of ``total_steps`` updates.
+
+    "constant" (or None) gives None (the trainer then leaves the rate alone);
+    "step" divides the rate by 10 after each third of the run; "cosine" anneals
+    to 0 over the run; "warmup-cosine" warms up over ``warmup_fraction`` of it.
+    """
+    if name is None or name == "constant":
+        return None
+    total_steps = check_positive_int(total_steps, "total_steps")
+    if name == "step":
+        return StepDecay(max(1, math.ceil(total_steps / 3)), gamma=0.1)
+    if name == "cosine":
+        return CosineAnnealing(total_steps)
+    if name == "warmup-cosine":
+        warmup = max(1, round(total_steps * warmup_fraction))
+        return WarmupCosine(min(warmup, total_steps - 1) or 1, max(total_steps, 2))
+    raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {name!r}")

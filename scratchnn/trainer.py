@@ -1,0 +1,212 @@
+"""The training loop: mini-batch gradient descent.
+
+One epoch: shuffle the training set, cut it into mini-batches, and for each
+batch run forward, loss, backward and one optimizer step. The data is permuted
+once per epoch into a reused buffer, so every batch is a contiguous slice
+(cheap to take, friendly to the cache) rather than a fancy-indexed copy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .network import NeuralNetwork
+from .optimizers import Optimizer
+from .validation import check_features, check_labels, check_positive_int, check_random_state
+
+__all__ = ["History", "Trainer", "TrainingDiverged"]
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss became NaN or infinite: the learning rate is usually too large."""
+
+    def __init__(self, epoch: int, batch: int, loss: float, learning_rate: float) -> None:
+        self.epoch, self.batch, self.loss, self.learning_rate = epoch, batch, loss, learning_rate
+        super().__init__(
+            f"training diverged in epoch {epoch} (batch {batch}): the loss became {loss}; "
+            f"try a smaller learning rate than {learning_rate:g}"
+        )
+
+
+class History(list):
+    """One dict per finished epoch, in order.
+
+    Keys: ``epoch`` (1-based), ``loss`` (mean training loss), ``lr`` (learning
+    rate at the epoch's last step) and, when the data was given,
+    ``test_accuracy``, ``val_loss`` and ``val_accuracy``. ``best_epoch`` is the
+    epoch whose weights the network holds after early stopping (else None) and
+    ``stopped_early`` says whether patience ran out.
+    """
+
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    def column(self, key: str) -> list:
+        """The values of one key over all epochs, e.g. ``history.column("loss")``."""
+        return [record.get(key) for record in self]
+
+
+class Trainer:
+    """Trains a ``NeuralNetwork`` with an ``Optimizer`` on mini-batches.
+
+    Parameters
+    ----------
+    network, optimizer
+        What to train and how to update it.
+    batch_size
+        Rows per mini-batch; the last, shorter batch of an epoch is kept. A
+        batch size larger than the data gives one batch per epoch.
+    seed
+        int, None or ``np.random.Generator``: the shuffling order.
+    schedule
+        Optional ``scratchnn.schedules.Schedule``; called before every update to
+        set ``optimizer.learning_rate``.
+    """
+
+    def __init__(
+        self,
+        network: NeuralNetwork,
+        optimizer: Optimizer,
+        batch_size: int = 16,
+        seed=None,
+        schedule=None,
+    ) -> None:
+        if not isinstance(network, NeuralNetwork):
+            raise TypeError(f"network must be a NeuralNetwork, got {network!r}")
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be an Optimizer, got {optimizer!r}")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must be a Schedule or None, got {schedule!r}")
+        self.network = network
+        self.optimizer = optimizer
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.rng = check_random_state(seed)
+        self.schedule = schedule
+        self.history = History()
+        self.step = 0
+        self.best_params: list[np.ndarray] | None = None
+
+    def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(mean loss, accuracy) of the network on ``(x, y)``, without training behaviour."""
+        net = self.network
+        outputs = net.forward(x, training=False)
+        loss = net.compute_loss(outputs, y)
+        labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+        return loss, float(np.mean(np.argmax(outputs, axis=1) == labels))
+
+    def _check_xy(self, x, y, x_name: str, y_name: str):
+        net = self.network
+        x = check_features(x, x_name, dtype=net.dtype, n_features=net.n_features)
+        y = check_labels(y, y_name, n_samples=x.shape[0], n_classes=net.n_outputs)
+        if y.ndim == 2 and y.dtype != net.dtype:
+            y = y.astype(net.dtype)
+        return x, y
+
+    def fit(
+        self,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        epochs: int = 20,
+        x_test: np.ndarray | None = None,
+        y_test: np.ndarray | None = None,
+        verbose: bool = True,
+        *,
+        x_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        patience: int | None = None,
+        callback=None,
+    ) -> History:
+        """Train for ``epochs`` epochs; return the ``History`` (also kept as ``self.history``).
+
+        ``x_test, y_test``: reported as "Test Acc" each epoch (the seed's line).
+        ``x_val, y_val``: validation loss and accuracy each epoch; with
+        ``patience=N``, training stops once the validation loss has not improved
+        for N epochs, and the weights of the best epoch are restored.
+        ``callback(record)`` is called after each epoch (progress bars use it).
+
+        Raises ``TrainingDiverged`` if the loss becomes NaN or infinite.
+        """
+        epochs = check_positive_int(epochs, "epochs")
+        x_train, y_train = self._check_xy(x_train, y_train, "x_train", "y_train")
+        if (x_test is None) != (y_test is None):
+            raise ValueError("x_test and y_test must be given together")
+        if (x_val is None) != (y_val is None):
+            raise ValueError("x_val and y_val must be given together")
+        if x_test is not None:
+            x_test, y_test = self._check_xy(x_test, y_test, "x_test", "y_test")
+        if x_val is not None:
+            x_val, y_val = self._check_xy(x_val, y_val, "x_val", "y_val")
+        if patience is not None:
+            patience = check_positive_int(patience, "patience")
+            if x_val is None:
+                raise ValueError("patience needs validation data: pass x_val and y_val")
+
+        net, opt = self.network, self.optimizer
+        params, grads = net.parameters(), net.gradients()
+        n, bs = x_train.shape[0], self.batch_size
+        base_lr = opt.learning_rate
+        # Reused every epoch: the shuffled copy of the data, written in place.
+        x_shuf, y_shuf = np.empty_like(x_train), np.empty_like(y_train)
+        history = self.history = History()
+        best_loss, best_epoch, waited = math.inf, None, 0
+
+        for epoch in range(1, epochs + 1):
+            perm = self.rng.permutation(n)
+            np.take(x_train, perm, axis=0, out=x_shuf)
+            np.take(y_train, perm, axis=0, out=y_shuf)
+            total = 0.0
+            for batch, start in enumerate(range(0, n, bs)):
+                xb, yb = x_shuf[start : start + bs], y_shuf[start : start + bs]
+                loss = net.compute_loss(net.forward(xb, training=True), yb)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(epoch, batch + 1, loss, opt.learning_rate)
+                net.backward()
+                if self.schedule is not None:
+                    opt.learning_rate = self.schedule(self.step, base_lr)
+                opt.step(params, grads)
+                self.step += 1
+                total += loss * xb.shape[0]
+
+            record = {"epoch": epoch, "loss": total / n, "lr": opt.learning_rate}
+            if x_test is not None:
+                record["test_accuracy"] = self._evaluate(x_test, y_test)[1]
+            if x_val is not None:
+                record["val_loss"], record["val_accuracy"] = self._evaluate(x_val, y_val)
+                if not math.isfinite(record["val_loss"]):
+                    raise TrainingDiverged(epoch, batch + 1, record["val_loss"], opt.learning_rate)
+            history.append(record)
+            if verbose:
+                print(format_epoch(record, epochs), flush=True)
+            if callback is not None:
+                callback(record)
+
+            if x_val is not None:
+                if record["val_loss"] < best_loss:
+                    best_loss, best_epoch, waited = record["val_loss"], epoch, 0
+                    self.best_params = [p.copy() for p in params]
+                else:
+                    waited += 1
+                if patience is not None and waited >= patience:
+                    history.stopped_early = True
+                    break
+
+        if patience is not None and self.best_params is not None:
+            for p, best in zip(params, self.best_params):
+                p[...] = best
+            history.best_epoch = best_epoch
+        return history
+
+
+def format_epoch(record: dict, epochs: int) -> str:
+    """The seed's progress line: ``Epoch 10/20 | Loss: 0.1755 | Test Acc: 0.9361``.
+
+    Validation figures, when present, follow in the same style.
+    """
+    line = f"Epoch {record['epoch']}/{epochs} | Loss: {record['loss']:.4f}"
+    if "test_accuracy" in record:
+        line += f" | Test Acc: {record['test_accuracy']:.4f}"
+    if "val_loss" in record:
+        line += f" | Val Loss: {record['val_loss']:.4f} | Val Acc: {record['val_accuracy']:.4f}"
+    return line

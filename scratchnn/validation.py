@@ -1,0 +1,133 @@
+"""Checks for user input, shared by every entry point.
+
+Each check raises ``ValueError`` or ``TypeError`` whose message names the
+argument and shows the bad value, e.g.
+``ValueError: batch_size must be a positive integer, got 0``.
+Checks run where data and settings enter the library (``fit``, ``predict``,
+building a network), never inside a forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def check_random_state(seed) -> np.random.Generator:
+    """Turn ``seed`` (None, an int or a Generator) into a ``np.random.Generator``.
+
+    The one place a seed becomes a generator; everything below receives the
+    generator. NumPy's global random state is never used.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"seed must be an int, None or a numpy Generator, got {seed!r}")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_positive_int(value, name: str) -> int:
+    """Return ``value`` as an int, or raise if it is not an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer() and value >= 1:
+            return int(value)
+        raise TypeError(f"{name} must be a positive integer, got {_short(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {_short(value)}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def check_float_in_range(value, name: str, low: float, high: float, *, high_inclusive=False) -> float:
+    """Return ``value`` as a float in ``[low, high)`` (or ``[low, high]``), or raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {_short(value)}")
+    value = float(value)
+    upper_ok = value <= high if high_inclusive else value < high
+    if not (math.isfinite(value) and value >= low and upper_ok):
+        bracket = "]" if high_inclusive else ")"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {value!r}")
+    return value
+
+
+def check_features(x, name: str = "x", dtype=None, n_features: int | None = None) -> np.ndarray:
+    """Validate a feature matrix: 2-D, non-empty, numeric, finite.
+
+    Returns a C-contiguous array of ``dtype`` (converted once, here, so the
+    training loop never converts).
+    """
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}: "
+            f"{arr[bad[0], bad[1]]!r})"
+        )
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects {n_features}")
+    return arr
+
+
+def check_labels(
+    y, name: str = "y", n_samples: int | None = None, n_classes: int | None = None
+) -> np.ndarray:
+    """Validate class labels: integers ``0 <= y < n_classes`` of shape (N,),
+    or a one-hot / probability matrix of shape (N, n_classes)."""
+    arr = np.asarray(y)
+    if arr.ndim == 2:
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+        if n_classes is not None and arr.shape[1] != n_classes:
+            raise ValueError(f"{name} has {arr.shape[1]} columns, but the network has {n_classes} outputs")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
+    elif arr.ndim == 1:
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise TypeError(f"{name} must hold integer class labels, got non-integer values")
+            arr = arr.astype(np.int64)
+        elif arr.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integer class labels 0..n_classes-1, got dtype {arr.dtype}")
+        if arr.size and (arr.min() < 0 or (n_classes is not None and arr.max() >= n_classes)):
+            bad = arr.min() if arr.min() < 0 else arr.max()
+            limit = f"0..{n_classes - 1}" if n_classes is not None else "non-negative"
+            raise ValueError(f"{name} holds label {bad}, outside the network's classes {limit}")
+    else:
+        raise ValueError(f"{name} must be 1-D labels or a 2-D one-hot array, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples, but x has {n_samples}")
+    return np.ascontiguousarray(arr)
