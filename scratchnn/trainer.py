@@ -126,7 +126,7 @@ class Trainer:
         for N epochs, and the weights of the best epoch are restored.
         ``callback(record)`` is called after each epoch (progress bars use it).
 
-        Raises ``TrainingDiverged`` if the loss becomes NaN or infinite.
+        Raises ``TrainingDiverged`` if the loss or the weights become NaN or infinite.
         """
         epochs = check_positive_int(epochs, "epochs")
         x_train, y_train = self._check_xy(x_train, y_train, "x_train", "y_train")
@@ -152,45 +152,53 @@ class Trainer:
         history = self.history = History()
         best_loss, best_epoch, waited = math.inf, None, 0
 
-        for epoch in range(1, epochs + 1):
-            perm = self.rng.permutation(n)
-            np.take(x_train, perm, axis=0, out=x_shuf)
-            np.take(y_train, perm, axis=0, out=y_shuf)
-            total = 0.0
-            for batch, start in enumerate(range(0, n, bs)):
-                xb, yb = x_shuf[start : start + bs], y_shuf[start : start + bs]
-                loss = net.compute_loss(net.forward(xb, training=True), yb)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged(epoch, batch + 1, loss, opt.learning_rate)
-                net.backward()
-                if self.schedule is not None:
-                    opt.learning_rate = self.schedule(self.step, base_lr)
-                opt.step(params, grads)
-                self.step += 1
-                total += loss * xb.shape[0]
+        # Divergence is detected below (a non-finite loss or weights) and raised as
+        # TrainingDiverged with a hint; NumPy's overflow warnings on the way there
+        # would only repeat it (or, under warnings-as-errors, pre-empt it).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(1, epochs + 1):
+                perm = self.rng.permutation(n)
+                np.take(x_train, perm, axis=0, out=x_shuf)
+                np.take(y_train, perm, axis=0, out=y_shuf)
+                total = 0.0
+                for batch, start in enumerate(range(0, n, bs)):
+                    xb, yb = x_shuf[start : start + bs], y_shuf[start : start + bs]
+                    loss = net.compute_loss(net.forward(xb, training=True), yb)
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged(epoch, batch + 1, loss, opt.learning_rate)
+                    net.backward()
+                    if self.schedule is not None:
+                        opt.learning_rate = self.schedule(self.step, base_lr)
+                    opt.step(params, grads)
+                    self.step += 1
+                    total += loss * xb.shape[0]
+                # The last update of an epoch can overflow the weights after its
+                # loss was computed; never let non-finite weights pass as trained.
+                if not all(np.isfinite(p).all() for p in params):
+                    raise TrainingDiverged(epoch, batch + 1, math.nan, opt.learning_rate)
 
-            record = {"epoch": epoch, "loss": total / n, "lr": opt.learning_rate}
-            if x_test is not None:
-                record["test_accuracy"] = self._evaluate(x_test, y_test)[1]
-            if x_val is not None:
-                record["val_loss"], record["val_accuracy"] = self._evaluate(x_val, y_val)
-                if not math.isfinite(record["val_loss"]):
-                    raise TrainingDiverged(epoch, batch + 1, record["val_loss"], opt.learning_rate)
-            history.append(record)
-            if verbose:
-                print(format_epoch(record, epochs), flush=True)
-            if callback is not None:
-                callback(record)
+                record = {"epoch": epoch, "loss": total / n, "lr": opt.learning_rate}
+                if x_test is not None:
+                    record["test_accuracy"] = self._evaluate(x_test, y_test)[1]
+                if x_val is not None:
+                    record["val_loss"], record["val_accuracy"] = self._evaluate(x_val, y_val)
+                    if not math.isfinite(record["val_loss"]):
+                        raise TrainingDiverged(epoch, batch + 1, record["val_loss"], opt.learning_rate)
+                history.append(record)
+                if verbose:
+                    print(format_epoch(record, epochs), flush=True)
+                if callback is not None:
+                    callback(record)
 
-            if x_val is not None:
-                if record["val_loss"] < best_loss:
-                    best_loss, best_epoch, waited = record["val_loss"], epoch, 0
-                    self.best_params = [p.copy() for p in params]
-                else:
-                    waited += 1
-                if patience is not None and waited >= patience:
-                    history.stopped_early = True
-                    break
+                if x_val is not None:
+                    if record["val_loss"] < best_loss:
+                        best_loss, best_epoch, waited = record["val_loss"], epoch, 0
+                        self.best_params = [p.copy() for p in params]
+                    else:
+                        waited += 1
+                    if patience is not None and waited >= patience:
+                        history.stopped_early = True
+                        break
 
         if patience is not None and self.best_params is not None:
             for p, best in zip(params, self.best_params):
