@@ -124,7 +124,8 @@ class NeuralNetwork:
         y = check_labels(y, "y", n_samples=x.shape[0], n_classes=self.n_outputs)
         if y.ndim == 2:
             y = np.argmax(y, axis=1)
-        return float(np.mean(self.predict(x) == y))
+        predicted = np.argmax(self.forward(x, training=False), axis=1)
+        return float(np.mean(predicted == y))
 
     # -- files -------------------------------------------------------------------
     def get_config(self) -> dict:
