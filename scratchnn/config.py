@@ -17,7 +17,13 @@ from .network import ACTIVATIONS, LOSSES, NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .trainer import History, Trainer
-from .validation import check_float_in_range, check_positive_float, check_positive_int, check_random_state
+from .validation import (
+    check_float_in_range,
+    check_labels,
+    check_positive_float,
+    check_positive_int,
+    check_random_state,
+)
 
 __all__ = ["TrainingConfig", "train"]
 
@@ -148,11 +154,12 @@ def train(
     mid-run (Ctrl-C) can still reach the best weights and the history so far.
     """
     x_train = np.asarray(x_train)
-    if n_classes is None:
-        y = np.asarray(y_train)
-        n_classes = y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
     if x_train.ndim != 2:
         raise ValueError(f"x_train must be a 2-D array (n_samples, n_features), got shape {x_train.shape}")
+    if n_classes is None:
+        # checked first, so empty, NaN or string labels get a message naming y_train
+        y = check_labels(y_train, "y_train", n_samples=x_train.shape[0], x_name="x_train")
+        n_classes = y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
     network, trainer = build(config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0])
     if trainer_out is not None:
         trainer_out.append(trainer)

@@ -143,10 +143,12 @@ def grid_search(
         raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores), got {n_jobs!r}")
     x_train = check_features(x_train, "x_train", dtype=np.dtype(base.dtype))
     x_val = check_features(x_val, "x_val", dtype=np.dtype(base.dtype), n_features=x_train.shape[1])
-    y_train = check_labels(y_train, "y_train", n_samples=x_train.shape[0])
+    y_train = check_labels(
+        y_train, "y_train", n_samples=x_train.shape[0], n_classes=n_classes, x_name="x_train"
+    )
     if n_classes is None:
         n_classes = int(y_train.max()) + 1 if y_train.ndim == 1 else y_train.shape[1]
-    y_val = check_labels(y_val, "y_val", n_samples=x_val.shape[0], n_classes=n_classes)
+    y_val = check_labels(y_val, "y_val", n_samples=x_val.shape[0], n_classes=n_classes, x_name="x_val")
     data = (x_train, y_train, x_val, y_val, n_classes)
 
     done = {_canonical({k: r[k] for k in grid}): r for r in (completed or [])}

@@ -99,7 +99,7 @@ class Trainer:
     def _check_xy(self, x, y, x_name: str, y_name: str):
         net = self.network
         x = check_features(x, x_name, dtype=net.dtype, n_features=net.n_features)
-        y = check_labels(y, y_name, n_samples=x.shape[0], n_classes=net.n_outputs)
+        y = check_labels(y, y_name, n_samples=x.shape[0], n_classes=net.n_outputs, x_name=x_name)
         if y.ndim == 2 and y.dtype != net.dtype:
             y = y.astype(net.dtype)
         return x, y

@@ -88,23 +88,40 @@ def check_features(x, name: str = "x", dtype=None, n_features: int | None = None
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]}: "
-            f"{arr[bad[0], bad[1]]!r})"
+            f"{arr[bad[0], bad[1]].item()!r})"
         )
+    # Finite float64 values beyond float32's range become inf in the cast: say so,
+    # rather than let NumPy warn and the network train on infinities.
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(arr, dtype=dtype)
+    if converted.dtype != arr.dtype and not np.all(np.isfinite(converted)):
+        bad = np.argwhere(~np.isfinite(converted))[0]
+        raise ValueError(
+            f"{name} holds a value too large for {converted.dtype} "
+            f"(first at row {bad[0]}, column {bad[1]}: {arr[bad[0], bad[1]].item()!r})"
+        )
+    arr = converted
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects {n_features}")
     return arr
 
 
 def check_labels(
-    y, name: str = "y", n_samples: int | None = None, n_classes: int | None = None
+    y,
+    name: str = "y",
+    n_samples: int | None = None,
+    n_classes: int | None = None,
+    *,
+    x_name: str = "x",
 ) -> np.ndarray:
     """Validate class labels: integers ``0 <= y < n_classes`` of shape (N,),
-    or a one-hot / probability matrix of shape (N, n_classes)."""
+    or a one-hot / probability matrix of shape (N, n_classes).
+
+    ``n_samples`` is the number of rows of the features, named ``x_name`` in messages."""
     arr = np.asarray(y)
     if arr.ndim == 2:
         if not np.issubdtype(arr.dtype, np.number):
@@ -115,8 +132,11 @@ def check_labels(
             raise ValueError(f"{name} contains NaN or infinity")
     elif arr.ndim == 1:
         if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                raise TypeError(f"{name} must hold integer class labels, got non-integer values")
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+            if bad.size:
+                raise TypeError(
+                    f"{name} must hold integer class labels, got {arr[bad[0]].item()!r} at position {bad[0]}"
+                )
             arr = arr.astype(np.int64)
         elif arr.dtype.kind not in "iu":
             raise TypeError(f"{name} must hold integer class labels 0..n_classes-1, got dtype {arr.dtype}")
@@ -127,7 +147,7 @@ def check_labels(
     else:
         raise ValueError(f"{name} must be 1-D labels or a 2-D one-hot array, got shape {arr.shape}")
     if arr.shape[0] == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if n_samples is not None and arr.shape[0] != n_samples:
-        raise ValueError(f"{name} has {arr.shape[0]} samples, but x has {n_samples}")
+        raise ValueError(f"{name} has {arr.shape[0]} samples, but {x_name} has {n_samples}")
     return np.ascontiguousarray(arr)
