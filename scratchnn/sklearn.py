@@ -176,7 +176,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseEstimator):
         if len(encoder.classes_) < 2:
             raise ValueError(
                 f"y must hold at least two classes to train a classifier, got one class: "
-                f"{encoder.classes_[0]!r}"
+                f"{encoder.classes_.tolist()[0]!r}"
             )
         self.classes_ = encoder.classes_
         codes = encoder.transform(y)
