@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -39,7 +40,9 @@ def atomic_write(path, write) -> None:
     """Call ``write(file_object)`` on a temporary file, then rename it to ``path``.
 
     The rename is atomic on POSIX and Windows, so readers see either the old
-    file or the complete new one, never half of it.
+    file or the complete new one, never half of it. If ``write`` raises (or the
+    process is interrupted), the temporary file is removed and ``path`` is
+    untouched.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -50,6 +53,9 @@ def atomic_write(path, write) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file readable by its owner only; give the result
+        # the permissions an ordinary open() would have (0666 minus the umask).
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -59,8 +65,21 @@ def atomic_write(path, write) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return mask
+
+
 def save_network(network, path, metadata: dict | None = None) -> None:
-    """Write ``network`` (weights and architecture) and ``metadata`` to ``path``."""
+    """Write ``network`` (weights and architecture) and ``metadata`` to ``path``.
+
+    Refuses (``ValueError``) weights holding NaN or infinity: such a file would
+    not be a usable model, and ``load_network`` would refuse it.
+    """
+    for i, p in enumerate(network.parameters()):
+        if not np.all(np.isfinite(p)):
+            raise ValueError(f"network parameter {i} holds NaN or infinity; refusing to save it to {path}")
     meta = {
         "format": _MAGIC,
         "format_version": FORMAT_VERSION,
@@ -76,60 +95,126 @@ def save_network(network, path, metadata: dict | None = None) -> None:
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+# What reading a damaged archive can raise, from zipfile, zlib and NumPy's .npy parser.
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    KeyError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    SyntaxError,
+    OverflowError,
+    MemoryError,
+)
+
+
 def load_network(path):
     """Read a model file; return ``(network, metadata)``.
 
     Raises ``ModelFileError`` (a ``ValueError``) with the reason for anything
     that is not a complete model file of a known version, and
-    ``FileNotFoundError`` if there is no file.
+    ``FileNotFoundError`` if there is no file. Nothing in the file is executed:
+    arrays are read with ``allow_pickle=False`` and the metadata is JSON.
     """
-    from .network import NeuralNetwork
-
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
+        # Opened here, not by np.load: np.load leaks its file handle when the
+        # archive turns out to be damaged.
+        with open(path, "rb") as f:
+            if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+                # np.load would take anything else for a .npy or a pickle
                 raise ModelFileError(f"{path} is not a scratchnn model file (not an .npz archive)")
-            if "__meta__" not in data.files:
-                raise ModelFileError(f"{path} is not a scratchnn model file (no __meta__ entry)")
-            arrays = {name: data[name] for name in data.files}
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as data:
+                if "__meta__" not in data.files:
+                    raise ModelFileError(f"{path} is not a scratchnn model file (no __meta__ entry)")
+                meta = _read_meta(path, data["__meta__"])
+                names = [name for name in data.files if name != "__meta__"]
+                expected = [f"param_{i}" for i in range(len(names))]
+                if set(names) != set(expected):
+                    raise ModelFileError(
+                        f"{path}: expected arrays param_0..param_N and __meta__, found {names}"
+                    )
+                arrays = [data[name] for name in expected]
+                # an archive member that is not a .npy file comes back as raw bytes
+                if not all(isinstance(a, np.ndarray) for a in arrays):
+                    raise ModelFileError(f"{path}: a weight entry is not a NumPy array")
     except ModelFileError:
         raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+    except _READ_ERRORS as exc:
+        if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
             raise ModelFileError(f"{path} holds pickled objects, which are refused for safety") from None
-        raise ModelFileError(f"{path} is not a readable model file: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
         raise ModelFileError(f"{path} is not a readable model file ({type(exc).__name__}: {exc})") from None
+    network = _build_network(path, meta["architecture"], arrays)
+    metadata = meta.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    return network, metadata
 
-    meta_arr = arrays.pop("__meta__")
+
+def _read_meta(path: str, meta_arr: np.ndarray) -> dict:
+    """The ``__meta__`` entry as a dict, checked for the format name and version."""
+    if not isinstance(meta_arr, np.ndarray):
+        raise ModelFileError(f"{path}: __meta__ is not a NumPy array")
     if meta_arr.dtype.kind != "U" or meta_arr.shape != ():
-        raise ModelFileError(f"{path}: __meta__ must be a JSON string")
+        raise ModelFileError(
+            f"{path}: __meta__ must be a JSON string, got dtype {meta_arr.dtype} shape {meta_arr.shape}"
+        )
     try:
         meta = json.loads(str(meta_arr))
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: __meta__ is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ModelFileError(f"{path}: __meta__ is not valid JSON ({type(exc).__name__}: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != _MAGIC:
-        raise ModelFileError(f"{path} is not a scratchnn model file")
+        raise ModelFileError(f"{path} is not a scratchnn model file (its __meta__ does not say so)")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path} has model format version {version!r}; this scratchnn reads version {FORMAT_VERSION}"
         )
+    if "architecture" not in meta:
+        raise ModelFileError(f"{path}: __meta__ has no architecture")
+    return meta
+
+
+def _build_network(path: str, arch, arrays: list[np.ndarray]):
+    """The network described by ``arch``, with its parameters set from ``arrays``."""
+    from .network import NeuralNetwork
+
     try:
-        arch = meta["architecture"]
-        layers = [layer_from_config(spec["type"], spec["config"]) for spec in arch["layers"]]
+        specs = arch["layers"]
+        if not isinstance(specs, list):
+            raise TypeError(f"layers must be a list, got {type(specs).__name__}")
+        # Check the declared Dense shapes against the stored arrays before building
+        # anything, so a file claiming huge layers cannot make us allocate them.
+        k = 0
+        for i, spec in enumerate(specs):
+            if spec["type"] == "Dense":
+                cfg = spec["config"]
+                want = [(cfg["in_features"], cfg["out_features"]), (cfg["out_features"],)]
+                got = [a.shape for a in arrays[k : k + 2]]
+                if got != want:
+                    raise ModelFileError(
+                        f"{path}: layer {i} (Dense) declares weights of shape {want}, the file holds {got}"
+                    )
+                k += 2
+        layers = [layer_from_config(spec["type"], spec["config"]) for spec in specs]
         loss = loss_from_config(arch["loss"]["type"], arch["loss"]["config"])
         network = NeuralNetwork(layers, loss)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"{path}: invalid architecture ({type(exc).__name__}: {exc})") from None
     params = network.parameters()
-    if len(arrays) != len(params) or any(f"param_{i}" not in arrays for i in range(len(params))):
-        raise ModelFileError(f"{path}: expected {len(params)} weight arrays, found {sorted(arrays)}")
-    for i, p in enumerate(params):
-        stored = arrays[f"param_{i}"]
+    if len(arrays) != len(params):
+        raise ModelFileError(
+            f"{path}: the architecture has {len(params)} weight arrays, the file {len(arrays)}"
+        )
+    for i, (p, stored) in enumerate(zip(params, arrays)):
         if stored.shape != p.shape or stored.dtype != p.dtype:
             raise ModelFileError(
                 f"{path}: param_{i} has shape {stored.shape} and dtype {stored.dtype}, "
@@ -138,7 +223,4 @@ def load_network(path):
         if not np.all(np.isfinite(stored)):
             raise ModelFileError(f"{path}: param_{i} holds NaN or infinity")
         p[...] = stored
-    metadata = meta.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ModelFileError(f"{path}: metadata must be a JSON object")
-    return network, metadata
+    return network
