@@ -1,0 +1,228 @@
+"""Plots for the command-line tool, written as PNG files with matplotlib's Agg renderer.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, not through
+``pyplot``: no display is needed, no global figure state is kept, and nothing
+changes the backend of a program that imports this module. Every file is
+written atomically (``scratchnn.serialization.atomic_write``).
+
+* ``learning_curves``: training and validation loss, and validation accuracy, per epoch;
+* ``confusion_matrix``: counts of true against predicted classes;
+* ``tuning_heatmap``: validation accuracy over learning rate x hidden units,
+  with the best batch size written in each cell;
+* ``misclassified_grid`` and ``first_layer_weights``: for image data (square
+  feature counts, e.g. Digits' 8x8 pixels), the test images the network got
+  wrong and the first layer's weights drawn as images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .serialization import atomic_write
+
+__all__ = [
+    "confusion_matrix",
+    "first_layer_weights",
+    "learning_curves",
+    "misclassified_grid",
+    "tuning_heatmap",
+]
+
+DPI = 100
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _save(fig, path) -> None:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
+
+
+def learning_curves(history: list[dict], path) -> None:
+    """Loss (training, and validation if recorded) and validation accuracy against the epoch."""
+    epochs = [r["epoch"] for r in history]
+    has_val = any("val_loss" in r for r in history)
+    fig = _figure(9 if has_val else 5, 3.6)
+    axes = fig.subplots(1, 2 if has_val else 1, squeeze=False)[0]
+    ax = axes[0]
+    ax.plot(epochs, [r["loss"] for r in history], marker="o", ms=3, label="training loss")
+    if has_val:
+        ax.plot(epochs, [r.get("val_loss") for r in history], marker="o", ms=3, label="validation loss")
+    ax.set(xlabel="epoch", ylabel="loss (mean per row)", title="Loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if has_val:
+        ax = axes[1]
+        ax.plot(epochs, [r.get("val_accuracy") for r in history], marker="o", ms=3, color="tab:green")
+        best = max(range(len(history)), key=lambda i: history[i].get("val_accuracy") or 0.0)
+        ax.annotate(
+            f"best {history[best]['val_accuracy']:.4f}",
+            (epochs[best], history[best]["val_accuracy"]),
+            textcoords="offset points",
+            xytext=(0, -14),
+            ha="center",
+            fontsize=8,
+        )
+        ax.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
+        ax.grid(alpha=0.3)
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    _save(fig, path)
+
+
+def confusion_matrix(
+    matrix: np.ndarray, label_names: list[str], path, title: str = "Confusion matrix"
+) -> None:
+    """A ``(C, C)`` matrix of counts (rows: true class, columns: predicted class), annotated."""
+    matrix = np.asarray(matrix)
+    c = matrix.shape[0]
+    size = min(10.0, max(4.0, 0.55 * c + 2.5))
+    fig = _figure(size, size * 0.9)
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ticks = np.arange(c)
+    names = [_shorten(n) for n in label_names]
+    ax.set_xticks(ticks, names, rotation=45 if max(map(len, names)) > 3 else 0, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for i in range(c):
+        for j in range(c):
+            colour = "white" if matrix[i, j] > threshold else "black"
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color=colour, fontsize=8)
+    _save(fig, path)
+
+
+def _shorten(name: str, width: int = 14) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None:
+    """Best validation accuracy for each (learning rate, hidden units) pair, best batch size inside.
+
+    ``rows`` are grid-search results (settings plus ``val_accuracy`` and
+    ``status``). A dimension missing from the grid takes its value from
+    ``defaults`` (the base settings), so the map is drawn for any grid.
+    Diverged cells are grey and say so.
+    """
+    defaults = defaults or {}
+
+    def get(row, key):
+        value = row.get(key, defaults.get(key))
+        return tuple(value) if isinstance(value, list) else value
+
+    lrs = sorted({get(r, "learning_rate") for r in rows}, key=float)
+    units = sorted({get(r, "hidden_units") for r in rows}, key=lambda u: (np.prod(u), str(u)))
+    acc = np.full((len(lrs), len(units)), np.nan)
+    best_bs: dict[tuple[int, int], object] = {}
+    diverged = set()
+    for row in rows:
+        i, j = lrs.index(get(row, "learning_rate")), units.index(get(row, "hidden_units"))
+        if row.get("status") != "ok" or row.get("val_accuracy") is None:
+            diverged.add((i, j))
+            continue
+        if np.isnan(acc[i, j]) or row["val_accuracy"] > acc[i, j]:
+            acc[i, j] = row["val_accuracy"]
+            best_bs[i, j] = get(row, "batch_size")
+    fig = _figure(max(5.0, 1.3 * len(units) + 2.5), max(3.5, 0.75 * len(lrs) + 1.8))
+    ax = fig.subplots()
+    masked = np.ma.masked_invalid(acc)
+    cmap = _viridis_with_grey()
+    finite = acc[np.isfinite(acc)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto")
+    fig.colorbar(image, ax=ax, label="validation accuracy")
+    ax.set_xticks(range(len(units)), [_fmt(u) for u in units])
+    ax.set_yticks(range(len(lrs)), [_fmt(lr) for lr in lrs])
+    ax.set(xlabel="hidden units", ylabel="learning rate", title="Grid search: best validation accuracy")
+    mid = (vmin + vmax) / 2
+    for i in range(len(lrs)):
+        for j in range(len(units)):
+            if np.isfinite(acc[i, j]):
+                text = f"{acc[i, j]:.3f}\nbatch {_fmt(best_bs[i, j])}"
+                colour = "black" if acc[i, j] > mid else "white"
+            else:
+                text, colour = ("diverged" if (i, j) in diverged else "-"), "black"
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=8)
+    _save(fig, path)
+
+
+def _viridis_with_grey():
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("lightgrey")
+    return cmap
+
+
+def _grid_shape(n: int, max_cols: int = 10) -> tuple[int, int]:
+    cols = min(max_cols, max(1, math.ceil(math.sqrt(n))))
+    return math.ceil(n / cols), cols
+
+
+def misclassified_grid(
+    images: np.ndarray,
+    true: np.ndarray,
+    predicted: np.ndarray,
+    label_names: list[str],
+    image_shape: tuple[int, int],
+    path,
+    max_images: int = 30,
+) -> int:
+    """Draw up to ``max_images`` rows of ``images`` whose ``true != predicted``; return how many were wrong.
+
+    ``images`` are raw (unscaled) feature rows, reshaped to ``image_shape``.
+    """
+    wrong = np.flatnonzero(np.asarray(true) != np.asarray(predicted))
+    shown = wrong[:max_images]
+    n_rows, n_cols = _grid_shape(max(1, len(shown)))
+    fig = _figure(1.25 * n_cols + 0.4, 1.45 * n_rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, k in zip(axes, shown):
+        ax.imshow(np.asarray(images[k]).reshape(image_shape), cmap="gray_r", interpolation="nearest")
+        ax.set_title(
+            f"true {_shorten(label_names[true[k]], 6)}\npred {_shorten(label_names[predicted[k]], 6)}",
+            fontsize=8,
+            color="tab:red",
+        )
+    if not len(shown):
+        axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    fig.suptitle(f"Misclassified: {len(wrong)} of {len(true)} (showing {len(shown)})", fontsize=10)
+    _save(fig, path)
+    return len(wrong)
+
+
+def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64) -> None:
+    """Each column of the first Dense layer's ``W (n_features, units)`` drawn as an image.
+
+    Red and blue are positive and negative weights on a scale symmetric
+    around 0 for each unit: what pattern of pixels excites that hidden unit.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    n = min(max_units, weights.shape[1])
+    n_rows, n_cols = _grid_shape(n, max_cols=8)
+    fig = _figure(1.1 * n_cols + 0.4, 1.1 * n_rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for k in range(n):
+        w = weights[:, k].reshape(image_shape)
+        limit = float(np.abs(w).max()) or 1.0
+        axes[k].imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        axes[k].set_title(f"unit {k}", fontsize=7)
+    fig.suptitle(f"First-layer weights ({n} of {weights.shape[1]} hidden units)", fontsize=10)
+    _save(fig, path)

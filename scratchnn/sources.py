@@ -1,0 +1,401 @@
+"""Data sources for the command-line tool: built-in data sets, CSV files and ``.npz`` files.
+
+A SOURCE is one of
+
+* the name of a data set bundled with scikit-learn: ``digits``, ``iris``,
+  ``wine`` or ``breast_cancer``;
+* a ``.csv`` file with a header row: one column is the label (``target``, the
+  last column by default; labels may be numbers or strings), every other
+  column is a numeric feature;
+* a ``.npz`` file holding an array ``X`` (n_samples, n_features) and an array
+  ``y`` (n_samples,) of labels (integers or strings).
+
+Everything here turns user files into the plain arrays the core library
+trains on: raw features (float64), labels as text, a ``LabelEncoder``-like
+mapping of those texts to ``0..C-1``, and a ``Scaler`` (standardisation with
+the statistics of the training split only) that is stored with the model as
+JSON lists. Errors name the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "BUILTIN",
+    "Dataset",
+    "Scaler",
+    "encode_labels",
+    "encode_with",
+    "fingerprint",
+    "image_shape_for",
+    "load_source",
+    "read_feature_csv",
+    "split_indices",
+]
+
+#: Data sets bundled with scikit-learn, by the name the command line takes.
+BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+
+#: Cells read as a missing value (pandas' common defaults, in lower case).
+_MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
+
+
+@dataclass
+class Dataset:
+    """A table of raw features and text labels, as read from a SOURCE.
+
+    ``x``: float64 ``(N, F)``; ``labels``: str ``(N,)``; ``feature_names``: F
+    column names; ``target``: the name of the label column; ``image_shape``:
+    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None.
+    """
+
+    name: str
+    x: np.ndarray
+    labels: np.ndarray
+    feature_names: list[str]
+    target: str
+    image_shape: tuple[int, int] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.x.shape[0]
+
+
+def image_shape_for(n_features: int) -> tuple[int, int] | None:
+    """``(s, s)`` if the rows look like square images (``s * s == n_features``, ``s >= 4``)."""
+    side = math.isqrt(n_features)
+    return (side, side) if side >= 4 and side * side == n_features else None
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def load_source(source: str, target: str | None = None, default_target: str | None = None) -> Dataset:
+    """Read SOURCE (a built-in name, a ``.csv`` or a ``.npz`` path) into a ``Dataset``.
+
+    ``target`` names the label column of a CSV file; without it, the column
+    named ``default_target`` (a model's own label column) if the file has one,
+    else the last column. ``target`` must be None or ``"target"`` for the other
+    kinds of source.
+    """
+    if not isinstance(source, str) or not source:
+        raise ValueError(f"data must be a data set name or a file path, got {source!r}")
+    if source in BUILTIN:
+        _check_target_unused(source, target)
+        return _load_builtin(source)
+    lower = source.lower()
+    if lower.endswith(".csv"):
+        return _load_csv(source, target, default_target)
+    if lower.endswith(".npz"):
+        _check_target_unused(source, target)
+        return _load_npz(source)
+    raise ValueError(
+        f"data must be one of {', '.join(BUILTIN)}, or a path ending in .csv or .npz, got {source!r}"
+    )
+
+
+def _check_target_unused(source: str, target: str | None) -> None:
+    if target not in (None, "target"):
+        raise ValueError(f"--target applies to CSV files only, got --target {target!r} for {source!r}")
+
+
+def _load_builtin(name: str) -> Dataset:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
+    x = np.asarray(bunch.data, dtype=np.float64)
+    names = [str(n) for n in bunch.target_names]
+    labels = np.array([names[int(i)] for i in bunch.target])
+    features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
+    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]))
+
+
+def _default_names(n: int) -> list[str]:
+    return [f"x{i}" for i in range(n)]
+
+
+def _load_npz(path: str) -> Dataset:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = set(data.files)
+            if not {"X", "y"} <= files:
+                raise ValueError(f"{path} must hold arrays 'X' and 'y', found {sorted(files)}")
+            x, y = data["X"], data["y"]
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ValueError(f"{path} holds pickled objects, which are refused for safety") from None
+        raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{path}: X must be a non-empty 2-D array (n_samples, n_features), got {x.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
+        raise ValueError(f"{path}: X must be numeric, got dtype {x.dtype}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{path}: y must be 1-D with one label per row of X ({x.shape[0]}), got {y.shape}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        row, col = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(f"{path}: X holds {x[row, col]} (missing or infinite) at row {row}, column {col}")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise ValueError(
+                f"{path}: y must hold class labels (integers or strings), got non-integer floats"
+            )
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iubUS":
+        raise ValueError(f"{path}: y must hold integers or strings, got dtype {y.dtype}")
+    labels = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()])
+    return Dataset(path, x, labels, _default_names(x.shape[1]), "target", image_shape_for(x.shape[1]))
+
+
+def _read_table(path: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows and the file line number of each row; blank lines are skipped."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    rows, lines = [], []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = None
+            for cells in reader:
+                if not cells or all(not c.strip() for c in cells):
+                    continue
+                if header is None:
+                    header = [c.strip() for c in cells]
+                    continue
+                if len(cells) != len(header):
+                    raise ValueError(
+                        f"{path}: line {reader.line_num} has {len(cells)} cells, "
+                        f"but the header has {len(header)} columns"
+                    )
+                rows.append(cells)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV: {exc}") from None
+    if header is None:
+        raise ValueError(f"{path} is empty: expected a header row naming the columns")
+    for i, name in enumerate(header):
+        if not name:
+            raise ValueError(f"{path}: header column {i + 1} has no name")
+        if header.index(name) != i:
+            raise ValueError(f"{path}: the header names column {name!r} twice")
+    if not rows:
+        raise ValueError(f"{path} has a header but no data rows")
+    return header, rows, lines
+
+
+def _parse_features(path, header, rows, lines, columns: list[int]) -> np.ndarray:
+    """The numeric block ``rows[:, columns]`` as float64; errors name line and column."""
+    block = [[row[j] for j in columns] for row in rows]
+    try:
+        x = np.array(block, dtype=np.float64)  # NumPy parses the strings; fast path
+        ok = bool(np.all(np.isfinite(x)))
+    except ValueError:
+        ok = False
+    if ok:
+        return x
+    for row, line in zip(block, lines):  # slow path: find the first bad cell
+        for j, cell in zip(columns, row):
+            text = cell.strip()
+            if text.lower() in _MISSING:
+                shown = "an empty cell" if not text else repr(text)
+                raise ValueError(f"{path}: missing value ({shown}) in column {header[j]!r} on line {line}")
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: column {header[j]!r} on line {line} holds {text!r}, which is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{path}: column {header[j]!r} on line {line} holds {text!r}, which is not finite"
+                )
+    raise ValueError(f"{path}: could not read the feature columns as numbers")  # pragma: no cover
+
+
+def _load_csv(path: str, target: str | None, default_target: str | None = None) -> Dataset:
+    header, rows, lines = _read_table(path)
+    if len(header) < 2:
+        raise ValueError(f"{path} needs at least one feature column and a label column, got {header}")
+    if target is None and default_target in header:
+        t = header.index(default_target)
+    elif target is None:
+        t = len(header) - 1
+    elif target in header:
+        t = header.index(target)
+    else:
+        raise ValueError(f"--target {target!r} is not a column of {path}; its columns are {header}")
+    columns = [j for j in range(len(header)) if j != t]
+    x = _parse_features(path, header, rows, lines, columns)
+    labels = []
+    for row, line in zip(rows, lines):
+        text = row[t].strip()
+        if not text:
+            raise ValueError(f"{path}: missing label in column {header[t]!r} on line {line}")
+        labels.append(text)
+    features = [header[j] for j in columns]
+    return Dataset(path, x, np.array(labels), features, header[t], image_shape_for(len(features)))
+
+
+def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
+    """Raw feature rows of a CSV file, columns picked by name in the model's order.
+
+    A column named like ``target`` (the label column the model was trained
+    on) is ignored; any other column the model does not know is an error, so a
+    misspelt header is not silently dropped.
+    """
+    header, rows, lines = _read_table(path)
+    missing = [name for name in feature_names if name not in header]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the feature column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+            f"that the model was trained on"
+        )
+    extra = [name for name in header if name not in feature_names and name != target]
+    if extra:
+        raise ValueError(
+            f"{path} has column {extra[0]!r}, which is neither a feature of the model nor its "
+            f"label column {target!r}"
+        )
+    columns = [header.index(name) for name in feature_names]
+    return _parse_features(path, header, rows, lines, columns)
+
+
+# -- labels ------------------------------------------------------------------------
+
+
+def _label_key(text: str):
+    try:
+        return (0, float(text), text)  # numeric labels in numeric order: 2 before 10
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
+    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers)."""
+    names = sorted({str(v) for v in labels}, key=_label_key)
+    if len(names) < 2:
+        raise ValueError(f"the labels must hold at least two classes, got only {names}")
+    return encode_with(labels, names), names
+
+
+def encode_with(labels, names: list[str]) -> np.ndarray:
+    """Labels as indices into ``names`` (a model's label names); unknown labels raise."""
+    index = {name: i for i, name in enumerate(names)}
+    out = np.empty(len(labels), dtype=np.int64)
+    for i, v in enumerate(labels):
+        try:
+            out[i] = index[str(v)]
+        except KeyError:
+            raise ValueError(
+                f"label {str(v)!r} (row {i}) is not one of the model's classes {names}"
+            ) from None
+    return out
+
+
+# -- splits and scaling -------------------------------------------------------------
+
+
+def split_indices(
+    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices ``(train, val, test)``: first the test split, then validation from the rest.
+
+    Both splits are stratified (each class in the same proportion) when every
+    class has enough rows, else plain random; either way fixed by ``seed``, so
+    ``evaluate`` can recompute the very same test split from the model file.
+    A fraction of 0 gives an empty split.
+    """
+    rest = np.arange(len(y))
+    test = np.empty(0, dtype=np.int64)
+    val = np.empty(0, dtype=np.int64)
+    if test_fraction > 0:
+        rest, test = _split(rest, y, test_fraction, seed, "--test-fraction")
+    if val_fraction > 0:
+        rest, val = _split(rest, y, val_fraction, seed, "--val-fraction")
+    return rest, val, test
+
+
+def _split(idx, y, fraction, seed, option):
+    from sklearn.model_selection import train_test_split
+
+    n_out = math.ceil(fraction * len(idx))
+    if n_out >= len(idx):
+        raise ValueError(f"{option} {fraction} leaves no training rows out of {len(idx)}")
+    try:
+        a, b = train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=seed)
+    except ValueError:  # a class with a single row, or fewer held-out rows than classes
+        a, b = train_test_split(idx, test_size=fraction, random_state=seed)
+    return np.sort(a), np.sort(b)
+
+
+def fingerprint(x: np.ndarray, labels) -> str:
+    """A SHA-256 of the features and labels: tells ``evaluate`` it sees the training data again."""
+    h = hashlib.sha256()
+    h.update(repr(x.shape).encode())
+    h.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    h.update("\0".join(str(v) for v in labels).encode())
+    return h.hexdigest()
+
+
+class Scaler:
+    """Standardisation, ``(x - mean) / scale``, like scikit-learn's ``StandardScaler``.
+
+    ``scale`` is the population standard deviation of each feature over the
+    rows ``fit`` saw (the training split only, so nothing leaks from the
+    validation or test rows); a constant feature gets scale 1, not a division
+    by zero. Stored with the model as plain JSON lists (``to_dict``), whose
+    floats round-trip exactly, so a loaded model scales bit for bit the same.
+    """
+
+    def __init__(self, mean, scale) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape:
+            raise ValueError(f"scaler mean and scale must be 1-D of one length, got {self.mean.shape}")
+        if not (
+            np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale)) and np.all(self.scale > 0)
+        ):
+            raise ValueError("scaler mean and scale must be finite, and scale > 0")
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Scaler:
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        # a constant column (all pixels of a border, say) would divide by zero
+        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean, scale)
+
+    @classmethod
+    def identity(cls, n_features: int) -> Scaler:
+        return cls(np.zeros(n_features), np.ones(n_features))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"x has shape {x.shape}, but the scaler expects {self.mean.shape[0]} features")
+        return (x - self.mean) / self.scale
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        try:
+            return cls(d["mean"], d["scale"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"the model's scaler is malformed: {exc}") from None
