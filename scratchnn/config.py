@@ -18,6 +18,7 @@ from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .trainer import History, Trainer
 from .validation import (
+    check_features,
     check_float_in_range,
     check_labels,
     check_positive_float,
@@ -153,9 +154,8 @@ def train(
     receives the trainer before training starts, so a caller interrupted
     mid-run (Ctrl-C) can still reach the best weights and the history so far.
     """
-    x_train = np.asarray(x_train)
-    if x_train.ndim != 2:
-        raise ValueError(f"x_train must be a 2-D array (n_samples, n_features), got shape {x_train.shape}")
+    # checked here, not only in fit: its width sizes the network built below
+    x_train = check_features(x_train, "x_train", dtype=np.dtype(config.dtype))
     if n_classes is None:
         # checked first, so empty, NaN or string labels get a message naming y_train
         y = check_labels(y_train, "y_train", n_samples=x_train.shape[0], x_name="x_train")
