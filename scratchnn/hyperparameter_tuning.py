@@ -172,7 +172,15 @@ def grid_search(
 
 
 def _run_all(todo, base, seed, data, n_jobs, scheduler):
-    """Yield result rows in the order of ``todo``, as they finish."""
+    """Yield result rows in the order of ``todo``, as they finish.
+
+    ``n_jobs=1`` and no scheduler: one trial after another, in this process.
+    ``n_jobs != 1``: joblib's default backend (loky worker processes). A
+    ``scheduler`` address: the workers of that dask.distributed cluster, through
+    joblib's Dask backend; ``n_jobs`` is then ignored, every worker thread of the
+    cluster takes trials. Either way the rows do not depend on where a trial ran
+    (see ``trial_seed``), and ``run_trial`` limits BLAS to one thread.
+    """
     if scheduler is None and n_jobs == 1:
         for params in todo:
             yield run_trial(params, base, seed, data)
@@ -183,16 +191,40 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
         parallel = Parallel(n_jobs=n_jobs, return_as="generator")
         yield from parallel(delayed(run_trial)(p, base, seed, data) for p in todo)
         return
-    from dask.distributed import Client
 
-    with Client(scheduler) as client:
-        # Ship the data to every worker once; trials receive a reference to it.
-        data_future = client.scatter(data, broadcast=True, hash=False)
-        with parallel_config(backend="dask", n_jobs=-1 if n_jobs == 1 else n_jobs):
+    if not isinstance(scheduler, str) or not scheduler:
+        raise TypeError(
+            f"scheduler must be a Dask scheduler address such as 'tcp://HOST:8786', got {scheduler!r}"
+        )
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise ImportError(
+            f"scheduler={scheduler!r} needs dask.distributed: pip install 'scratchnn[dask]' ({exc})"
+        ) from None
+    try:
+        # not the default client: a caller's own Client stays in charge of their other dask work
+        client = Client(scheduler, set_as_default=False)
+    except OSError as exc:
+        raise OSError(f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}") from None
+    with client:
+        # The data travels to each worker once, and trials carry only its key.
+        # client.scatter puts one copy of the whole (x_train, y_train, x_val, y_val,
+        # n_classes) tuple on every worker (broadcast) under a single key; a worker
+        # that joins later copies it from a peer on its first trial. Each trial is
+        # then submitted with that Future in place of the data: joblib's Dask
+        # backend leaves it alone (it only scatters arguments larger than 1 kB
+        # itself, and a Future is a few bytes), and dask.distributed turns a
+        # Future found in a task's arguments into a dependency on its key, handing
+        # the function the worker's local copy. tests/test_dask.py checks on the
+        # scheduler that every trial task depends on that one key and that each
+        # task's own message is a tiny fraction of the data's size.
+        [data_future] = client.scatter([data], broadcast=True, hash=False)
+        with parallel_config(backend="dask", client=client):
             parallel = Parallel(return_as="generator")
             yield from parallel(delayed(_run_trial_on_worker)(p, base, seed, data_future) for p in todo)
 
 
 def _run_trial_on_worker(params, base, seed, data):
-    # joblib's Dask backend resolves the scattered future before calling us
+    """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered tuple."""
     return run_trial(params, base, seed, data)
