@@ -86,6 +86,7 @@ class Trainer:
         self.schedule = schedule
         self.history = History()
         self.step = 0
+        self.base_lr = optimizer.learning_rate
         self.best_params: list[np.ndarray] | None = None
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -146,7 +147,12 @@ class Trainer:
         net, opt = self.network, self.optimizer
         params, grads = net.parameters(), net.gradients()
         n, bs = x_train.shape[0], self.batch_size
-        base_lr = opt.learning_rate
+        # A schedule scales the rate the optimizer had when training first started.
+        # A second fit continues the schedule (self.step) from that rate, not from
+        # the decayed one the schedule left in the optimizer.
+        if self.step == 0:
+            self.base_lr = opt.learning_rate
+        base_lr = self.base_lr
         # Reused every epoch: the shuffled copy of the data, written in place.
         x_shuf, y_shuf = np.empty_like(x_train), np.empty_like(y_train)
         history = self.history = History()
