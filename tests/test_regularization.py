@@ -210,3 +210,14 @@ def test_history_records_the_learning_rate_of_each_epochs_last_step_under_cosine
     np.testing.assert_allclose(lrs, expected, rtol=1e-15)
     assert lrs == sorted(lrs, reverse=True)  # cosine annealing only goes down
     assert lrs[-1] < 0.01 * lrs[0]
+
+
+def test_a_second_fit_continues_the_schedule_from_the_original_learning_rate():
+    x, y, _, _ = overfitting_problem(0)
+    x, y = np.concatenate([x] * 2)[:50], np.concatenate([y] * 2)[:50]
+    net = build_mlp(10, 8, 3, seed=0, dtype=np.float64)
+    trainer = Trainer(net, SGD(0.2), batch_size=16, seed=0, schedule=StepDecay(step_size=4, gamma=0.5))
+    first = trainer.fit(x, y, epochs=3, verbose=False).column("lr")
+    second = trainer.fit(x, y, epochs=3, verbose=False).column("lr")
+    # one decay per epoch (4 steps), counted over both fits, always from 0.2: never decayed twice
+    np.testing.assert_allclose(first + second, [0.2 * 0.5**k for k in range(6)], rtol=1e-15)
