@@ -115,3 +115,29 @@ def test_gradient_check_catches_a_wrong_backward_pass():
     x = rng.standard_normal((10, 4))
     y = rng.integers(0, 3, size=10)
     assert check_gradients(net, x, y) > 1e-2
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [MeanSquaredError(), SoftmaxCrossEntropy(label_smoothing=0.1)],
+    ids=["mse", "smoothed-cross-entropy"],
+)
+def test_network_with_leaky_relu_tanh_and_dropout_matches_central_differences(loss):
+    """Dropout is the identity in evaluation mode, which is where gradients are checked."""
+    rng = np.random.default_rng(7)
+    net = NeuralNetwork(
+        [
+            Dense(4, 6, seed=rng, dtype=np.float64),
+            LeakyReLU(0.1),
+            Dropout(0.3, seed=rng),
+            Dense(6, 5, seed=rng, dtype=np.float64),
+            Tanh(),
+            Dense(5, 3, seed=rng, dtype=np.float64),
+        ],
+        loss,
+    )
+    for b in net.parameters()[1::2]:
+        b[:] = rng.standard_normal(b.shape) * 0.1
+    x = rng.standard_normal((8, 4))
+    y = rng.integers(0, 3, size=8)
+    assert check_gradients(net, x, y) < TOL
