@@ -61,6 +61,8 @@ class TrainingConfig:
             (self.hidden_units,) if isinstance(self.hidden_units, (int, np.integer)) else self.hidden_units
         )
         try:
+            if isinstance(units, (str, bytes)):  # iterable, but "64" is not (6, 4)
+                raise TypeError
             units = tuple(units)
         except TypeError:
             raise TypeError(
