@@ -94,7 +94,7 @@ def test_dropout_forward_and_backward_match_torch_with_the_same_mask(rate):
     out = layer.forward(x, training=True)
     dx = layer.backward(g)
     # the mask, read through the public API: backward of ones is dL/dx = 1 * m
-    mask = Dropout.backward(layer, np.ones_like(x))
+    mask = layer.backward(np.ones_like(x))
     assert set(np.unique(mask)) == {0.0, 1.0 / (1.0 - rate)}  # inverted dropout's scaled mask
 
     xt = t64(x, True)
@@ -327,16 +327,31 @@ def torch_twin(net: NeuralNetwork) -> torch.nn.Sequential:
     return model
 
 
-@pytest.mark.parametrize(
-    ("make_ours", "make_torch"),
-    [
-        (lambda: SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
-        (lambda: Momentum(0.05, 0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-        (lambda: Adam(0.003), lambda p: torch.optim.Adam(p, lr=0.003)),
-    ],
-    ids=["sgd", "momentum", "adam"],
-)
-def test_three_epoch_training_run_gives_torch_per_batch_losses(make_ours, make_torch):
+def torch_warmup_cosine(opt, warmup: int, total: int):
+    lr_scheduler = torch.optim.lr_scheduler
+    return lr_scheduler.SequentialLR(
+        opt,
+        [lr_scheduler.LinearLR(opt, 0.1, 1.0, warmup), lr_scheduler.CosineAnnealingLR(opt, total - warmup)],
+        milestones=[warmup],
+    )
+
+
+TRAINING_RUNS = {
+    "sgd": (lambda: SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1), None),
+    "momentum": (lambda: Momentum(0.05, 0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None),
+    "adam": (lambda: Adam(0.003), lambda p: torch.optim.Adam(p, lr=0.003), None),
+    # the trainer consults the schedule before every update, as torch's scheduler.step() after every update
+    "adamw-warmup-cosine": (
+        lambda: AdamW(0.01, weight_decay=0.05),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.05),
+        (5, 30),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINING_RUNS))
+def test_three_epoch_training_run_gives_torch_per_batch_losses(name):
+    make_ours, make_torch, warmup_total = TRAINING_RUNS[name]
     n, batch_size, epochs, seed = 150, 16, 3, 11  # 150 = 9 * 16 + 6: a short last batch
     x, y = teacher_data(np.random.default_rng(7), n, 64, 10)
     init = np.random.default_rng(8)
@@ -346,12 +361,17 @@ def test_three_epoch_training_run_gives_torch_per_batch_losses(make_ours, make_t
     )
     model = torch_twin(net)
     topt = make_torch(model.parameters())
+    schedule = scheduler = None
+    if warmup_total is not None:
+        schedule = WarmupCosine(*warmup_total)
+        scheduler = torch_warmup_cosine(topt, *warmup_total)
 
-    Trainer(net, make_ours(), batch_size=batch_size, seed=seed).fit(x, y, epochs=epochs, verbose=False)
+    trainer = Trainer(net, make_ours(), batch_size=batch_size, seed=seed, schedule=schedule)
+    history = trainer.fit(x, y, epochs=epochs, verbose=False)
 
     # The trainer draws one permutation per epoch from its generator: replay it with a twin.
     order_rng = np.random.default_rng(seed)
-    expected = []
+    expected, lrs = [], []
     for _ in range(epochs):
         perm = order_rng.permutation(n)
         for start in range(0, n, batch_size):
@@ -359,11 +379,17 @@ def test_three_epoch_training_run_gives_torch_per_batch_losses(make_ours, make_t
             topt.zero_grad()
             lt = F.cross_entropy(model(t64(x[idx])), torch.tensor(y[idx]))
             lt.backward()
+            lrs.append(topt.param_groups[0]["lr"])
             topt.step()
+            if scheduler is not None:
+                scheduler.step()
             expected.append(lt.item())
 
     assert len(loss.values) == epochs * math.ceil(n / batch_size)
     close(loss.values, expected, atol=1e-9)
     close(net.layers[0].W, model[0].weight.detach().numpy().T, atol=1e-9)
     close(net.layers[2].b, model[2].bias.detach().numpy(), atol=1e-9)
+    close(
+        history.column("lr"), [lrs[k * 10 - 1] for k in range(1, epochs + 1)]
+    )  # lr of each epoch's last step
     assert np.mean(expected[-9:]) < np.mean(expected[:9])  # it learned: the comparison is not of a flat line
