@@ -82,6 +82,9 @@ class WarmupCosine(Schedule):
         lr_t = base_lr * (start_factor + (1 - start_factor) * t / warmup_steps)   t < warmup_steps
         lr_t = cosine(t - warmup_steps) over total_steps - warmup_steps steps   otherwise
 
+    After ``total_steps`` the rate stays at ``min_lr``, as ``CosineAnnealing``'s
+    does (torch's cosine is periodic and would rise again).
+
     Warm-up keeps the first, noisy updates small while Adam's moment estimates
     settle; the cosine then lowers the rate smoothly to ``min_lr``.
     """
