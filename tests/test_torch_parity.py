@@ -393,3 +393,23 @@ def test_three_epoch_training_run_gives_torch_per_batch_losses(name):
         history.column("lr"), [lrs[k * 10 - 1] for k in range(1, epochs + 1)]
     )  # lr of each epoch's last step
     assert np.mean(expected[-9:]) < np.mean(expected[:9])  # it learned: the comparison is not of a flat line
+
+
+def test_warmup_cosine_agrees_with_torch_up_to_total_steps_then_stays_at_min_lr():
+    warmup, total, min_lr = 10, 100, 0.005
+    expected = torch_lrs(
+        lambda o: torch.optim.lr_scheduler.SequentialLR(
+            o,
+            [
+                torch.optim.lr_scheduler.LinearLR(o, 0.1, 1.0, warmup),
+                torch.optim.lr_scheduler.CosineAnnealingLR(o, total - warmup, min_lr),
+            ],
+            milestones=[warmup],
+        ),
+        200,
+        0.1,
+    )
+    ours = our_lrs(WarmupCosine(warmup, total, 0.1, min_lr), 200, 0.1)
+    close(ours[: total + 1], expected[: total + 1])
+    np.testing.assert_array_equal(ours[total:], min_lr)
+    assert expected[-1] > min_lr + 0.01  # torch's cosine is periodic and has risen again
