@@ -15,6 +15,8 @@ This module wraps the library; the core never imports it (nor scikit-learn).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
@@ -205,7 +207,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         fraction = self.validation_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (float, int)) or not 0 < fraction < 1:
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
             raise ValueError(
                 f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
             )
@@ -261,9 +263,3 @@ class ScratchNNClassifier(ClassifierMixin, BaseEstimator):
         # argmax of the same float64 probabilities predict_proba returns, so the two always agree
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
-        return tags
