@@ -162,9 +162,7 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
 def _viridis_with_grey():
     import matplotlib
 
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")
-    return cmap
+    return matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
 
 
 def _grid_shape(n: int, max_cols: int = 10) -> tuple[int, int]:

@@ -124,18 +124,20 @@ def _default_names(n: int) -> list[str]:
 def _load_npz(path: str) -> Dataset:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"data file not found: {path}")
+    files: set = set()
     try:
         with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            if not {"X", "y"} <= files:
-                raise ValueError(f"{path} must hold arrays 'X' and 'y', found {sorted(files)}")
-            x, y = data["X"], data["y"]
+            files = set(getattr(data, "files", ()))
+            if {"X", "y"} <= files:
+                x, y = data["X"], data["y"]
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "allow_pickle" in str(exc):
             raise ValueError(f"{path} holds pickled objects, which are refused for safety") from None
         raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
     except (OSError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+    if not {"X", "y"} <= files:
+        raise ValueError(f"{path} must be an .npz file holding arrays 'X' and 'y', found {sorted(files)}")
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{path}: X must be a non-empty 2-D array (n_samples, n_features), got {x.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):

@@ -1,0 +1,170 @@
+"""Data sources of the command-line tool: built-in sets, CSV and .npz files, labels, splits, the scaler."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scratchnn import sources
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "features", "classes"),
+    [("digits", 1797, 64, 10), ("iris", 150, 4, 3), ("wine", 178, 13, 3), ("breast_cancer", 569, 30, 2)],
+)
+def test_builtin_sources_load_raw_features_and_named_labels(name, rows, features, classes):
+    ds = sources.load_source(name)
+    assert ds.x.shape == (rows, features)
+    assert ds.x.dtype == np.float64
+    assert len(ds.feature_names) == features
+    assert len(set(ds.labels.tolist())) == classes
+    assert ds.image_shape == ((8, 8) if name == "digits" else None)
+
+
+def test_iris_labels_are_the_species_names():
+    ds = sources.load_source("iris")
+    y, names = sources.encode_labels(ds.labels)
+    assert names == ["setosa", "versicolor", "virginica"]
+    assert y.dtype == np.int64
+    assert set(y.tolist()) == {0, 1, 2}
+
+
+def test_csv_with_string_labels_in_a_named_target_column(tmp_path):
+    path = write(tmp_path / "f.csv", "colour,w,h\nred,1,2\nblue,3,4\n\nred,5,6\n")
+    ds = sources.load_source(path, target="colour")
+    np.testing.assert_array_equal(ds.x, [[1, 2], [3, 4], [5, 6]])
+    assert ds.feature_names == ["w", "h"]
+    assert ds.target == "colour"
+    y, names = sources.encode_labels(ds.labels)
+    assert names == ["blue", "red"]
+    assert y.tolist() == [1, 0, 1]
+
+
+def test_csv_target_defaults_to_the_last_column(tmp_path):
+    path = write(tmp_path / "f.csv", "a,b,label\n1,2,10\n3,4,2\n")
+    ds = sources.load_source(path)
+    assert (ds.target, ds.feature_names) == ("label", ["a", "b"])
+    # numeric labels sort as numbers: 2 before 10
+    assert sources.encode_labels(ds.labels)[1] == ["2", "10"]
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "message"),
+    [
+        ("a,b,y\n1,2,x\n3,4\n", None, "line 3 has 2 cells, but the header has 3 columns"),
+        ("a,b,y\n1,2,x\n3,zz,y\n", None, "column 'b' on line 3 holds 'zz', which is not a number"),
+        ("a,b,y\n1,2,x\n3,,y\n", None, "missing value (an empty cell) in column 'b' on line 3"),
+        ("a,b,y\n1,2,x\nNA,1,y\n", None, "missing value ('NA') in column 'a' on line 3"),
+        ("a,b,y\n1,inf,x\n", None, "column 'b' on line 2 holds 'inf', which is not finite"),
+        ("a,b,y\n1,2,x\n3,4,\n", None, "missing label in column 'y' on line 3"),
+        ("a,b,y\n1,2,x\n", "label", "--target 'label' is not a column"),
+        ("", None, "is empty: expected a header row"),
+        ("a,b,y\n", None, "has a header but no data rows"),
+        ("a,a,y\n1,2,x\n", None, "names column 'a' twice"),
+        ("y\nx\n", None, "needs at least one feature column"),
+    ],
+)
+def test_csv_errors_name_the_line_and_column(tmp_path, text, target, message):
+    path = write(tmp_path / "bad.csv", text)
+    with pytest.raises(ValueError, match=r"bad\.csv") as info:
+        sources.load_source(path, target=target)
+    assert message in str(info.value)
+
+
+def test_missing_file_and_unknown_source_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nothere\.csv"):
+        sources.load_source(str(tmp_path / "nothere.csv"))
+    with pytest.raises(ValueError, match="digits, iris, wine, breast_cancer"):
+        sources.load_source("mnist")
+    with pytest.raises(ValueError, match="--target applies to CSV files only"):
+        sources.load_source("iris", target="species")
+
+
+def test_npz_source_with_string_labels(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.arange(12.0).reshape(6, 2), y=np.array(["cat", "dog"] * 3))
+    ds = sources.load_source(str(path))
+    assert (ds.x.shape, ds.feature_names) == ((6, 2), ["x0", "x1"])
+    assert sources.encode_labels(ds.labels)[1] == ["cat", "dog"]
+
+
+def test_npz_source_refuses_pickles_and_missing_arrays(tmp_path):
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, X=np.zeros((2, 2)), y=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(ValueError, match="pickled objects"):
+        sources.load_source(str(pickled))
+    partial = tmp_path / "q.npz"
+    np.savez(partial, X=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="holding arrays 'X' and 'y'"):
+        sources.load_source(str(partial))
+
+
+def test_read_feature_csv_picks_columns_by_name_and_ignores_the_label_column(tmp_path):
+    path = write(tmp_path / "rows.csv", "h,label,w\n2,red,1\n4,blue,3\n")
+    x = sources.read_feature_csv(path, ["w", "h"], target="label")
+    np.testing.assert_array_equal(x, [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="lacks the feature column 'w'"):
+        sources.read_feature_csv(write(tmp_path / "a.csv", "h\n1\n"), ["w", "h"], target="label")
+    with pytest.raises(ValueError, match="has column 'z'"):
+        sources.read_feature_csv(write(tmp_path / "b.csv", "w,h,z\n1,2,3\n"), ["w", "h"], target="label")
+
+
+def test_encode_with_a_models_names_refuses_unknown_labels():
+    assert sources.encode_with(["b", "a"], ["a", "b"]).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="label 'c' \\(row 1\\) is not one of the model's classes"):
+        sources.encode_with(["a", "c"], ["a", "b"])
+    with pytest.raises(ValueError, match="at least two classes"):
+        sources.encode_labels(["a", "a"])
+
+
+def test_splits_are_disjoint_stratified_and_fixed_by_the_seed():
+    y = np.repeat(np.arange(3), 50)
+    train, val, test = sources.split_indices(y, 0.2, 0.25, seed=3)
+    assert (len(train), len(val), len(test)) == (90, 30, 30)
+    assert len(np.unique(np.concatenate([train, val, test]))) == 150
+    assert np.bincount(y[test]).tolist() == [10, 10, 10]
+    again = sources.split_indices(y, 0.2, 0.25, seed=3)
+    for a, b in zip((train, val, test), again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(test, sources.split_indices(y, 0.2, 0.25, seed=4)[2])
+
+
+def test_zero_fractions_give_empty_splits_and_tiny_classes_fall_back_to_random():
+    y = np.array([0, 0, 0, 0, 1])
+    train, val, test = sources.split_indices(y, 0.0, 0.0, seed=0)
+    assert (len(train), len(val), len(test)) == (5, 0, 0)
+    train, val, test = sources.split_indices(y, 0.2, 0.0, seed=0)  # class 1 has one row
+    assert (len(train), len(test)) == (4, 1)
+
+
+def test_scaler_standardises_with_training_statistics_and_guards_constant_columns():
+    x = np.array([[1.0, 5.0], [3.0, 5.0]])
+    scaler = sources.Scaler.fit(x)
+    np.testing.assert_array_equal(scaler.mean, [2.0, 5.0])
+    np.testing.assert_array_equal(scaler.scale, [1.0, 1.0])  # constant column: scale 1, not 0
+    np.testing.assert_array_equal(scaler.transform(x), [[-1.0, 0.0], [1.0, 0.0]])
+
+
+def test_scaler_round_trips_through_json_exactly():
+    rng = np.random.default_rng(0)
+    scaler = sources.Scaler.fit(rng.standard_normal((50, 7)) * 3 + 1)
+    again = sources.Scaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
+    x = rng.standard_normal((5, 7))
+    np.testing.assert_array_equal(scaler.transform(x), again.transform(x))
+    with pytest.raises(ValueError, match="expects 7 features"):
+        scaler.transform(np.zeros((2, 3)))
+
+
+def test_fingerprint_changes_with_the_data():
+    x = np.arange(6.0).reshape(3, 2)
+    labels = ["a", "b", "a"]
+    assert sources.fingerprint(x, labels) == sources.fingerprint(x.copy(), list(labels))
+    assert sources.fingerprint(x, labels) != sources.fingerprint(x, ["a", "b", "b"])
+    assert sources.fingerprint(x, labels) != sources.fingerprint(x + 1, labels)
