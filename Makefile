@@ -25,8 +25,10 @@ test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(ARGS)
 
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, make current NumPy pick slow
+# kernels; the benchmark runs without them (only here: never in the tests).
 bench: $(VENV)/.test-deps
-	$(BIN)/python benchmarks/run.py $(ARGS)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/run.py $(ARGS)
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
