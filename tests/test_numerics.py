@@ -43,6 +43,24 @@ def ref_cross_entropy(z: np.ndarray, labels: np.ndarray) -> float:
     return total / len(labels)
 
 
+def test_warnings_are_errors_so_a_numpy_overflow_cannot_hide():
+    """The suite's configuration (filterwarnings = error): NumPy's overflow warning fails a test."""
+    with np.errstate(over="warn"), pytest.raises(RuntimeWarning, match="overflow"):
+        np.exp(np.array([1e4]))
+
+
+def test_the_naive_sigmoid_and_log_softmax_would_fail_these_checks():
+    """What the stable forms protect against: ``1 / (1 + exp(-x))`` overflows at x = -1e4,
+    and ``log(softmax(z))`` takes the log of an underflowed 0."""
+    x = np.array([-1e4])
+    with pytest.raises(FloatingPointError):
+        1.0 / (1.0 + np.exp(-x))
+    z = np.array([1e4, -1e4])
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()  # softmax itself is fine: [1, 0]
+    with pytest.raises(FloatingPointError):
+        np.log(p)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sigmoid_at_plus_minus_1e4_gives_exactly_0_and_1_and_a_zero_gradient(dtype):
     layer = Sigmoid()

@@ -15,6 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import RecordingCrossEntropy, teacher_data
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratchnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from scratchnn.losses import MeanSquaredError, SoftmaxCrossEntropy
@@ -153,6 +155,32 @@ def test_softmax_cross_entropy_value_and_gradient_match_torch(targets, smoothing
     lt = F.cross_entropy(zt, tt, label_smoothing=smoothing)
     lt.backward()
     close(value, lt.item())
+    close(grad, zt.grad.numpy())
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    n=st.integers(1, 9),
+    c=st.integers(2, 12),
+    scale=st.sampled_from([1e-3, 1.0, 30.0, 1e3]),
+    smoothing=st.sampled_from([0.0, 0.05, 0.5, 1.0]),
+    onehot=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_softmax_cross_entropy_matches_torch_for_any_batch_size_classes_scale_and_smoothing(
+    n, c, scale, smoothing, onehot, seed
+):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, c)) * scale
+    labels = rng.integers(0, c, size=n)
+    t, tt = (np.eye(c)[labels], t64(np.eye(c)[labels])) if onehot else (labels, torch.tensor(labels))
+    loss = SoftmaxCrossEntropy(label_smoothing=smoothing)
+    value = loss.forward(z, t)
+    grad = loss.backward()
+    zt = t64(z, True)
+    lt = F.cross_entropy(zt, tt, label_smoothing=smoothing)
+    lt.backward()
+    np.testing.assert_allclose(value, lt.item(), rtol=1e-12, atol=ATOL)  # the loss grows with the scale
     close(grad, zt.grad.numpy())
 
 
