@@ -29,11 +29,11 @@ def data(seed: int = 0, n: int = 120, dtype=np.float64):
     return x[: n * 3 // 4], y[: n * 3 // 4], x[n * 3 // 4 :], y[n * 3 // 4 :]
 
 
-def fit_once(seed: int, shuffle_seed: int | None = None):
+def fit_once(seed: int, shuffle_seed: int | None = None, dtype=np.float64):
     """Build (with Dropout, so its generator counts too) and train; return (history, weights)."""
     x, y, xt, yt = data()
     rng = np.random.default_rng(seed)
-    net = build_mlp(8, (16, 16), 3, dropout=0.2, seed=rng, dtype=np.float64)
+    net = build_mlp(8, (16, 16), 3, dropout=0.2, seed=rng, dtype=dtype)
     trainer = Trainer(
         net,
         Adam(0.01),
@@ -58,9 +58,10 @@ def weights_differ(a, b) -> bool:
 # -- reproducibility ---------------------------------------------------------------
 
 
-def test_trainer_same_seed_gives_identical_history_and_weights():
-    h1, w1 = fit_once(3)
-    h2, w2 = fit_once(3)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_trainer_same_seed_gives_identical_history_and_weights(dtype):
+    h1, w1 = fit_once(3, dtype=dtype)
+    h2, w2 = fit_once(3, dtype=dtype)
     assert list(h1) == list(h2)  # every float of every record, exactly
     assert_same_weights(w1, w2)
 
