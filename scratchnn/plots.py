@@ -139,7 +139,7 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
     fig = _figure(max(5.0, 1.3 * len(units) + 2.5), max(3.5, 0.75 * len(lrs) + 1.8))
     ax = fig.subplots()
     masked = np.ma.masked_invalid(acc)
-    cmap = _viridis_with_grey()
+    cmap = _with_white_background("viridis").with_extremes(bad="lightgrey")
     finite = acc[np.isfinite(acc)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto")
@@ -159,15 +159,26 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
     _save(fig, path)
 
 
-def _viridis_with_grey():
+def _mosaic(tiles: list[np.ndarray], n_cols: int, gap_x: float, gap_y: float) -> np.ndarray:
+    """Tiles of one shape laid out in a grid, NaN between them (drawn as the background).
+
+    One ``imshow`` of the whole mosaic is many times faster than a subplot per tile.
+    """
+    h, w = tiles[0].shape
+    n_rows = math.ceil(len(tiles) / n_cols)
+    gy, gx = round(gap_y * h), round(gap_x * w)
+    out = np.full((n_rows * (h + gy) + gy, n_cols * (w + gx) + gx), np.nan)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, n_cols)
+        top, left = gy + r * (h + gy), gx + c * (w + gx)
+        out[top : top + h, left : left + w] = tile
+    return out
+
+
+def _with_white_background(name: str):
     import matplotlib
 
-    return matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
-
-
-def _grid_shape(n: int, max_cols: int = 10) -> tuple[int, int]:
-    cols = min(max_cols, max(1, math.ceil(math.sqrt(n))))
-    return math.ceil(n / cols), cols
+    return matplotlib.colormaps[name].with_extremes(bad="white")
 
 
 def misclassified_grid(
@@ -181,25 +192,35 @@ def misclassified_grid(
 ) -> int:
     """Draw up to ``max_images`` rows of ``images`` whose ``true != predicted``; return how many were wrong.
 
-    ``images`` are raw (unscaled) feature rows, reshaped to ``image_shape``.
+    ``images`` are raw (unscaled) feature rows, reshaped to ``image_shape``;
+    above each, its true and predicted labels.
     """
-    wrong = np.flatnonzero(np.asarray(true) != np.asarray(predicted))
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    wrong = np.flatnonzero(true != predicted)
     shown = wrong[:max_images]
-    n_rows, n_cols = _grid_shape(max(1, len(shown)))
-    fig = _figure(1.25 * n_cols + 0.4, 1.45 * n_rows + 0.6)
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
-    for ax in axes:
-        ax.axis("off")
-    for ax, k in zip(axes, shown):
-        ax.imshow(np.asarray(images[k]).reshape(image_shape), cmap="gray_r", interpolation="nearest")
-        ax.set_title(
-            f"true {_shorten(label_names[true[k]], 6)}\npred {_shorten(label_names[predicted[k]], 6)}",
-            fontsize=8,
-            color="tab:red",
-        )
-    if not len(shown):
-        axes[0].text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+    h, w = image_shape
+    n_cols = min(10, max(1, len(shown)))
+    n_rows = max(1, math.ceil(len(shown) / n_cols))
+    fig = _figure(max(4.0, 0.86 * n_cols + 0.4), 1.2 * n_rows + 1.0)
+    ax = fig.subplots()
+    ax.axis("off")
     fig.suptitle(f"Misclassified: {len(wrong)} of {len(true)} (showing {len(shown)})", fontsize=10)
+    if not len(shown):
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center", transform=ax.transAxes)
+        _save(fig, path)
+        return 0
+    gap_x, gap_y = 0.25, 0.75  # room between tiles, and above each for its two-line caption
+    tiles = [np.asarray(images[k], dtype=np.float64).reshape(image_shape) for k in shown]
+    ax.imshow(
+        _mosaic(tiles, n_cols, gap_x, gap_y), cmap=_with_white_background("gray_r"), interpolation="nearest"
+    )
+    gy, gx = round(gap_y * h), round(gap_x * w)
+    for i, k in enumerate(shown):
+        r, c = divmod(i, n_cols)
+        x = gx + c * (w + gx) + w / 2 - 0.5
+        y = gy + r * (h + gy) - 0.6
+        caption = f"true {_shorten(label_names[true[k]], 6)}\npred {_shorten(label_names[predicted[k]], 6)}"
+        ax.text(x, y, caption, ha="center", va="bottom", fontsize=7, color="tab:red")
     _save(fig, path)
     return len(wrong)
 
@@ -207,20 +228,27 @@ def misclassified_grid(
 def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64) -> None:
     """Each column of the first Dense layer's ``W (n_features, units)`` drawn as an image.
 
-    Red and blue are positive and negative weights on a scale symmetric
-    around 0 for each unit: what pattern of pixels excites that hidden unit.
+    Red and blue are positive and negative weights, each unit on its own scale
+    symmetric around 0: the pattern of pixels that excites that hidden unit.
+    Units are drawn left to right, top to bottom, in order.
     """
     weights = np.asarray(weights, dtype=np.float64)
     n = min(max_units, weights.shape[1])
-    n_rows, n_cols = _grid_shape(n, max_cols=8)
-    fig = _figure(1.1 * n_cols + 0.4, 1.1 * n_rows + 0.6)
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
-    for ax in axes:
-        ax.axis("off")
+    tiles = []
     for k in range(n):
-        w = weights[:, k].reshape(image_shape)
-        limit = float(np.abs(w).max()) or 1.0
-        axes[k].imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        axes[k].set_title(f"unit {k}", fontsize=7)
+        tile = weights[:, k].reshape(image_shape)
+        tiles.append(tile / (float(np.abs(tile).max()) or 1.0))
+    n_cols = min(8, n)
+    n_rows = math.ceil(n / n_cols)
+    fig = _figure(max(4.0, 0.9 * n_cols + 0.4), 0.9 * n_rows + 0.7)
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.imshow(
+        _mosaic(tiles, n_cols, 0.15, 0.15),
+        cmap=_with_white_background("RdBu_r"),
+        vmin=-1,
+        vmax=1,
+        interpolation="nearest",
+    )
     fig.suptitle(f"First-layer weights ({n} of {weights.shape[1]} hidden units)", fontsize=10)
     _save(fig, path)
