@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -58,6 +58,11 @@ def no_hang(seconds: float = 20.0):
         signal.signal(signal.SIGALRM, previous)
 
 
+def _event(text: str) -> None:
+    if currently_in_test_context():  # the helper also serves plain tests
+        event(text)
+
+
 def load_or_refuse(path):
     """Load ``path``; return the network, or None if it was refused with ModelFileError.
 
@@ -73,9 +78,9 @@ def load_or_refuse(path):
     if message is not None:
         assert str(path) in message  # the message says which file
         # the reason, for --hypothesis-show-statistics: which checks the fuzzers reach
-        event(re.sub(r"\(.*|'[^']*'|\d+|\[.*", "", message.replace(str(path), "FILE")).strip())
+        _event(re.sub(r"\(.*|'[^']*'|\d+|\[.*", "", message.replace(str(path), "FILE")).strip())
         return None
-    event("loaded")
+    _event("loaded")
     assert isinstance(metadata, dict)
     assert all(np.isfinite(p).all() for p in network.parameters())
     return network
