@@ -110,6 +110,16 @@ class SoftmaxCrossEntropy(Loss):
         )
         self._probs: np.ndarray | None = None
         self._targets: np.ndarray | None = None
+        self._arange = np.arange(0)
+
+    def _rows(self, n: int) -> np.ndarray:
+        """``np.arange(n)``, the row index of every label, kept from batch to batch."""
+        rows = self._arange
+        if rows.shape[0] != n:
+            if rows.shape[0] < n:
+                self._arange = rows = np.arange(n)
+            rows = rows[:n]
+        return rows
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         n, c = outputs.shape
@@ -119,12 +129,12 @@ class SoftmaxCrossEntropy(Loss):
         log_sums = np.log(sums)  # log-sum-exp of the shifted row
         eps = self.label_smoothing
         if targets.ndim == 1:
-            rows = np.arange(n)
-            # -log p_iy = log_sums_i - shifted_iy
-            nll = log_sums.sum() - shifted[rows, targets].sum()
+            # -log p_iy = log_sums_i - shifted_iy; sums as Python floats (cheaper than NumPy scalars)
+            total_log_sums = float(log_sums.sum())
+            nll = total_log_sums - float(shifted[self._rows(n), targets].sum())
             if eps:
                 # uniform part: mean over classes of -log p_ic
-                smooth = c * log_sums.sum() - shifted.sum()
+                smooth = c * total_log_sums - float(shifted.sum())
                 loss = ((1.0 - eps) * nll + eps * smooth / c) / n
             else:
                 loss = nll / n
@@ -142,7 +152,7 @@ class SoftmaxCrossEntropy(Loss):
         eps = self.label_smoothing
         if targets.ndim == 1:
             grad = p * (1.0 / n) if not eps else p * (1.0 / n) - eps / (c * n)
-            grad[np.arange(n), targets] -= (1.0 - eps) / n
+            grad[self._rows(n), targets] -= (1.0 - eps) / n
             return grad
         q = targets if not eps else targets * (1.0 - eps) + eps / c
         return (p * q.sum(axis=1, keepdims=True) - q) / n
