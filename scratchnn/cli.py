@@ -337,7 +337,7 @@ def _fit_and_save(args, prep: Prepared, config: TrainingConfig, out: str, extra_
     except KeyboardInterrupt:
         progress.close()
         _save_interrupted(trainer_out, meta, out)
-        raise
+        raise Interrupted from None
     except TrainingDiverged as exc:
         progress.close()
         raise UserError(f"{exc}; no model was saved") from None
@@ -1084,9 +1084,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Interrupted:
+    except Interrupted:  # the command has already said what it saved
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
+        print("interrupted; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader of our output went away (e.g. `| head`); nothing left to say

@@ -60,14 +60,16 @@ def learning_curves(history: list[dict], path) -> None:
         ax = axes[1]
         ax.plot(epochs, [r.get("val_accuracy") for r in history], marker="o", ms=3, color="tab:green")
         best = max(range(len(history)), key=lambda i: history[i].get("val_accuracy") or 0.0)
-        ax.annotate(
-            f"best {history[best]['val_accuracy']:.4f}",
-            (epochs[best], history[best]["val_accuracy"]),
-            textcoords="offset points",
-            xytext=(0, -14),
-            ha="center",
-            fontsize=8,
+        ax.plot(
+            [epochs[best]],
+            [history[best]["val_accuracy"]],
+            marker="*",
+            ms=12,
+            ls="none",
+            color="tab:red",
+            label=f"best {history[best]['val_accuracy']:.4f} (epoch {epochs[best]})",
         )
+        ax.legend(loc="lower right")
         ax.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
         ax.grid(alpha=0.3)
     for ax in axes:

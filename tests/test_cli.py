@@ -389,6 +389,8 @@ def test_ctrl_c_during_train_saves_the_best_model_and_exits_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell that starts us in the background ignores SIGINT; the child must not inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         epochs = 0
