@@ -459,7 +459,19 @@ def _read_results(path: str, grid: dict) -> list[dict]:
             row = {key: parse_value(key, cells[i]) for i, key in enumerate(grid)}
             for i, metric in enumerate(METRICS, start=len(grid)):
                 text = cells[i]
-                row[metric] = text if metric == "status" else (float(text) if text else None)
+                try:
+                    row[metric] = text if metric == "status" else (float(text) if text else None)
+                except ValueError:
+                    raise UserError(
+                        f"--resume: {path} line {reader.line_num}: {metric} {text!r} is not a number"
+                    ) from None
+            if row["status"] not in ("ok", "diverged") or (
+                row["status"] == "ok" and None in (row["val_accuracy"], row["val_loss"])
+            ):
+                raise UserError(
+                    f"--resume: {path} line {reader.line_num} is not a finished trial "
+                    f"(status {row['status']!r}, val_accuracy {cells[len(grid)]!r})"
+                )
             rows.append(row)
     return rows
 
