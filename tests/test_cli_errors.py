@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -358,3 +359,34 @@ def test_an_unexpected_error_exits_1_with_a_short_message_and_a_debug_hint(tmp_p
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert "RuntimeError: something nobody expected" in debug.stderr
+
+
+# -- a damaged results.csv under --resume -------------------------------------------------------
+
+RESULTS_HEADER = "hidden_units,val_accuracy,val_loss,train_loss,status\n"
+DAMAGED_RESULTS = {
+    "not a number": (RESULTS_HEADER + "4,0.5,0.9,1.0,ok\n8,abc,0.9,1.0,ok\n", ["line 3", "'abc'"]),
+    "ok without metrics": (RESULTS_HEADER + "4,,,,ok\n", ["line 2", "not a finished trial"]),
+    "other columns": ("learning_rate,val_accuracy\n0.1,0.5\n", ["columns", "'learning_rate'"]),
+}
+
+
+def test_resume_with_a_damaged_results_table_names_the_file_and_line(tmp_path):
+    args = ["tune", "--data", "iris", "--grid", "hidden_units=4,8", "--epochs", "1", "--final-epochs", "1"]
+    first = run([*args, "--out", "base", "--quiet"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    for case in DAMAGED_RESULTS:
+        shutil.copytree(tmp_path / "base", tmp_path / case)
+        (tmp_path / case / "results.csv").write_text(DAMAGED_RESULTS[case][0])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        procs = {
+            case: pool.submit(run, [*args, "--out", case, "--resume"], tmp_path) for case in DAMAGED_RESULTS
+        }
+    for case, future in procs.items():
+        proc = future.result()
+        assert proc.returncode == 2, (case, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith(f"error: --resume: {os.path.join(case, 'results.csv')}"), line
+        for word in DAMAGED_RESULTS[case][1]:
+            assert word in line, (case, line)
