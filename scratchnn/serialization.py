@@ -149,7 +149,10 @@ def load_network(path):
     except _READ_ERRORS as exc:
         if isinstance(exc, ValueError) and "pickle" in str(exc).lower():
             raise ModelFileError(f"{path} holds pickled objects, which are refused for safety") from None
-        raise ModelFileError(f"{path} is not a readable model file ({type(exc).__name__}: {exc})") from None
+        hint = "" if isinstance(exc, OSError) else ": it is truncated or corrupted"
+        raise ModelFileError(
+            f"{path} is not a readable model file{hint} ({type(exc).__name__}: {exc})"
+        ) from None
     network = _build_network(path, meta["architecture"], arrays)
     metadata = meta.get("metadata", {})
     if not isinstance(metadata, dict):
