@@ -179,7 +179,7 @@ CASES = {
     "model is .npy": (predict("array.npy", "iris_rows.csv"), 2, ["array.npy", "not a scratchnn model"]),
     "model is a data file": (evaluate("no_X.npz"), 2, ["no_X.npz", "not a scratchnn model"]),
     "model is a directory": (evaluate("."), 2, ["not a readable model file"]),
-    "model truncated": (evaluate("truncated.npz"), 2, ["truncated.npz", "not a readable model file"]),
+    "model truncated": (evaluate("truncated.npz"), 2, ["truncated.npz", "truncated or corrupted"]),
     "model corrupted": (predict("corrupted.npz", "iris_rows.csv"), 2, ["corrupted.npz", "CRC"]),
     "model from the future": (evaluate("future.npz"), 2, ["future.npz", "version 99", "version 1"]),
     # -- data that does not fit the model

@@ -261,7 +261,8 @@ def test_a_truncated_model_file_is_refused(tmp_path, model_bytes, cut):
     n = int(cut * len(model_bytes)) if isinstance(cut, float) else cut
     path = tmp_path / "cut.npz"
     path.write_bytes(model_bytes[:n])
-    with pytest.raises(ModelFileError, match=r"cut\.npz"):
+    expected = r"not an \.npz archive" if len(model_bytes[:n]) < 4 else r"truncated or corrupted"
+    with pytest.raises(ModelFileError, match=rf"cut\.npz .*{expected}"):
         load_network(path)
 
 
