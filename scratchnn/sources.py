@@ -303,7 +303,7 @@ def encode_with(labels, names: list[str]) -> np.ndarray:
             out[i] = index[str(v)]
         except KeyError:
             raise ValueError(
-                f"label {str(v)!r} (row {i}) is not one of the model's classes {names}"
+                f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}"
             ) from None
     return out
 

@@ -167,6 +167,7 @@ def test_digits_end_to_end_with_image_plots(tmp_path):
     proc = scratchnn("evaluate", "--model", "runs/d/model.npz", "--data", "digits", cwd=tmp_path)
     assert "held-out test split of digits: 360 of 1797 rows" in proc.stdout
     assert_sensible_image(run / "confusion_matrix.png")
+    assert_sensible_image(run / "misclassified.png")  # drawn again, from the evaluated rows
 
     ds = load_source("digits")
     header = ds.feature_names  # pixel_0_0 ... pixel_7_7, as scikit-learn names them

@@ -118,7 +118,7 @@ def test_read_feature_csv_picks_columns_by_name_and_ignores_the_label_column(tmp
 
 def test_encode_with_a_models_names_refuses_unknown_labels():
     assert sources.encode_with(["b", "a"], ["a", "b"]).tolist() == [1, 0]
-    with pytest.raises(ValueError, match="label 'c' \\(row 1\\) is not one of the model's classes"):
+    with pytest.raises(ValueError, match="label 'c' \\(data row 2\\) is not one of the model's classes"):
         sources.encode_with(["a", "c"], ["a", "b"])
     with pytest.raises(ValueError, match="at least two classes"):
         sources.encode_labels(["a", "a"])
