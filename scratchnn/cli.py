@@ -795,8 +795,9 @@ def _training_options(parser, tune: bool) -> None:
         type=_fraction,
         default=0.2,
         metavar="F",
-        help="fraction of the remaining rows used for validation: the validation curves, --patience"
-        + (" and choosing the grid's best settings" if tune else "")
+        help="fraction of the remaining rows kept for validation, never trained on: they give the "
+        "validation curves, the signal for --patience"
+        + (" and the score that picks the grid's best settings" if tune else "")
         + " (default: %(default)s)",
     )
     group.add_argument(
@@ -923,7 +924,8 @@ Writes DIR/model.npz (weights, scaler, label names, settings), DIR/history.json
 (per epoch: loss, val_loss, val_accuracy, lr) and DIR/learning_curves.png; for
 image data (a square number of features, e.g. digits' 8x8 pixels) also
 DIR/misclassified.png and DIR/first_layer_weights.png.
-Ctrl-C saves the best model so far and exits with status 130.
+Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
+or the current weights without a validation split) and exits with status 130.
 
 examples:
   scratchnn train --data digits --out runs/digits
