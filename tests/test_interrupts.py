@@ -156,8 +156,8 @@ def _read_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(f))
 
 
-GRID = "learning_rate=0.05,0.1;hidden_units=8,16"
-N_TRIALS = 4
+GRID = "learning_rate=0.05,0.1,0.2;hidden_units=8,16"
+N_TRIALS = 6
 
 
 def _tune_args(out: Path, *extra: str) -> list[str]:
