@@ -162,6 +162,8 @@ def train(
         # checked first, so empty, NaN or string labels get a message naming y_train
         y = check_labels(y_train, "y_train", n_samples=x_train.shape[0], x_name="x_train")
         n_classes = y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
+    else:
+        n_classes = check_positive_int(n_classes, "n_classes")
     network, trainer = build(config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0])
     if trainer_out is not None:
         trainer_out.append(trainer)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .config import TrainingConfig, train
 from .trainer import TrainingDiverged
-from .validation import check_features, check_labels
+from .validation import check_features, check_labels, check_positive_int
 
 __all__ = ["DEFAULT_GRID", "GridSearchResult", "expand_grid", "grid_search", "trial_seed"]
 
@@ -52,15 +52,16 @@ def expand_grid(grid: dict) -> list[dict]:
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"grid must be a non-empty dict of setting -> list of values, got {grid!r}")
     known = TrainingConfig.field_names()
+    lists = {}
     for key, values in grid.items():
         if key not in known:
             raise ValueError(f"grid has unknown key {key!r}; known keys: {known}")
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
             raise TypeError(f"grid[{key!r}] must be a list of values, got {values!r}")
-        if len(list(values)) == 0:
+        lists[key] = list(values)  # once: a generator can be read only once
+        if not lists[key]:
             raise ValueError(f"grid[{key!r}] must hold at least one value, got {values!r}")
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(list(grid[k]) for k in keys))]
+    return [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
 
 
 def _canonical(params: dict) -> str:
@@ -143,6 +144,8 @@ def grid_search(
         raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores), got {n_jobs!r}")
     x_train = check_features(x_train, "x_train", dtype=np.dtype(base.dtype))
     x_val = check_features(x_val, "x_val", dtype=np.dtype(base.dtype), n_features=x_train.shape[1])
+    if n_classes is not None:
+        n_classes = check_positive_int(n_classes, "n_classes")
     y_train = check_labels(
         y_train, "y_train", n_samples=x_train.shape[0], n_classes=n_classes, x_name="x_train"
     )
