@@ -245,6 +245,21 @@ BAD_SETTINGS = {
     "grid scalar": (lambda: expand_grid({"batch_size": 16}), TypeError, ["'batch_size'", "16"]),
     "grid empty": (lambda: expand_grid({}), ValueError, ["grid", "{}"]),
     "grid not a dict": (lambda: expand_grid([("batch_size", [8])]), ValueError, ["grid", "batch_size"]),
+    "grid dict values": (
+        lambda: expand_grid({"batch_size": {8: "a"}}),
+        TypeError,
+        ["'batch_size'", "{8: 'a'}"],
+    ),
+    "train n_classes 0": (
+        lambda: train(TrainingConfig(epochs=1), *_data(), n_classes=0),
+        ValueError,
+        ["n_classes", "0"],
+    ),
+    "grid_search n_classes text": (
+        lambda: grid_search(*_data(), *_data(), grid={"batch_size": [8]}, n_classes="3"),
+        TypeError,
+        ["n_classes", "'3'"],
+    ),
 }
 
 
@@ -309,6 +324,16 @@ def test_a_network_of_things_that_are_not_layers_is_refused(layers, loss, exc_ty
 def test_a_dense_layer_of_impossible_width_is_refused(in_features, exc_type):
     with pytest.raises(exc_type, match=rf"in_features must be a positive integer, got {in_features}"):
         Dense(in_features, 3)
+
+
+def test_a_grid_given_as_generators_is_read_once_and_expanded_in_full():
+    grid = {"learning_rate": (lr for lr in (0.05, 0.1)), "batch_size": iter([8, 16])}
+    assert expand_grid(grid) == [
+        {"learning_rate": 0.05, "batch_size": 8},
+        {"learning_rate": 0.05, "batch_size": 16},
+        {"learning_rate": 0.1, "batch_size": 8},
+        {"learning_rate": 0.1, "batch_size": 16},
+    ]
 
 
 def test_a_batch_size_larger_than_the_data_gives_one_batch_per_epoch():
