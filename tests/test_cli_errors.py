@@ -74,6 +74,7 @@ def _make_files(d: Path) -> None:
 
     np.savez(d / "no_X.npz", y=np.arange(4))
     np.savez(d / "X_1d.npz", X=np.arange(4.0), y=np.arange(4))
+    np.savez(d / "X_empty.npz", X=np.zeros((0, 2)), y=np.zeros(0, dtype=np.int64))
     np.savez(d / "X_nan.npz", X=np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0], [5.0, 6.0]]), y=[0, 1, 0, 1])
     np.savez(d / "y_float.npz", X=np.ones((4, 2)), y=np.array([0.0, 1.5, 0.0, 1.0]))
     np.savez(d / "y_short.npz", X=np.ones((4, 2)), y=np.array([0, 1, 0]))
@@ -169,6 +170,7 @@ CASES = {
     "not utf-8": (train_on("latin1.csv"), 2, ["latin1.csv", "UTF-8"]),
     "npz without X": (train_on("no_X.npz"), 2, ["no_X.npz", "'X'"]),
     "npz X 1-D": (train_on("X_1d.npz"), 2, ["X_1d.npz", "2-D", "(4,)"]),
+    "npz X empty": (train_on("X_empty.npz"), 2, ["X_empty.npz", "non-empty", "(0, 2)"]),
     "npz X NaN": (train_on("X_nan.npz"), 2, ["X_nan.npz", "nan", "row 1", "column 0"]),
     "npz X text": (train_on("X_text.npz"), 2, ["X_text.npz", "numeric"]),
     "npz y non-integer": (train_on("y_float.npz"), 2, ["y_float.npz", "y", "integers"]),
@@ -227,6 +229,15 @@ def test_a_bad_input_gives_one_error_line_naming_the_problem(results, workdir, c
     for word in words:
         assert word in line, f"{word!r} missing from {line!r}"
     assert not (workdir / "o").exists(), "a failed command must not leave an output directory behind"
+
+
+def test_a_batch_size_larger_than_the_data_is_not_an_error(tmp_path):
+    proc = run(
+        ["train", "--data", "iris", "--batch-size", "100000", "--epochs", "2", "--out", "run"], tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [record["epoch"] for record in history["epochs"]] == [1, 2]
 
 
 # -- divergence ------------------------------------------------------------------------------
