@@ -420,9 +420,20 @@ def cmd_train(args) -> int:
     if config.patience is not None and args.val_fraction == 0:
         raise UserError("--patience needs a validation split: set --val-fraction above 0")
     prep = Prepared(args)
+    _check_out_dir(args.out)
     _say(args, prep.summary())
     _fit_and_save(args, prep, config, args.out)
     return 0
+
+
+def _check_out_dir(out: str) -> None:
+    """Create ``--out`` now, so an unwritable place fails before training rather than after."""
+    try:
+        os.makedirs(out, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserError(f"--out {out!r} must be a directory, but a file is in the way") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out!r} is not a writable directory")
 
 
 # -- tune --------------------------------------------------------------------------------
@@ -497,6 +508,7 @@ def cmd_tune(args) -> int:
     if args.val_fraction == 0:
         raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
     prep = Prepared(args)
+    _check_out_dir(args.out)
     _say(args, prep.summary())
     out = args.out
     results_path = os.path.join(out, RESULTS_FILE)
