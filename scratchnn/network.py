@@ -12,7 +12,7 @@ import numpy as np
 
 from .layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy, softmax
-from .validation import check_features, check_labels, check_random_state
+from .validation import check_features, check_labels, check_positive_int, check_random_state
 
 __all__ = ["ACTIVATIONS", "LOSSES", "NeuralNetwork", "build_mlp"]
 
@@ -176,9 +176,13 @@ def build_mlp(
     The output layer emits raw scores (logits); the loss applies softmax.
     """
     rng = check_random_state(seed)
+    n_features = check_positive_int(n_features, "n_features")
+    n_outputs = check_positive_int(n_outputs, "n_outputs")
     if isinstance(hidden_units, (int, np.integer)):
         hidden_units = (int(hidden_units),)
-    hidden_units = tuple(hidden_units)
+    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
+        raise TypeError(f"hidden_units must be an int or a sequence of ints, got {hidden_units!r}")
+    hidden_units = tuple(check_positive_int(u, "hidden_units") for u in hidden_units)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if loss not in LOSSES:
