@@ -245,6 +245,10 @@ BAD_SETTINGS = {
     "grid scalar": (lambda: expand_grid({"batch_size": 16}), TypeError, ["'batch_size'", "16"]),
     "grid empty": (lambda: expand_grid({}), ValueError, ["grid", "{}"]),
     "grid not a dict": (lambda: expand_grid([("batch_size", [8])]), ValueError, ["grid", "batch_size"]),
+    "build_mlp n_features 0": (lambda: build_mlp(0, 5, 3), ValueError, ["n_features", "0"]),
+    "build_mlp hidden text": (lambda: build_mlp(4, "64", 3), TypeError, ["hidden_units", "'64'"]),
+    "build_mlp hidden 0": (lambda: build_mlp(4, (8, 0), 3), ValueError, ["hidden_units", "0"]),
+    "build_mlp outputs 1.5": (lambda: build_mlp(4, 8, 1.5), TypeError, ["n_outputs", "1.5"]),
     "grid dict values": (
         lambda: expand_grid({"batch_size": {8: "a"}}),
         TypeError,
