@@ -87,7 +87,9 @@ class Trainer:
         self.history = History()
         self.step = 0
         self.base_lr = optimizer.learning_rate
+        # the weights of the epoch with the lowest validation loss so far, and that epoch
         self.best_params: list[np.ndarray] | None = None
+        self.best_epoch: int | None = None
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(mean loss, accuracy) of the network on ``(x, y)``, without training behaviour."""
@@ -156,7 +158,8 @@ class Trainer:
         # Reused every epoch: the shuffled copy of the data, written in place.
         x_shuf, y_shuf = np.empty_like(x_train), np.empty_like(y_train)
         history = self.history = History()
-        best_loss, best_epoch, waited = math.inf, None, 0
+        best_loss, waited = math.inf, 0
+        self.best_params, self.best_epoch = None, None
 
         # Divergence is detected below (a non-finite loss or weights) and raised as
         # TrainingDiverged with a hint; NumPy's overflow warnings on the way there
@@ -191,25 +194,26 @@ class Trainer:
                     if not math.isfinite(record["val_loss"]):
                         raise TrainingDiverged(epoch, batch + 1, record["val_loss"], opt.learning_rate)
                 history.append(record)
+                if x_val is not None:
+                    # Kept before the epoch is reported, so whoever sees its record (a
+                    # callback, or a Ctrl-C handler reading best_params) finds them current.
+                    if record["val_loss"] < best_loss:
+                        best_loss, waited = record["val_loss"], 0
+                        self.best_params, self.best_epoch = [p.copy() for p in params], epoch
+                    else:
+                        waited += 1
                 if verbose:
                     print(format_epoch(record, epochs), flush=True)
                 if callback is not None:
                     callback(record)
-
-                if x_val is not None:
-                    if record["val_loss"] < best_loss:
-                        best_loss, best_epoch, waited = record["val_loss"], epoch, 0
-                        self.best_params = [p.copy() for p in params]
-                    else:
-                        waited += 1
-                    if patience is not None and waited >= patience:
-                        history.stopped_early = True
-                        break
+                if patience is not None and waited >= patience:
+                    history.stopped_early = True
+                    break
 
         if patience is not None and self.best_params is not None:
             for p, best in zip(params, self.best_params):
                 p[...] = best
-            history.best_epoch = best_epoch
+            history.best_epoch = self.best_epoch
         return history
 
 
