@@ -398,8 +398,7 @@ def _save_interrupted(trainer_out: list, meta: dict, out: str) -> None:
     if trainer.best_params is not None:
         for p, best in zip(params, trainer.best_params):
             p[...] = best
-        # the trainer keeps the first epoch with the lowest validation loss; say which one it was
-        history.best_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
+        history.best_epoch = trainer.best_epoch  # the epoch those weights come from
         which = f"the weights of epoch {history.best_epoch}, the lowest validation loss"
     else:
         which = "the current weights"
