@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnn import NeuralNetwork
+from scratchnn import NeuralNetwork, sources
 from scratchnn.serialization import load_network
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -116,6 +116,10 @@ def test_sigint_during_train_saves_a_model_that_loads_and_predicts(tmp_path):
     assert 3 <= finished < 400
     assert [r["epoch"] for r in history["epochs"]] == list(range(1, finished + 1))
     assert all(np.isfinite(r["val_loss"]) for r in history["epochs"])
+    # history.json says which epoch's weights were saved: the one with the lowest validation loss
+    best = history["epochs"][history["best_epoch"] - 1]
+    assert best["val_loss"] == min(r["val_loss"] for r in history["epochs"][: history["best_epoch"]])
+    assert f"epoch {history['best_epoch']}" in stderr
     assert not any(p.name.startswith(".tmp-") for p in out.iterdir())  # no half-written files left
 
     # The Python API loads it; its metadata says it was interrupted.
@@ -123,6 +127,14 @@ def test_sigint_during_train_saves_a_model_that_loads_and_predicts(tmp_path):
     assert meta["interrupted"] is True
     assert meta["result"]["epochs_run"] == finished
     assert isinstance(NeuralNetwork.load(out / "model.npz"), NeuralNetwork)
+    # Recompute the validation loss of the saved weights: it is that epoch's.
+    ds = sources.load_source("digits")
+    y, _ = sources.encode_labels(ds.labels)
+    split = meta["split"]
+    _, val, _ = sources.split_indices(y, split["test_fraction"], split["val_fraction"], split["seed"])
+    x_val = sources.Scaler.from_dict(meta["scaler"]).transform(ds.x[val]).astype(np.float32)
+    val_loss = network.compute_loss(network.forward(x_val), y[val])
+    assert val_loss == pytest.approx(best["val_loss"], rel=1e-6)
     assert all(np.isfinite(p).all() for p in network.parameters())
 
     # And the command line predicts with it, from raw rows, in the user's label names.
