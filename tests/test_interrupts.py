@@ -228,3 +228,28 @@ def test_interrupted_tune_resumes_to_the_same_results_as_an_uninterrupted_run(tm
     assert "seed" in result.stderr
     assert "Traceback" not in result.stderr
     assert (out / "results.csv").read_text() == before
+
+
+def test_a_keyboard_interrupt_in_the_epoch_callback_finds_the_best_weights_current():
+    # In-process view of what the CLI's Ctrl-C handler reads: when an epoch has been
+    # reported, best_params and best_epoch already account for it.
+    from conftest import teacher_data
+
+    from scratchnn import SGD, Trainer, build_mlp
+
+    x, y = teacher_data(np.random.default_rng(0), 64, 4, 3)
+    trainer = Trainer(build_mlp(4, 8, 3, seed=0), SGD(0.2), batch_size=8, seed=0)
+    snapshots = []
+
+    def callback(record):
+        snapshots.append([p.copy() for p in trainer.network.parameters()])
+        if record["epoch"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(x, y, epochs=50, verbose=False, x_val=x[:16], y_val=y[:16], callback=callback)
+    losses = [r["val_loss"] for r in trainer.history]
+    assert len(losses) == 4
+    assert trainer.best_epoch == 1 + losses.index(min(losses))
+    for best, saved in zip(trainer.best_params, snapshots[trainer.best_epoch - 1]):
+        np.testing.assert_array_equal(best, saved)
