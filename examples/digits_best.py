@@ -1,50 +1,56 @@
-"""A modern recipe for Digits: about 99% test accuracy with one hidden layer, in seconds.
+"""A modern recipe for Digits: 99% test accuracy with one hidden layer, in seconds.
 
     python examples/digits_best.py [--seed S] [--epochs E]
 
-The seed's pipeline (``main.py``) reaches about 97-98%: plain SGD, a narrow
-network, a constant learning rate, 20 epochs. This script adds the pieces that
-modern MLP training uses, each of them part of scratchnn:
+The seed's pipeline (``main.py``: SGD, a constant learning rate, 20 epochs)
+averages 97.9% test accuracy over seeds 0-4. This recipe averages 99.1%, ahead
+of scikit-learn's RBF SVC (98.8%), with the pieces modern MLP training uses,
+all of them part of scratchnn. In brackets: the mean test accuracy over seeds
+0-4 of this whole script with that one piece changed (one test image is 0.28
+points, so differences of 0.2 points are noise):
 
-* **Width** (``hidden_units=512``). A wide hidden layer is easier to optimise:
-  with many units, some always start near a good feature, and gradient descent
-  only has to refine them. On its own a wide layer overfits 1149-1437 training
-  images; the next three pieces keep it in check.
-* **Dropout** (``dropout=0.2`` to ``0.4``, chosen on validation). Each step
-  zeroes a random part of the hidden units, so no unit can rely on another
-  being there; the network learns redundant features, which generalise. At
-  test time dropout is off, and because it is "inverted" (the kept units are
-  scaled by ``1 / (1 - rate)`` while training) nothing has to be rescaled.
-* **Decoupled weight decay** (``optimizer="adamw"``, ``weight_decay=0.05``).
-  Every step shrinks the weights by ``lr * weight_decay * w``, which favours
-  small weights and smooth decision boundaries. With Adam, L2 added to the
-  gradient would be divided by ``sqrt(v)`` like the rest of the gradient, so
-  weights with large gradients would hardly be regularised; AdamW applies the
-  decay to the weights directly, at the same rate for all of them.
-* **Label smoothing** (``label_smoothing=0.1``). The target is 90% the true
-  class and 10% spread evenly over all ten. With one-hot targets, cross-entropy
-  keeps pushing the logits apart long after every training image is right;
-  smoothed targets stop that at a finite margin, so the last epochs refine the
-  boundary instead of inflating the weights, and the network is less
-  over-confident.
-* **Linear warm-up then cosine decay** (``schedule="warmup-cosine"``): the
-  learning rate rises from a tenth of its peak over the first 10% of the
-  updates, while Adam's moment estimates are still noisy, then falls along a
-  half cosine to zero. The high middle part explores; the long, low tail
-  settles into a wide minimum, and most of the accuracy is gained there.
-* **Enough updates** (``epochs=60``, ``batch_size=32``): 36-45 updates per
-  epoch, 2,000-2,700 in all; the schedule is sized for exactly that many.
+* **Label smoothing** (``label_smoothing=0.1``) [without: 98.3%]. The target
+  is 90% the true class and 10% spread evenly over all ten. With one-hot
+  targets, cross-entropy keeps pushing the logits apart long after every
+  training image is right, which it can only do by growing the weights;
+  smoothed targets are met at a finite margin, so the network stays less
+  over-confident and the last epochs refine the boundary instead.
+* **Linear warm-up then cosine decay** (``schedule="warmup-cosine"``)
+  [constant rate: 98.4%; cosine without warm-up: 98.9%]. The learning rate
+  rises from a tenth of its peak over the first 10% of the updates, while
+  Adam's moment estimates are still noisy, then falls along a half cosine to
+  zero. The high rate in the middle moves fast; the low tail lets the weights
+  settle instead of bouncing around the minimum, as they do at a constant rate.
+* **Decoupled weight decay** (``optimizer="adamw"``, ``weight_decay=0.05``)
+  [without: 98.9%]. Every step shrinks the weights by ``lr * weight_decay * w``,
+  which favours small weights and smooth decision boundaries. With Adam, an L2
+  term added to the gradient would be divided by ``sqrt(v)`` like the rest of
+  it, so weights with large gradients would hardly be regularised; AdamW
+  applies the decay to the weights directly, at the same rate for all.
+* **Dropout**, chosen on validation between 0 and 0.3 [always 0.3: 98.9%].
+  While training, each step zeroes a random 30% of the hidden units (and
+  scales the rest by ``1 / 0.7``, so test time needs no rescaling), so no unit
+  can rely on another: the network learns redundant features. On Digits,
+  with label smoothing and weight decay already in place, the validation
+  split prefers no dropout on all five seeds, and forcing it does not help
+  on the test set either. It earns its place on larger networks and data.
+* **Width** (``hidden_units=512``) [128 units: 98.9%]. A wide layer has more
+  features to start from and, with the regularisers above, does not overfit.
+  128 units do about as well on average but vary more from seed to seed
+  (standard deviation 0.6 points against 0.1); width is what to cut first
+  when time matters.
+
+With none of label smoothing, weight decay, dropout and the schedule (plain
+Adam at a constant rate, the rest unchanged) the script averages 98.4%.
 
 How the settings are chosen: a validation split (20%, stratified) is carved
-out of the training set; the recipe is trained on the remaining 80% with each
-dropout rate of a small grid (0.2 or 0.4: how much regularisation this split
-needs) and scored on the validation split. The test set is not looked at until
-the end. The final network
-is then trained with the chosen settings on the **whole** training set: its
-number of epochs is fixed by the recipe (the schedule is sized for it), so it
-needs no validation data, and 25% more training images help it more than any
-setting does. Early stopping is not used: with a cosine schedule, stopping
-early would cut off the low-rate tail where the network improves most.
+out of the training set; the recipe is trained on the remaining 80% once per
+dropout rate in ``GRID`` and scored on the validation split. The test set is
+not looked at until the end. The final network is then trained with the
+chosen rate on the **whole** training set (25% more images than the search
+saw): its number of epochs is fixed by the recipe (the schedule is sized for
+it), so it needs no validation data. Early stopping is not used: with a
+cosine schedule, stopping early would cut off the low-rate tail.
 
 Not used: standardising each pixel with the training mean and standard
 deviation. The pixels are already on [0, 1]; standardising divides the edge
@@ -72,13 +78,13 @@ from scratchnn.config import TrainingConfig, train
 from scratchnn.data import load_digits_split, train_val_split
 from scratchnn.hyperparameter_tuning import grid_search
 
-#: The recipe: every setting not searched over.
+#: The recipe; ``dropout`` is chosen from ``GRID`` on the validation split.
 RECIPE = TrainingConfig(
     hidden_units=512,
     optimizer="adamw",
     learning_rate=0.01,
     weight_decay=0.05,
-    dropout=0.2,
+    dropout=0.0,
     label_smoothing=0.1,
     schedule="warmup-cosine",
     batch_size=32,
@@ -86,7 +92,7 @@ RECIPE = TrainingConfig(
 )
 
 #: The settings chosen on the validation split.
-GRID = {"dropout": [0.2, 0.4]}
+GRID = {"dropout": [0.0, 0.3]}
 
 
 def digits_best(seed: int = 0, *, epochs: int = RECIPE.epochs, log=print) -> float:
