@@ -32,7 +32,7 @@ points, so differences of 0.2 points are noise):
   scales the rest by ``1 / 0.7``, so test time needs no rescaling), so no unit
   can rely on another: the network learns redundant features. On Digits,
   with label smoothing and weight decay already in place, the validation
-  split prefers no dropout on all five seeds, and forcing it does not help
+  split chooses no dropout on all five seeds, and forcing it does not help
   on the test set either. It earns its place on larger networks and data.
 * **Width** (``hidden_units=512``) [128 units: 98.9%]. A wide layer has more
   features to start from and, with the regularisers above, does not overfit.
