@@ -122,6 +122,11 @@ def predict(model: str, rows: str) -> list[str]:
     return ["predict", "--model", model, "--input", rows]
 
 
+def use_model(model: str) -> list[str]:
+    """``predict`` with good rows: it reads the model first, so a bad model file fails fast."""
+    return predict(model, "iris_rows.csv")
+
+
 # Each row: id -> (arguments, exit status, words the error line must contain).
 CASES = {
     # -- the command line itself
@@ -177,13 +182,13 @@ CASES = {
     "npz y short": (train_on("y_short.npz"), 2, ["y_short.npz", "(3,)"]),
     # -- model files
     "model missing": (evaluate("absent.npz"), 2, ["not found", "absent.npz"]),
-    "model is text": (evaluate("text_model.npz"), 2, ["text_model.npz", "not a scratchnn model"]),
-    "model is .npy": (predict("array.npy", "iris_rows.csv"), 2, ["array.npy", "not a scratchnn model"]),
-    "model is a data file": (evaluate("no_X.npz"), 2, ["no_X.npz", "not a scratchnn model"]),
-    "model is a directory": (evaluate("."), 2, ["not a readable model file"]),
+    "model is text": (use_model("text_model.npz"), 2, ["text_model.npz", "not a scratchnn model"]),
+    "model is .npy": (use_model("array.npy"), 2, ["array.npy", "not a scratchnn model"]),
+    "model is a data file": (use_model("no_X.npz"), 2, ["no_X.npz", "not a scratchnn model"]),
+    "model is a directory": (use_model("."), 2, ["not a readable model file"]),
     "model truncated": (evaluate("truncated.npz"), 2, ["truncated.npz", "truncated or corrupted"]),
-    "model corrupted": (predict("corrupted.npz", "iris_rows.csv"), 2, ["corrupted.npz", "CRC"]),
-    "model from the future": (evaluate("future.npz"), 2, ["future.npz", "version 99", "version 1"]),
+    "model corrupted": (use_model("corrupted.npz"), 2, ["corrupted.npz", "CRC"]),
+    "model from the future": (use_model("future.npz"), 2, ["future.npz", "version 99", "version 1"]),
     # -- data that does not fit the model
     "predict lacks a column": (predict("iris/model.npz", "iris_lacks.csv"), 2,
                                ["iris_lacks.csv", "'petal width (cm)'"]),
