@@ -123,15 +123,17 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray) -> float:
         n, c = outputs.shape
-        shifted = outputs - outputs.max(axis=1, keepdims=True)
+        # np.maximum.reduce and np.add.reduce are .max() and .sum() without their Python
+        # wrappers, which cost as much as the work itself on a small batch
+        shifted = outputs - np.maximum.reduce(outputs, axis=1, keepdims=True)
         exp = np.exp(shifted)
-        sums = exp.sum(axis=1, keepdims=True)
+        sums = np.add.reduce(exp, axis=1, keepdims=True)
         log_sums = np.log(sums)  # log-sum-exp of the shifted row
         eps = self.label_smoothing
         if targets.ndim == 1:
             # -log p_iy = log_sums_i - shifted_iy; sums as Python floats (cheaper than NumPy scalars)
-            total_log_sums = float(log_sums.sum())
-            nll = total_log_sums - float(shifted[self._rows(n), targets].sum())
+            total_log_sums = float(np.add.reduce(log_sums, axis=None))
+            nll = total_log_sums - float(np.add.reduce(shifted[self._rows(n), targets]))
             if eps:
                 # uniform part: mean over classes of -log p_ic
                 smooth = c * total_log_sums - float(shifted.sum())
