@@ -61,34 +61,26 @@ class Interrupted(Exception):
 # -- argument types: each error names the option's value in one line ----------------
 
 
-def _positive_int(text: str) -> int:
+def _int(text: str, ok, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _int(text, lambda v: v >= 1, "a positive integer")
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
+    return _int(text, lambda v: v >= 0, "a non-negative integer")
 
 
 def _nonzero_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be a non-zero integer (-1 for all cores), got {text!r}")
-    return value
+    return _int(text, lambda v: v != 0, "a non-zero integer (-1 for all cores)")
 
 
 def _float(text: str, low: float, high: float, include_low: bool, what: str) -> float:
