@@ -520,7 +520,7 @@ def cmd_tune(args) -> int:
             changed = sorted(k for k in settings if previous.get(k) != settings[k])
             raise UserError(
                 f"--resume: {results_path} comes from a search with other settings "
-                f"({', '.join(changed)} differ); use another --out or drop --resume"
+                f"(changed: {', '.join(changed)}); use another --out or drop --resume"
             )
         completed = _read_results(results_path, grid)
         _say(args, f"Resuming: {len(completed)} of {len(combos)} trials already in {results_path}")
@@ -564,9 +564,7 @@ def cmd_tune(args) -> int:
         raise Interrupted from None
     except ImportError as exc:
         progress.close()
-        raise UserError(
-            f"--scheduler needs dask[distributed] ({exc}); pip install 'scratchnn[dask]'"
-        ) from None
+        raise UserError(f"--scheduler: {exc}") from None
     progress.close()
     _write_results(results_path, grid, result.results)  # grid order, as an uninterrupted run writes it
     from . import plots

@@ -144,7 +144,9 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
     cmap = _with_white_background("viridis").with_extremes(bad="lightgrey")
     finite = acc[np.isfinite(acc)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-6, aspect="auto")
+    if vmax - vmin < 0.01:  # one value (or nearly): give the colour bar a readable range
+        vmin, vmax = vmin - 0.005, vmax + 0.005
+    image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     fig.colorbar(image, ax=ax, label="validation accuracy")
     ax.set_xticks(range(len(units)), [_fmt(u) for u in units])
     ax.set_yticks(range(len(lrs)), [_fmt(lr) for lr in lrs])

@@ -219,6 +219,7 @@ def _parse_features(path, header, rows, lines, columns: list[int]) -> np.ndarray
             except ValueError:
                 raise ValueError(
                     f"{path}: column {header[j]!r} on line {line} holds {text!r}, which is not a number"
+                    f" (if {header[j]!r} is the label column, pass --target {header[j]!r})"
                 ) from None
             if not math.isfinite(value):
                 raise ValueError(
