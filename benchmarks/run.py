@@ -396,18 +396,24 @@ def machine() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    blas = [
-        f"{i.get('internal_api')} {i.get('version')} (kernel {i.get('architecture', 'n/a')}, "
-        f"{i.get('num_threads')} threads, {Path(i.get('filepath', '')).name})"
-        for i in threadpoolctl.threadpool_info()
-    ]
+
+    def describe(pool: dict) -> str:
+        kernel = f", kernel {pool['architecture']}" if pool.get("architecture") else ""
+        name = f"{pool.get('internal_api')} {pool.get('version') or ''}".strip()
+        return f"{name}{kernel}, {pool.get('num_threads')} threads ({Path(pool.get('filepath', '')).name})"
+
+    pools = threadpoolctl.threadpool_info()
+    # NumPy's own BLAS (the one scratchnn runs on) lives in numpy's folder; the others
+    # are the BLAS and OpenMP runtimes that SciPy/scikit-learn and PyTorch bring
+    ours = [p for p in pools if p.get("user_api") == "blas" and "numpy" in p.get("filepath", "")]
     return {
         "cpu": cpu,
         "cores": f"{os.cpu_count()} logical, {len(os.sched_getaffinity(0))} usable",
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "blas": blas,
+        "blas": [describe(p) for p in ours],
+        "other_pools": [describe(p) for p in pools if p not in ours],
         "torch": f"{torch.__version__} ({torch.get_num_threads()} threads)",
         "sklearn": sklearn.__version__,
         "openblas_env": {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
@@ -434,7 +440,7 @@ def spread(t: Timing) -> str:
 def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str], elapsed: float) -> str:
     lines = ["## Speed", ""]
     lines.append(
-        f"Measured {info['date']} with `python benchmarks/run.py {' '.join(argv)}`".rstrip()
+        f"Measured {info['date']} with `{' '.join(['python benchmarks/run.py', *argv])}`"
         + f" in {elapsed / 60:.1f} minutes{' (QUICK: tiny sizes, figures meaningless)' if quick else ''}."
     )
     lines += [
@@ -443,7 +449,8 @@ def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str]
         f"- {info['os']}, Python {info['python']}, NumPy {info['numpy']}, "
         f"PyTorch {info['torch']}, scikit-learn {info['sklearn']}",
     ]
-    lines += [f"- BLAS: {b}" for b in info["blas"]]
+    lines += [f"- NumPy's BLAS (scratchnn's): {b}" for b in info["blas"]]
+    lines += [f"- Also loaded, by the peers: {', '.join(info['other_pools'])}"] if info["other_pools"] else []
     env = ", ".join(f"{k}={v}" for k, v in info["openblas_env"].items())
     lines.append(f"- Environment: {env}")
     lines.append(
@@ -630,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
     info["load_start"] = loadavg()
     print(f"CPU {info['cpu']} ({info['cores']}), NumPy {info['numpy']}, load {info['load_start']}")
     for b in info["blas"]:
-        print(f"BLAS {b}")
+        print(f"NumPy's BLAS: {b}")
     t_start = time.perf_counter()
     results: dict = {}
     if "W1" in only:

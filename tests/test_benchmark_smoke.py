@@ -46,7 +46,7 @@ def test_quick_benchmark_prints_and_writes_every_table(tmp_path):
         "| larger grid |",
         "| W2 | scratchnn |",
         "Targets (float32):",
-        "- BLAS: openblas",
+        "- NumPy's BLAS (scratchnn's): ",
     ):
         assert expected in text, f"{expected!r} missing from the report"
         assert expected in proc.stdout
