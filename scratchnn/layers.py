@@ -119,6 +119,7 @@ class Dense(Layer):
         self.params = [self.W, self.b]
         self.grads = [self.dW, self.db]
         self._x: np.ndarray | None = None
+        self._ones = np.ones(0, dtype=self.dtype)  # grown to the largest batch seen
 
     def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
         self._x = x
@@ -130,8 +131,16 @@ class Dense(Layer):
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         # Written into the preallocated gradient arrays, so params/grads stay aligned
         # and no new arrays are made per batch.
-        np.dot(self._x.T, grad_out, out=self.dW)  # x.T @ g
-        np.add.reduce(grad_out, axis=0, out=self.db)  # grad_out.sum(0), without np.sum's Python wrappers
+        x, n = self._x, grad_out.shape[0]
+        if x.dtype == grad_out.dtype == self.dtype:
+            if self._ones.shape[0] < n:
+                self._ones = np.ones(n, dtype=self.dtype)
+            np.dot(x.T, grad_out, out=self.dW)  # x.T @ g; np.dot has less overhead per call than @
+            # g.sum(axis=0) as the product ones(N) @ g: one BLAS call, 2-4x faster than the sum
+            np.dot(self._ones[:n], grad_out, out=self.db)
+        else:  # mixed dtypes from a direct caller: matmul and the sum cast into the gradients' dtype
+            np.matmul(x.T, grad_out, out=self.dW)
+            np.add.reduce(grad_out, axis=0, out=self.db)
         return np.dot(grad_out, self.W.T) if input_grad else None  # g @ W.T
 
     def output_features(self, in_features: int | None) -> int:

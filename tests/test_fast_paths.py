@@ -1,8 +1,9 @@
-"""The fast forms in the hot path give exactly what their plain forms give.
+"""The fast forms in the hot path give what their plain forms give.
 
 Each speed-up of the training loop (shuffled rows copied block by block into a
-reused buffer, ReLU's reused mask, the loss's cached row index) is checked here
-against the obvious implementation it replaces, in float32 and float64.
+reused buffer, ReLU's reused mask, the loss's cached row index, Dense's bias
+gradient as a product with a cached ones vector) is checked here against the
+obvious implementation it replaces, in float32 and float64.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn import SGD, ReLU, SoftmaxCrossEntropy, Trainer, build_mlp
+from scratchnn import SGD, Dense, ReLU, SoftmaxCrossEntropy, Trainer, build_mlp
 from scratchnn import trainer as trainer_module
 
 
@@ -83,3 +84,29 @@ def test_softmax_cross_entropy_with_its_cached_row_index_matches_the_plain_formu
         grad = np.exp(log_p)
         grad[np.arange(rows), y] -= 1.0
         np.testing.assert_allclose(loss.backward(), grad / rows, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_backward_matches_the_plain_formulas_across_batch_sizes(dtype):
+    rng = np.random.default_rng(0)
+    layer = Dense(6, 4, seed=0, dtype=dtype)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for rows in (16, 13, 40, 1):  # the cached ones(N) grows and is sliced
+        x = rng.standard_normal((rows, 6)).astype(dtype)
+        g = rng.standard_normal((rows, 4)).astype(dtype)
+        np.testing.assert_allclose(layer.forward(x), x @ layer.W + layer.b, rtol=tol, atol=tol)
+        grad_in = layer.backward(g)
+        np.testing.assert_allclose(layer.dW, x.T @ g, rtol=tol, atol=tol)
+        np.testing.assert_allclose(layer.db, g.sum(axis=0), rtol=tol, atol=tol)
+        np.testing.assert_allclose(grad_in, g @ layer.W.T, rtol=tol, atol=tol)
+
+
+def test_dense_backward_accepts_float64_inputs_and_gradients_in_a_float32_layer():
+    rng = np.random.default_rng(0)
+    layer = Dense(6, 4, seed=0)  # float32
+    x, g = rng.standard_normal((5, 6)), rng.standard_normal((5, 4))  # float64
+    layer.forward(x)
+    layer.backward(g)
+    assert layer.dW.dtype == layer.db.dtype == np.float32
+    np.testing.assert_allclose(layer.dW, x.T @ g, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer.db, g.sum(axis=0), rtol=1e-5, atol=1e-5)
