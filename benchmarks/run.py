@@ -67,7 +67,7 @@ class Sizes:
     w2_rows: int = 60_000
     w3_rows: tuple = (15_000, 30_000, 60_000)
     w4_large_rows: int = 12_000
-    w4_large_epochs: int = 3
+    w4_large_epochs: int = 4
     repeats: int = 5
     w1_repeats: int = 7
     dtypes: tuple = ("float32", "float64")
