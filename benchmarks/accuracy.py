@@ -46,6 +46,7 @@ for path in (ROOT, ROOT / "examples"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn.data import load_digits_split  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -172,16 +173,7 @@ def report(results: dict, seeds: list[int], info: dict) -> str:
 
 def write_section(path: Path, section: str) -> None:
     """Replace the text between the accuracy markers of ``path`` (or append it), leaving the rest alone."""
-    block = f"{START}\n{section}\n{END}"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    replace_section(path, START, END, section)
 
 
 def _int_list(text: str) -> list[int]:

@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
 
@@ -577,16 +578,7 @@ def acceptance(results: dict) -> list[tuple[str, str, bool]]:
 
 def write_section(path: Path, section: str) -> None:
     """Replace the text between the speed markers of ``path`` (or append it), leaving the rest alone."""
-    block = f"{START}\n{section}\n{END}"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    replace_section(path, START, END, section)
 
 
 # -- main --------------------------------------------------------------------------------------------------
