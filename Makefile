@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    creates .venv, installs scratchnn, runs main.py
-#   make test   creates .venv, installs scratchnn with its test tools, runs ruff and pytest
+#   make test   creates .venv, installs scratchnn with its test tools, runs ruff (lint and format) and pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,7 @@ run: $(VENV)/.run-deps
 
 test: $(VENV)/.test-deps
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(ARGS)
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, make current NumPy pick slow
