@@ -818,7 +818,7 @@ def _training_options(parser, tune: bool) -> None:
         type=_hidden,
         default=d.hidden_units,
         metavar="UNITS",
-        help="hidden layer sizes, comma-separated: 128 is one layer, 128,64 two (default: %(default)s)",
+        help="hidden layer sizes: 128 is one layer, 128,64 (or 128x64) two (default: %(default)s)",
     )
     group.add_argument(
         "--activation",
