@@ -313,19 +313,17 @@ def _fit_and_save(args, prep: Prepared, config: TrainingConfig, out: str, extra_
     trainer_out: list = []
     meta = {**prep.metadata(), "training": {**config.to_dict(), "seed": args.seed}, **(extra_meta or {})}
     try:
-        # overflow on the way to a divergence is reported by TrainingDiverged, not as warnings
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            network, history = train_network(
-                config,
-                x_tr,
-                y_tr,
-                x_val,
-                y_val,
-                n_classes=prep.n_classes,
-                seed=args.seed,
-                callback=on_epoch,
-                trainer_out=trainer_out,
-            )
+        network, history = train_network(
+            config,
+            x_tr,
+            y_tr,
+            x_val,
+            y_val,
+            n_classes=prep.n_classes,
+            seed=args.seed,
+            callback=on_epoch,
+            trainer_out=trainer_out,
+        )
     except KeyboardInterrupt:
         progress.close()
         _save_interrupted(trainer_out, meta, out)
@@ -387,9 +385,7 @@ def _save_interrupted(trainer_out: list, meta: dict, out: str) -> None:
     trainer = trainer_out[0]
     network, history = trainer.network, trainer.history
     params = network.parameters()
-    if trainer.best_params is not None:
-        for p, best in zip(params, trainer.best_params):
-            p[...] = best
+    if trainer.restore_best():
         history.best_epoch = trainer.best_epoch  # the epoch those weights come from
         which = f"the weights of epoch {history.best_epoch}, the lowest validation loss"
     else:
@@ -538,22 +534,21 @@ def cmd_tune(args) -> int:
         )
 
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            result = grid_search(
-                prep.x[prep.train],
-                prep.y[prep.train],
-                prep.x[prep.val],
-                prep.y[prep.val],
-                grid,
-                epochs=args.epochs,
-                seed=args.seed,
-                n_jobs=args.jobs,
-                scheduler=args.scheduler,
-                base=base,
-                n_classes=prep.n_classes,
-                callback=on_trial,
-                completed=completed,
-            )
+        result = grid_search(
+            prep.x[prep.train],
+            prep.y[prep.train],
+            prep.x[prep.val],
+            prep.y[prep.val],
+            grid,
+            epochs=args.epochs,
+            seed=args.seed,
+            n_jobs=args.jobs,
+            scheduler=args.scheduler,
+            base=base,
+            n_classes=prep.n_classes,
+            callback=on_trial,
+            completed=completed,
+        )
     except KeyboardInterrupt:
         progress.close()
         print(

@@ -140,21 +140,10 @@ class ScratchNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _config(self) -> TrainingConfig:
         """The parameters as a ``TrainingConfig`` (which checks them, naming the bad one)."""
-        return TrainingConfig(
-            hidden_units=self.hidden_units,
-            activation=self.activation,
-            optimizer=self.optimizer,
-            learning_rate=self.learning_rate,
-            momentum=self.momentum,
-            batch_size=self.batch_size,
-            epochs=self.epochs,
-            weight_decay=self.weight_decay,
-            dropout=self.dropout,
-            label_smoothing=self.label_smoothing,
-            schedule=self.schedule,
-            patience=self.patience,
-            dtype=self.dtype,
-        )
+        # every constructor parameter that is a training setting, under the same name
+        params = self.get_params()
+        settings = {name: params[name] for name in TrainingConfig.field_names() if name in params}
+        return TrainingConfig(**settings)
 
     def fit(self, X, y):
         """Train a new network on ``(X, y)``.

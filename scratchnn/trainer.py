@@ -236,11 +236,21 @@ class Trainer:
                     history.stopped_early = True
                     break
 
-        if patience is not None and self.best_params is not None:
-            for p, best in zip(params, self.best_params):
-                p[...] = best
+        if patience is not None and self.restore_best():
             history.best_epoch = self.best_epoch
         return history
+
+    def restore_best(self) -> bool:
+        """Copy the weights of the best epoch so far (lowest validation loss) back into the network.
+
+        Returns False, changing nothing, when there is no such epoch (no
+        validation data, or no epoch finished yet).
+        """
+        if self.best_params is None:
+            return False
+        for p, best in zip(self.network.parameters(), self.best_params):
+            p[...] = best
+        return True
 
 
 def format_epoch(record: dict, epochs: int) -> str:
