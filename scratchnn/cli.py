@@ -33,11 +33,12 @@ import numpy as np
 from . import sources
 from .config import TrainingConfig
 from .config import train as train_network
+from .files import atomic_write
 from .hyperparameter_tuning import DEFAULT_GRID, METRICS, expand_grid
 from .network import ACTIVATIONS, LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
-from .serialization import ModelFileError, atomic_write, load_network
+from .serialization import ModelFileError, load_network
 from .trainer import TrainingDiverged, format_epoch
 
 __all__ = ["main"]

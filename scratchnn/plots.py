@@ -3,7 +3,7 @@
 Figures are built with ``matplotlib.figure.Figure`` directly, not through
 ``pyplot``: no display is needed, no global figure state is kept, and nothing
 changes the backend of a program that imports this module. Every file is
-written atomically (``scratchnn.serialization.atomic_write``).
+written atomically (``scratchnn.files.atomic_write``).
 
 * ``learning_curves``: training and validation loss, and validation accuracy, per epoch;
 * ``confusion_matrix``: counts of true against predicted classes;
@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .serialization import atomic_write
+from .files import atomic_write
 
 __all__ = [
     "confusion_matrix",

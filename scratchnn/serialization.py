@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from .files import atomic_write
 from .layers import layer_from_config
 from .losses import loss_from_config
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "atomic_write", "load_network", "save_network"]
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load_network", "save_network"]
 
 FORMAT_VERSION = 1
 _MAGIC = "scratchnn-model"
@@ -34,41 +34,6 @@ _MAGIC = "scratchnn-model"
 
 class ModelFileError(ValueError):
     """A file that is not a readable scratchnn model (truncated, corrupted, wrong version...)."""
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``.
-
-    The rename is atomic on POSIX and Windows, so readers see either the old
-    file or the complete new one, never half of it. If ``write`` raises (or the
-    process is interrupted), the temporary file is removed and ``path`` is
-    untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file readable by its owner only; give the result
-        # the permissions an ordinary open() would have (0666 minus the umask).
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read the umask is to set it
-    os.umask(mask)
-    return mask
 
 
 def save_network(network, path, metadata: dict | None = None) -> None:
