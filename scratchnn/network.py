@@ -8,13 +8,18 @@ layers in reverse order, each turning ``dL/d(its output)`` into
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy, softmax
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
-__all__ = ["ACTIVATIONS", "LOSSES", "NeuralNetwork", "build_mlp"]
+__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "LOSSES", "NeuralNetwork", "build_mlp"]
+
+#: Largest activation (bytes, one layer's output for a chunk of rows) an evaluation builds at once.
+EVAL_BYTES_LIMIT = 64 * 2**20
 
 
 class NeuralNetwork:
@@ -39,17 +44,22 @@ class NeuralNetwork:
                 raise TypeError(f"layers[{i}] must be a Layer, got {layer!r}")
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        shape = None
+        shape, widest = None, 1
         for i, layer in enumerate(layers):
             try:
                 shape = layer.output_shape(shape)
             except ValueError as exc:
                 raise ValueError(f"layers[{i}]: {exc}") from None
+            if shape is not None:
+                widest = max(widest, math.prod(shape))
         self._output_shape = shape
         self.layers = layers
         self.loss = loss
         self._params = [p for layer in layers for p in layer.params]
         self._grads = [g for layer in layers for g in layer.grads]
+        #: rows evaluated at once: the largest activation of a chunk stays under EVAL_BYTES_LIMIT
+        self.eval_rows = max(1, EVAL_BYTES_LIMIT // (widest * self.dtype.itemsize))
+        self._chunked = False
 
     # -- shapes ------------------------------------------------------------
     @property
@@ -87,9 +97,21 @@ class NeuralNetwork:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)``.
 
-        ``training=True`` switches on training-only behaviour (Dropout) and is
-        what the trainer uses; the default is evaluation.
+        ``training=True`` switches on training-only behaviour (Dropout, BatchNorm's
+        batch statistics) and is what the trainer uses; the default is evaluation.
+        Evaluating more rows than ``eval_rows`` runs them in chunks, so that no
+        layer's activations pass ``EVAL_BYTES_LIMIT`` (a convolution's feature maps
+        for a whole test set would); the outputs are the same.
         """
+        n = x.shape[0]
+        if training or n <= self.eval_rows:
+            self._chunked = False
+            return self._forward(x, training)
+        self._chunked = True  # the layers hold only the last chunk: no backward from this
+        step = self.eval_rows
+        return np.concatenate([self._forward(x[i : i + step], False) for i in range(0, n, step)])
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x, training)
         return x
@@ -100,6 +122,11 @@ class NeuralNetwork:
 
     def backward(self) -> None:
         """Backpropagate from the last computed loss, filling every layer's ``grads``."""
+        if self._chunked:
+            raise RuntimeError(
+                f"backward needs a forward pass of at most eval_rows={self.eval_rows} rows "
+                "(or training=True); the last one was evaluated in chunks"
+            )
         grad = self.loss.backward()
         last = len(self.layers) - 1
         for i in range(last, -1, -1):

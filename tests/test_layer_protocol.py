@@ -13,7 +13,22 @@ import json
 import numpy as np
 import pytest
 
-from scratchnn.layers import ACTIVATIONS, LAYERS, Dense, Dropout, Identity, ReLU, Tanh, layer_from_config
+from scratchnn.layers import (
+    ACTIVATIONS,
+    LAYERS,
+    BatchNorm2d,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Identity,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+    Tanh,
+    layer_from_config,
+)
 from scratchnn.losses import SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork, build_mlp
 
@@ -26,6 +41,17 @@ EXAMPLES = {
     "Tanh": ({}, (4,)),
     "Identity": ({}, (4,)),
     "Dropout": ({"rate": 0.25}, (4,)),
+    "Conv2D": (
+        {"in_channels": 2, "out_channels": 3, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0]},
+        (2, 7, 6),
+    ),
+    "MaxPool2D": ({"kernel_size": 2}, (3, 7, 6)),
+    "AvgPool2D": ({"kernel_size": [3, 2], "stride": 1}, (3, 7, 6)),
+    "GlobalAvgPool2D": ({}, (3, 5, 4)),
+    "BatchNorm1d": ({"num_features": 4, "momentum": 0.3, "eps": 1e-3, "dtype": "float64"}, (4,)),
+    "BatchNorm2d": ({"num_channels": 3}, (3, 4, 5)),
+    "Flatten": ({}, (3, 4, 5)),
+    "Reshape": ({"shape": [2, 3, 2]}, (12,)),
 }
 
 
@@ -63,6 +89,9 @@ def test_output_shape_is_the_shape_forward_returns(kind):
 def test_array_shapes_allocate_nothing_even_for_a_huge_claimed_layer():
     # 10^12 weights would be terabytes: only the shapes are computed
     assert Dense.array_shapes({"in_features": 10**6, "out_features": 10**6}) == [(10**6, 10**6), (10**6,)]
+    big = {"in_channels": 10**4, "out_channels": 10**4, "kernel_size": 99}
+    assert Conv2D.array_shapes(big) == [(10**4, 10**4, 99, 99), (10**4,)]
+    assert BatchNorm2d.array_shapes({"num_channels": 10**12}) == [(10**12,)] * 4
 
 
 @pytest.mark.parametrize(
@@ -72,6 +101,31 @@ def test_array_shapes_allocate_nothing_even_for_a_huge_claimed_layer():
         ("Dense", [5, 3], TypeError, ["Dense", "[5, 3]"]),
         ("Dense", {"in_features": 5, "out_features": 0}, ValueError, ["out_features", "0"]),
         ("Dense", {"in_features": 5, "out_features": 3, "dtype": "int8"}, TypeError, ["dtype", "int8"]),
+        ("Conv2D", {"in_channels": 1, "out_channels": 2, "kernel_size": 0}, ValueError, ["kernel_size", "0"]),
+        ("Conv2D", {"in_channels": 1, "out_channels": 2, "kernel_size": [3]}, TypeError, ["kernel_size"]),
+        (
+            "Conv2D",
+            {"in_channels": 1, "out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"},
+            ValueError,
+            ["same", "stride"],
+        ),
+        (
+            "Conv2D",
+            {"in_channels": 1, "out_channels": 2, "kernel_size": 3, "padding": "full"},
+            ValueError,
+            ["full"],
+        ),
+        (
+            "Conv2D",
+            {"in_channels": 1, "out_channels": 2, "kernel_size": 3, "padding": -1},
+            ValueError,
+            ["-1"],
+        ),
+        ("MaxPool2D", {"kernel_size": 2, "stride": 0}, ValueError, ["stride", "0"]),
+        ("BatchNorm2d", {"num_channels": 3, "momentum": 1.5}, ValueError, ["momentum", "1.5"]),
+        ("BatchNorm1d", {"num_features": 3, "eps": 0}, ValueError, ["eps", "0"]),
+        ("Reshape", {"shape": "1x8x8"}, TypeError, ["shape", "1x8x8"]),
+        ("Reshape", {"shape": [1, 0, 8]}, ValueError, ["shape", "0"]),
     ],
 )
 def test_a_bad_layer_config_is_refused_with_a_message_naming_it(kind, config, exc_type, words):
@@ -119,3 +173,36 @@ def test_the_identity_activation_passes_values_and_gradients_through():
     # a network of Dense layers and identities is one affine map: f(a) + f(b) - f(0) = f(a + b)
     a, b, zero = x[:2], x[2:], np.zeros((2, 3))
     np.testing.assert_allclose(net.forward(a) + net.forward(b) - net.forward(zero), net.forward(a + b))
+
+
+def test_a_cnn_checks_its_shapes_when_built_and_names_the_layer_that_does_not_fit():
+    conv = [Reshape((1, 8, 8)), Conv2D(1, 4, 3, padding="same"), ReLU(), MaxPool2D(2)]
+    net = NeuralNetwork([*conv, Flatten(), Dense(64, 10)], SoftmaxCrossEntropy())
+    assert net.input_shape == (64,)
+    assert net.n_features == 64
+    assert net.n_outputs == 10
+    with pytest.raises(ValueError, match=r"layers\[4\]: Dense .*in_features=60.*shape \(4, 4, 4\)"):
+        NeuralNetwork([*conv, Dense(60, 10)], SoftmaxCrossEntropy())
+    with pytest.raises(ValueError, match=r"layers\[1\]: Conv2D expects images \(3, H, W\).*\(1, 8, 8\)"):
+        NeuralNetwork([Reshape((1, 8, 8)), Conv2D(3, 4, 3)], SoftmaxCrossEntropy())
+    with pytest.raises(ValueError, match=r"layers\[1\]: Conv2D with kernel_size=\(9, 9\) does not fit.*8x8"):
+        NeuralNetwork([Reshape((1, 8, 8)), Conv2D(1, 4, 9)], SoftmaxCrossEntropy())
+    with pytest.raises(ValueError, match=r"layers\[1\]: GlobalAvgPool2D expects images.*\(16,\)"):
+        NeuralNetwork([Dense(4, 16), GlobalAvgPool2D()], SoftmaxCrossEntropy())
+
+
+def test_evaluating_many_rows_in_chunks_gives_the_outputs_of_one_pass(monkeypatch):
+    import scratchnn.network as network
+
+    rng = np.random.default_rng(0)
+    layers = [Reshape((1, 6, 6)), Conv2D(1, 3, 3, seed=rng, dtype=np.float64), ReLU()]
+    layers += [GlobalAvgPool2D(), Dense(3, 2, seed=rng, dtype=np.float64)]
+    x = rng.standard_normal((50, 36))
+    whole = NeuralNetwork(layers, SoftmaxCrossEntropy()).forward(x)
+    monkeypatch.setattr(network, "EVAL_BYTES_LIMIT", 16 * 8 * 3 * 4 * 4)  # 16 rows of the widest layer
+    net = NeuralNetwork(layers, SoftmaxCrossEntropy())
+    assert net.eval_rows == 16
+    np.testing.assert_allclose(net.forward(x), whole, rtol=1e-13, atol=1e-15)
+    net.compute_loss(net.forward(x), np.zeros(50, dtype=np.int64))
+    with pytest.raises(RuntimeError, match="chunks"):
+        net.backward()  # the layers saw only the last chunk

@@ -7,7 +7,11 @@ The modules, in the order they are taught:
   ``array_shapes``);
 * ``dense``: the fully connected layer;
 * ``activations``: ReLU, LeakyReLU, Sigmoid, Tanh, Identity, and ``ACTIVATIONS``;
-* ``dropout``: Dropout.
+* ``dropout``: Dropout;
+* ``conv``: Conv2D (im2col), and the channels-last convention of image layers;
+* ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
+* ``normalization``: BatchNorm1d, BatchNorm2d;
+* ``shape``: Flatten, Reshape.
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -21,18 +25,31 @@ from __future__ import annotations
 
 from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .base import Layer
+from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .normalization import BatchNorm1d, BatchNorm2d
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .shape import Flatten, Reshape
 
 __all__ = [
     "ACTIVATIONS",
     "LAYERS",
+    "PATCH_BYTES_LIMIT",
+    "AvgPool2D",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2D",
     "Dense",
     "Dropout",
+    "Flatten",
+    "GlobalAvgPool2D",
     "Identity",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "ReLU",
+    "Reshape",
     "Sigmoid",
     "Tanh",
     "layer_class",
@@ -57,5 +74,22 @@ def layer_from_config(kind: str, config: dict) -> Layer:
 
 
 LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Identity, Dropout)
+    cls.__name__: cls
+    for cls in (
+        Dense,
+        ReLU,
+        LeakyReLU,
+        Sigmoid,
+        Tanh,
+        Identity,
+        Dropout,
+        Conv2D,
+        MaxPool2D,
+        AvgPool2D,
+        GlobalAvgPool2D,
+        BatchNorm1d,
+        BatchNorm2d,
+        Flatten,
+        Reshape,
+    )
 }
