@@ -10,17 +10,15 @@ A SOURCE is one of
 * a ``.npz`` file holding an array ``X`` (n_samples, n_features) and an array
   ``y`` (n_samples,) of labels (integers or strings).
 
-Everything here turns user files into the plain arrays the core library
-trains on: raw features (float64), labels as text, a ``LabelEncoder``-like
-mapping of those texts to ``0..C-1``, and a ``Scaler`` (standardisation with
-the statistics of the training split only) that is stored with the model as
-JSON lists. Errors name the file, the line and the column.
+Everything here reads: it turns user files into plain arrays, raw features
+(float64) and labels as text. Preparing them for training (label codes,
+splits, scaling) is ``scratchnn.data``'s job. Errors name the file, the line
+and the column.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -30,14 +28,9 @@ import numpy as np
 __all__ = [
     "BUILTIN",
     "Dataset",
-    "Scaler",
-    "encode_labels",
-    "encode_with",
-    "fingerprint",
     "image_shape_for",
     "load_source",
     "read_feature_csv",
-    "split_indices",
 ]
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
@@ -275,130 +268,3 @@ def read_feature_csv(path: str, feature_names: list[str], target: str | None = N
         )
     columns = [header.index(name) for name in feature_names]
     return _parse_features(path, header, rows, lines, columns)
-
-
-# -- labels ------------------------------------------------------------------------
-
-
-def _label_key(text: str):
-    try:
-        return (0, float(text), text)  # numeric labels in numeric order: 2 before 10
-    except ValueError:
-        return (1, 0.0, text)
-
-
-def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
-    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers)."""
-    names = sorted({str(v) for v in labels}, key=_label_key)
-    if len(names) < 2:
-        raise ValueError(f"the labels must hold at least two classes, got only {names}")
-    return encode_with(labels, names), names
-
-
-def encode_with(labels, names: list[str]) -> np.ndarray:
-    """Labels as indices into ``names`` (a model's label names); unknown labels raise."""
-    index = {name: i for i, name in enumerate(names)}
-    out = np.empty(len(labels), dtype=np.int64)
-    for i, v in enumerate(labels):
-        try:
-            out[i] = index[str(v)]
-        except KeyError:
-            raise ValueError(
-                f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}"
-            ) from None
-    return out
-
-
-# -- splits and scaling -------------------------------------------------------------
-
-
-def split_indices(
-    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row indices ``(train, val, test)``: first the test split, then validation from the rest.
-
-    Both splits are stratified (each class in the same proportion) when every
-    class has enough rows, else plain random; either way fixed by ``seed``, so
-    ``evaluate`` can recompute the very same test split from the model file.
-    A fraction of 0 gives an empty split.
-    """
-    rest = np.arange(len(y))
-    test = np.empty(0, dtype=np.int64)
-    val = np.empty(0, dtype=np.int64)
-    if test_fraction > 0:
-        rest, test = _split(rest, y, test_fraction, seed, "--test-fraction")
-    if val_fraction > 0:
-        rest, val = _split(rest, y, val_fraction, seed, "--val-fraction")
-    return rest, val, test
-
-
-def _split(idx, y, fraction, seed, option):
-    from sklearn.model_selection import train_test_split
-
-    n_out = math.ceil(fraction * len(idx))
-    if n_out >= len(idx):
-        raise ValueError(f"{option} {fraction} leaves no training rows out of {len(idx)}")
-    try:
-        a, b = train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=seed)
-    except ValueError:  # a class with a single row, or fewer held-out rows than classes
-        a, b = train_test_split(idx, test_size=fraction, random_state=seed)
-    return np.sort(a), np.sort(b)
-
-
-def fingerprint(x: np.ndarray, labels) -> str:
-    """A SHA-256 of the features and labels: tells ``evaluate`` it sees the training data again."""
-    h = hashlib.sha256()
-    h.update(repr(x.shape).encode())
-    h.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
-    h.update("\0".join(str(v) for v in labels).encode())
-    return h.hexdigest()
-
-
-class Scaler:
-    """Standardisation, ``(x - mean) / scale``, like scikit-learn's ``StandardScaler``.
-
-    ``scale`` is the population standard deviation of each feature over the
-    rows ``fit`` saw (the training split only, so nothing leaks from the
-    validation or test rows); a constant feature gets scale 1, not a division
-    by zero. Stored with the model as plain JSON lists (``to_dict``), whose
-    floats round-trip exactly, so a loaded model scales bit for bit the same.
-    """
-
-    def __init__(self, mean, scale) -> None:
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape:
-            raise ValueError(f"scaler mean and scale must be 1-D of one length, got {self.mean.shape}")
-        if not (
-            np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale)) and np.all(self.scale > 0)
-        ):
-            raise ValueError("scaler mean and scale must be finite, and scale > 0")
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> Scaler:
-        x = np.asarray(x, dtype=np.float64)
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # a constant column (all pixels of a border, say) would divide by zero
-        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean, scale)
-
-    @classmethod
-    def identity(cls, n_features: int) -> Scaler:
-        return cls(np.zeros(n_features), np.ones(n_features))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"x has shape {x.shape}, but the scaler expects {self.mean.shape[0]} features")
-        return (x - self.mean) / self.scale
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        try:
-            return cls(d["mean"], d["scale"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"the model's scaler is malformed: {exc}") from None
