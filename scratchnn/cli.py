@@ -38,7 +38,7 @@ from .hyperparameter_tuning import DEFAULT_GRID, METRICS, expand_grid
 from .network import ACTIVATIONS, LOSSES
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
-from .serialization import ModelFileError, load_network
+from .serialization import ModelFileError, load_network, save
 from .trainer import TrainingDiverged, format_epoch
 
 __all__ = ["main"]
@@ -343,7 +343,7 @@ def _fit_and_save(args, prep: Prepared, config: TrainingConfig, out: str, extra_
         result["test_accuracy"] = network.accuracy(prep.x[prep.test], prep.y[prep.test])
     meta["result"] = result
     model_path = os.path.join(out, MODEL_FILE)
-    network.save(model_path, meta)
+    save(network, model_path, meta)
     _write_json(os.path.join(out, HISTORY_FILE), _history_json(history))
     written = [model_path, os.path.join(out, HISTORY_FILE), *_training_plots(prep, network, history, out)]
     _say(args, "Wrote " + ", ".join(written))
@@ -396,7 +396,7 @@ def _save_interrupted(trainer_out: list, meta: dict, out: str) -> None:
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
     model_path = os.path.join(out, MODEL_FILE)
-    network.save(model_path, meta)
+    save(network, model_path, meta)
     _write_json(os.path.join(out, HISTORY_FILE), _history_json(history, interrupted=True))
     print(
         f"interrupted after {len(history)} finished epochs: saved {which} to {model_path} "
