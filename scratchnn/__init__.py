@@ -9,12 +9,12 @@ and ``trainer`` (the loop). Around it: ``hyperparameter_tuning``, ``data``,
 from .config import TrainingConfig, train
 from .gradcheck import check_gradients
 from .hyperparameter_tuning import GridSearchResult, grid_search
-from .layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .network import NeuralNetwork, build_mlp
 from .optimizers import SGD, Adam, AdamW, Momentum
 from .schedules import CosineAnnealing, StepDecay, WarmupCosine
-from .serialization import ModelFileError
+from .serialization import ModelFileError, load, save
 from .trainer import History, Trainer, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "Dropout",
     "GridSearchResult",
     "History",
+    "Identity",
     "Layer",
     "LeakyReLU",
     "MeanSquaredError",
@@ -47,5 +48,7 @@ __all__ = [
     "build_mlp",
     "check_gradients",
     "grid_search",
+    "load",
+    "save",
     "train",
 ]

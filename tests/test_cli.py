@@ -20,7 +20,7 @@ import pytest
 
 from scratchnn import cli, tuning_files
 from scratchnn.data import Scaler
-from scratchnn.serialization import load_network
+from scratchnn.serialization import load_network, save
 from scratchnn.sources import load_source
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
@@ -151,7 +151,7 @@ def test_model_file_loads_without_pickles_and_round_trips_bit_identically(iris_r
     network, metadata = load_network(path)
     x = np.random.default_rng(0).standard_normal((50, 4))
     before = network.predict_proba(x)
-    network.save(tmp_path / "again.npz", metadata)
+    save(network, tmp_path / "again.npz", metadata)
     again, metadata_again = load_network(tmp_path / "again.npz")
     np.testing.assert_array_equal(again.predict_proba(x), before)
     np.testing.assert_array_equal(again.predict(x), network.predict(x))

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from scratchnn import NeuralNetwork, data, sources
-from scratchnn.serialization import load_network
+from scratchnn.serialization import load, load_network
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -126,7 +126,7 @@ def test_sigint_during_train_saves_a_model_that_loads_and_predicts(tmp_path):
     network, meta = load_network(out / "model.npz")
     assert meta["interrupted"] is True
     assert meta["result"]["epochs_run"] == finished
-    assert isinstance(NeuralNetwork.load(out / "model.npz"), NeuralNetwork)
+    assert isinstance(load(out / "model.npz"), NeuralNetwork)
     # Recompute the validation loss of the saved weights: it is that epoch's.
     ds = sources.load_source("digits")
     y, _ = data.encode_labels(ds.labels)

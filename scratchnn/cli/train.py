@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ..config import TrainingConfig, build
+from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
 from . import common, options
 from .errors import Interrupted, UserError
@@ -102,7 +103,7 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
     model_path = os.path.join(out, common.MODEL_FILE)
-    network.save(model_path, meta)
+    save(network, model_path, meta)
     history_path = os.path.join(out, common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, out)]
@@ -163,7 +164,7 @@ def _save_interrupted(trainer, meta: dict, out: str) -> None:
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
     model_path = os.path.join(out, common.MODEL_FILE)
-    network.save(model_path, meta)
+    save(network, model_path, meta)
     history_path = os.path.join(out, common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
     print(
