@@ -9,7 +9,7 @@ and ``trainer`` (the loop). Around it: ``hyperparameter_tuning``, ``data``,
 from .config import TrainingConfig, train
 from .gradcheck import check_gradients
 from .hyperparameter_tuning import GridSearchResult, grid_search
-from .layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .network import NeuralNetwork, build_mlp
 from .optimizers import SGD, Adam, AdamW, Momentum
@@ -28,6 +28,7 @@ __all__ = [
     "Dropout",
     "GridSearchResult",
     "History",
+    "Identity",
     "Layer",
     "LeakyReLU",
     "MeanSquaredError",

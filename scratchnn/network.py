@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy, softmax
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
@@ -20,8 +20,10 @@ __all__ = ["ACTIVATIONS", "LOSSES", "NeuralNetwork", "build_mlp"]
 class NeuralNetwork:
     """A feed-forward network: ``layers`` applied in order, trained against ``loss``.
 
-    Consecutive layers are checked to fit when the network is built (a Dense
-    layer's ``in_features`` must equal the width coming out of the layer before).
+    Consecutive layers are checked to fit when the network is built: each
+    layer's ``output_shape`` is given the per-sample shape coming out of the
+    layer before (a Dense layer's ``in_features`` must equal that width, a
+    Conv2D's ``in_channels`` its channels).
 
     ``parameters()`` and ``gradients()`` are aligned lists over all layers, in
     layer order, ``W`` before ``b``; the arrays are the layers' own, so an
@@ -37,12 +39,13 @@ class NeuralNetwork:
                 raise TypeError(f"layers[{i}] must be a Layer, got {layer!r}")
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        width = None
+        shape = None
         for i, layer in enumerate(layers):
             try:
-                width = layer.output_features(width)
+                shape = layer.output_shape(shape)
             except ValueError as exc:
                 raise ValueError(f"layers[{i}]: {exc}") from None
+        self._output_shape = shape
         self.layers = layers
         self.loss = loss
         self._params = [p for layer in layers for p in layer.params]
@@ -50,20 +53,30 @@ class NeuralNetwork:
 
     # -- shapes ------------------------------------------------------------
     @property
-    def n_features(self) -> int | None:
-        """Input width the first Dense layer expects (None if there is none)."""
+    def input_shape(self) -> tuple | None:
+        """Per-sample input shape the network fixes (None if no layer fixes it).
+
+        The first layer that fixes its input shape decides, provided only
+        layers that keep any shape (activations, Dropout) come before it.
+        """
         for layer in self.layers:
-            if isinstance(layer, Dense):
-                return layer.in_features
+            if layer.input_shape is not None:
+                return tuple(layer.input_shape)
+            if layer.output_shape(None) is not None:
+                return None  # this layer changes the shape without fixing its input
         return None
 
     @property
+    def n_features(self) -> int | None:
+        """Width of an input row: the product of ``input_shape`` (None if unknown)."""
+        shape = self.input_shape
+        return None if shape is None else int(np.prod(shape))
+
+    @property
     def n_outputs(self) -> int | None:
-        """Width of the network's output (None if no layer fixes it)."""
-        width = None
-        for layer in self.layers:
-            width = layer.output_features(width)
-        return width
+        """Width of the network's output (None if no layer fixes it, or if it is not rows)."""
+        shape = self._output_shape
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     @property
     def dtype(self) -> np.dtype:
@@ -101,6 +114,13 @@ class NeuralNetwork:
         """Gradient arrays aligned with ``parameters()``, filled by ``backward``."""
         return self._grads
 
+    def buffers(self) -> list[np.ndarray]:
+        """Arrays that belong to the model but are not trained (BatchNorm's running statistics).
+
+        Layer by layer, in each layer's ``buffers`` order; saved with the model.
+        """
+        return [b for layer in self.layers for b in layer.buffers]
+
     # -- using a trained network ---------------------------------------------
     def _check_x(self, x) -> np.ndarray:
         return check_features(x, "x", dtype=self.dtype, n_features=self.n_features)
@@ -127,7 +147,7 @@ class NeuralNetwork:
         predicted = np.argmax(self.forward(x, training=False), axis=1)
         return float(np.mean(predicted == y))
 
-    # -- files -------------------------------------------------------------------
+    # -- architecture ------------------------------------------------------------
     def get_config(self) -> dict:
         """Architecture as JSON-ready data: layer types and constructor arguments, and the loss."""
         return {
@@ -135,25 +155,11 @@ class NeuralNetwork:
             "loss": {"type": type(self.loss).__name__, "config": self.loss.get_config()},
         }
 
-    def save(self, path, metadata: dict | None = None) -> None:
-        """Write the network to one ``.npz`` file, atomically; see ``scratchnn.serialization``."""
-        from .serialization import save_network
-
-        save_network(self, path, metadata)
-
-    @classmethod
-    def load(cls, path) -> NeuralNetwork:
-        """Read a network written by ``save`` (with ``allow_pickle=False``)."""
-        from .serialization import load_network
-
-        return load_network(path)[0]
-
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "leaky_relu": LeakyReLU}
 LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
 
 
@@ -172,7 +178,9 @@ def build_mlp(
     """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
 
     ``hidden_units`` is an int or a sequence of ints (one per hidden layer).
-    He initialisation for ReLU-like activations, Xavier for sigmoid and tanh.
+    Each Dense layer is initialised as the activation after it asks
+    (``ACTIVATIONS[activation].weight_init``: he for ReLU-like, xavier for sigmoid,
+    tanh and the identity).
     The output layer emits raw scores (logits); the loss applies softmax.
     """
     rng = check_random_state(seed)
@@ -187,7 +195,7 @@ def build_mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    init = "he" if activation in ("relu", "leaky_relu") else "xavier"
+    init = ACTIVATIONS[activation].weight_init
     layers: list[Layer] = []
     width = n_features
     for units in hidden_units:

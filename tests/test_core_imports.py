@@ -99,21 +99,35 @@ def imported_modules(path: Path) -> list[tuple[str, int]]:
     return found
 
 
+def module_file(parts: list[str]) -> Path | None:
+    """The file of the scratchnn module ``scratchnn.<parts>`` (a module or a package), if any."""
+    base = PACKAGE.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if parts and candidate.exists():
+            return candidate
+    return None
+
+
 def core_closure() -> dict[str, list[str]]:
     """Each scratchnn module reachable from the core -> the third-party modules it imports."""
-    todo, seen, foreign = list(CORE), set(), {}
+    todo, seen, foreign = [[m] for m in CORE], set(), {}
     while todo:
-        module = todo.pop()
-        if module in seen:
+        parts = todo.pop()
+        path = module_file(parts)
+        if path is None or path in seen:
             continue
-        seen.add(module)
+        seen.add(path)
+        module = ".".join(parts)
         foreign[module] = []
-        for name, level in imported_modules(PACKAGE / f"{module}.py"):
+        # the package a relative import starts from: the module's own package
+        package = parts if path.name == "__init__.py" else parts[:-1]
+        for name, level in imported_modules(path):
             top = name.partition(".")[0]
-            if level > 0 or top == "scratchnn":
-                inner = name.removeprefix("scratchnn.").partition(".")[0] if level == 0 else top
-                if (PACKAGE / f"{inner}.py").exists():
-                    todo.append(inner)
+            if level > 0:
+                base = package[: len(package) - (level - 1)]
+                todo.append(base + name.split("."))
+            elif top == "scratchnn":
+                todo.append(name.split(".")[1:])
             elif top != "numpy" and top not in sys.stdlib_module_names:
                 foreign[module].append(name)
     return foreign

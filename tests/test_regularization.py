@@ -57,10 +57,10 @@ def test_dropout_zeroes_a_fraction_rate_of_a_large_input_and_preserves_the_mean(
 def test_dropout_draws_a_new_mask_each_call_and_the_same_masks_from_the_same_seed():
     x = np.ones((30, 30))
     a, b = Dropout(0.5, seed=4), Dropout(0.5, seed=4)
-    first, second = a.forward(x), a.forward(x)
+    first, second = a.forward(x, training=True), a.forward(x, training=True)
     assert not np.array_equal(first, second)
-    np.testing.assert_array_equal(first, b.forward(x))
-    np.testing.assert_array_equal(second, b.forward(x))
+    np.testing.assert_array_equal(first, b.forward(x, training=True))
+    np.testing.assert_array_equal(second, b.forward(x, training=True))
 
 
 def test_dropout_rate_zero_is_the_identity_while_training():
