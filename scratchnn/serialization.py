@@ -40,14 +40,9 @@ import zlib
 import numpy as np
 
 from .files import atomic_write
-from .layers import layer_from_config
+from .layers import LAYERS, layer_from_config
 from .losses import loss_from_config
 from .network import NeuralNetwork
-
-try:  # the layer name table and ``array_shapes`` come with the layers package
-    from .layers import LAYERS
-except ImportError:  # pragma: no cover - removed once the layers package lands
-    from .layers import _LAYER_TYPES as LAYERS
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "load_network", "save"]
 
@@ -74,7 +69,7 @@ class ModelFileError(ValueError):
 
 
 def _buffers(layer) -> list[np.ndarray]:
-    return getattr(layer, "buffers", [])  # the Layer protocol's buffers; [] for older layers
+    return layer.buffers  # the Layer protocol's non-trained arrays ([] for most layers)
 
 
 def save(network: NeuralNetwork, path, metadata: dict | None = None) -> None:
@@ -286,7 +281,7 @@ class _Reader:
         plan, k = [], 0
         for i, (kind, config) in enumerate(specs):
             try:
-                want = [tuple(s) for s in _array_shapes(kind, config)]
+                want = [tuple(s) for s in LAYERS[kind].array_shapes(config)]
             except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
                 raise self.fail(f": invalid architecture ({type(exc).__name__}: {exc})") from None
             n_buffers = sum(1 for name in headers if name.startswith(f"buffer_{i}_"))
@@ -359,14 +354,3 @@ class _Reader:
             if not np.all(np.isfinite(stored)):
                 raise self.fail(f": {name} holds NaN or infinity")
             array[...] = stored
-
-
-def _array_shapes(kind: str, config: dict) -> list[tuple]:
-    """Shapes of a layer's params then buffers, from its config, allocating nothing."""
-    cls = LAYERS[kind]
-    if hasattr(cls, "array_shapes"):
-        return cls.array_shapes(config)
-    # Until every layer states its own shapes (the Layer protocol's array_shapes):
-    if kind == "Dense":  # pragma: no cover - removed once the layers package lands
-        return [(config["in_features"], config["out_features"]), (config["out_features"],)]
-    return []  # pragma: no cover
