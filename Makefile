@@ -1,11 +1,13 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make run    creates .venv, installs scratchnn, runs main.py
 #   make test   creates .venv, installs scratchnn with its test tools, runs ruff (lint and format) and pytest
+#               (the tests include the strict build of the documentation site)
+#   make docs   builds the site into site/, warnings as errors; make docs-serve serves it on 127.0.0.1:8000
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint clean docs docs-serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,7 @@ $(VENV)/.run-deps: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bench,docs]"
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
@@ -31,9 +33,16 @@ test: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/run.py $(ARGS)
 
+# NO_MKDOCS_2_WARNING: silences a banner about a future MkDocs; the build is strict either way.
+docs: $(VENV)/.test-deps
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(VENV)/.test-deps
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

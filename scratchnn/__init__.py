@@ -14,7 +14,7 @@ from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .network import NeuralNetwork, build_mlp
 from .optimizers import SGD, Adam, AdamW, Momentum
 from .schedules import CosineAnnealing, StepDecay, WarmupCosine
-from .serialization import ModelFileError
+from .serialization import ModelFileError, load, save
 from .trainer import History, Trainer, TrainingDiverged
 
 __version__ = "0.1.0"
@@ -48,5 +48,7 @@ __all__ = [
     "build_mlp",
     "check_gradients",
     "grid_search",
+    "load",
+    "save",
     "train",
 ]

@@ -1,12 +1,77 @@
-"""Loading data. The only module of the core library's surroundings that needs scikit-learn."""
+"""Preparing data for training: splits, label codes, the train-only scaler.
+
+Data flows one way: ``scratchnn.sources`` reads a SOURCE into raw arrays, and
+this module prepares them. ``prepare`` does what the command line needs, from
+plain values: labels as codes ``0..C-1``, a test split and a validation split
+(``split_indices``, both through ``stratified_split``), and features
+standardised with the statistics of the training rows only (``Scaler``).
+``load_digits_split`` and ``train_val_split`` serve ``main.py``.
+
+The one rule for small classes (in ``stratified_split``): a split is stratified
+when every class can be on both sides, and plain random otherwise.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from .validation import check_float_in_range
 
-__all__ = ["load_digits_split", "train_val_split"]
+__all__ = [
+    "Prepared",
+    "Scaler",
+    "encode_labels",
+    "encode_with",
+    "fingerprint",
+    "load_digits_split",
+    "prepare",
+    "split_indices",
+    "stratified_split",
+    "train_val_split",
+]
+
+
+def _check_fraction(value: float, name: str) -> float:
+    value = check_float_in_range(value, name, 0.0, 1.0)
+    if value == 0.0:
+        raise ValueError(f"{name} must be > 0, got 0.0")
+    return value
+
+
+def stratified_split(y, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices ``(kept, held_out)`` of ``y``, with ``ceil(fraction * N)`` rows held out.
+
+    Stratified (each class in the same proportion on both sides, through
+    scikit-learn's ``train_test_split``) when every class has at least two rows
+    and each side can hold one row of every class; plain random otherwise.
+    Either way fixed by ``seed``. The indices come in the split's own order.
+    """
+    from sklearn.model_selection import train_test_split
+
+    y = np.asarray(y)
+    idx = np.arange(len(y))
+    n_held = math.ceil(fraction * len(y))
+    _, counts = np.unique(y, return_counts=True)
+    n_classes = len(counts)
+    stratify = counts.min() >= 2 and n_classes <= n_held and n_classes <= len(y) - n_held
+    return tuple(
+        train_test_split(idx, test_size=fraction, stratify=y if stratify else None, random_state=seed)
+    )
+
+
+def train_val_split(x, y, val_size: float = 0.2, seed: int = 0):
+    """Stratified split of a training set into ``(x_fit, x_val, y_fit, y_val)``.
+
+    The validation part is what hyperparameters are chosen on, so the test set
+    is never looked at before the final evaluation.
+    """
+    _check_fraction(val_size, "val_size")
+    kept, held = stratified_split(y, val_size, seed)
+    return x[kept], x[held], y[kept], y[held]
 
 
 def load_digits_split(test_size: float = 0.2, seed: int = 42):
@@ -19,26 +84,164 @@ def load_digits_split(test_size: float = 0.2, seed: int = 42):
     ``(N, 64)`` and int64 labels of shape ``(N,)``.
     """
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
-    check_float_in_range(test_size, "test_size", 0.0, 1.0)
-    if test_size == 0.0:
-        raise ValueError("test_size must be > 0, got 0.0")
+    _check_fraction(test_size, "test_size")
     digits = load_digits()
     x = (digits.data / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
-    return train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    kept, held = stratified_split(y, test_size, seed)
+    return x[kept], x[held], y[kept], y[held]
 
 
-def train_val_split(x, y, val_size: float = 0.2, seed: int = 0):
-    """Stratified split of a training set into ``(x_fit, x_val, y_fit, y_val)``.
+def split_indices(
+    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row indices ``(train, val, test)``, each sorted: first the test split, then validation from the rest.
 
-    The validation part is what hyperparameters are chosen on, so the test set
-    is never looked at before the final evaluation.
+    Both go through ``stratified_split`` with ``seed``, so ``evaluate`` can
+    recompute the very same test split from the model file. A fraction of 0
+    gives an empty split.
     """
-    from sklearn.model_selection import train_test_split
+    rest = np.arange(len(y))
+    parts = {}
+    for name, fraction in (("--test-fraction", test_fraction), ("--val-fraction", val_fraction)):
+        if fraction <= 0:
+            parts[name] = np.empty(0, dtype=np.int64)
+            continue
+        if math.ceil(fraction * len(rest)) >= len(rest):
+            raise ValueError(f"{name} {fraction} leaves no training rows out of {len(rest)}")
+        kept, held = stratified_split(np.asarray(y)[rest], fraction, seed)
+        rest, parts[name] = np.sort(rest[kept]), np.sort(rest[held])
+    return rest, parts["--val-fraction"], parts["--test-fraction"]
 
-    check_float_in_range(val_size, "val_size", 0.0, 1.0)
-    if val_size == 0.0:
-        raise ValueError("val_size must be > 0, got 0.0")
-    return train_test_split(x, y, test_size=val_size, stratify=y, random_state=seed)
+
+# -- labels ------------------------------------------------------------------------
+
+
+def _label_key(text: str):
+    try:
+        return (0, float(text), text)  # numeric labels in numeric order: 2 before 10
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
+    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers)."""
+    names = sorted({str(v) for v in labels}, key=_label_key)
+    if len(names) < 2:
+        raise ValueError(f"the labels must hold at least two classes, got only {names}")
+    return encode_with(labels, names), names
+
+
+def encode_with(labels, names: list[str]) -> np.ndarray:
+    """Labels as indices into ``names`` (a model's label names); unknown labels raise."""
+    index = {name: i for i, name in enumerate(names)}
+    out = np.empty(len(labels), dtype=np.int64)
+    for i, v in enumerate(labels):
+        try:
+            out[i] = index[str(v)]
+        except KeyError:
+            raise ValueError(
+                f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}"
+            ) from None
+    return out
+
+
+def fingerprint(x: np.ndarray, labels) -> str:
+    """A SHA-256 of the features and labels: tells ``evaluate`` it sees the training data again."""
+    h = hashlib.sha256()
+    h.update(repr(x.shape).encode())
+    h.update(np.ascontiguousarray(x, dtype=np.float64).data)  # the buffer itself: no copy, as tobytes makes
+    h.update("\0".join(str(v) for v in labels).encode())
+    return h.hexdigest()
+
+
+# -- scaling -------------------------------------------------------------------------
+
+
+class Scaler:
+    """Standardisation, ``(x - mean) / scale``, like scikit-learn's ``StandardScaler``.
+
+    ``scale`` is the population standard deviation of each feature over the
+    rows ``fit`` saw (the training split only, so nothing leaks from the
+    validation or test rows); a constant feature gets scale 1, not a division
+    by zero. Stored with the model as plain JSON lists (``to_dict``), whose
+    floats round-trip exactly, so a loaded model scales bit for bit the same.
+    """
+
+    def __init__(self, mean, scale) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape:
+            raise ValueError(f"scaler mean and scale must be 1-D of one length, got {self.mean.shape}")
+        if not (
+            np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale)) and np.all(self.scale > 0)
+        ):
+            raise ValueError("scaler mean and scale must be finite, and scale > 0")
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Scaler:
+        x = np.asarray(x, dtype=np.float64)
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        # a constant column (all pixels of a border, say) would divide by zero
+        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean, scale)
+
+    @classmethod
+    def identity(cls, n_features: int) -> Scaler:
+        return cls(np.zeros(n_features), np.ones(n_features))
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"x has shape {x.shape}, but the scaler expects {self.mean.shape[0]} features")
+        return (x - self.mean) / self.scale
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        try:
+            return cls(d["mean"], d["scale"])
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"the model's scaler is malformed: {exc}") from None
+
+
+# -- everything the command line does before training ---------------------------------
+
+
+@dataclass
+class Prepared:
+    """Features standardised on the training rows, label codes, and the three splits.
+
+    ``x``: float64 ``(N, F)``, scaled by ``scaler``; ``y``: int64 codes ``(N,)``
+    into ``label_names``; ``train``, ``val``, ``test``: sorted row indices
+    (``val`` and ``test`` may be empty).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    label_names: list[str]
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    scaler: Scaler
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of the rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
+        rows = getattr(self, name)
+        return self.x[rows], self.y[rows]
+
+
+def prepare(x: np.ndarray, labels, *, test_fraction: float, val_fraction: float, seed: int) -> Prepared:
+    """Encode ``labels``, split the rows, and scale ``x`` with the statistics of the training rows."""
+    y, names = encode_labels(labels)
+    train, val, test = split_indices(y, test_fraction, val_fraction, seed)
+    scaler = Scaler.fit(x[train])
+    return Prepared(scaler.transform(x), y, names, train, val, test, scaler)

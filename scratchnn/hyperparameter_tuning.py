@@ -6,6 +6,10 @@ its batch order from a seed derived from the search seed and the trial's own
 settings, so a trial gives the same result whether it runs first or last, in
 this process or in another one: results do not depend on the number of workers.
 
+With ``results_path``, every finished trial is written to a results table at
+once, and ``resume=True`` continues an interrupted search from it, running
+only the trials it lacks (see ``scratchnn.tuning_files``).
+
 Trials run through joblib (``n_jobs``) or, given a Dask scheduler address, on
 that dask.distributed cluster. Inside every trial BLAS is limited to one thread
 (threadpoolctl), so parallel workers do not fight over the cores.
@@ -20,11 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import tuning_files
 from .config import TrainingConfig, train
 from .trainer import TrainingDiverged
+from .tuning_files import METRICS
 from .validation import check_features, check_labels, check_positive_int
 
-__all__ = ["DEFAULT_GRID", "GridSearchResult", "expand_grid", "grid_search", "trial_seed"]
+__all__ = ["DEFAULT_GRID", "GridSearchResult", "check_grid", "expand_grid", "grid_search", "trial_seed"]
 
 #: The seed's three dimensions. Chosen on validation splits of Digits.
 DEFAULT_GRID = {
@@ -32,8 +38,6 @@ DEFAULT_GRID = {
     "batch_size": [8, 16, 32],
     "hidden_units": [64, 128, 256],
 }
-
-METRICS = ("val_accuracy", "val_loss", "train_loss", "status")
 
 
 @dataclass
@@ -62,6 +66,17 @@ def expand_grid(grid: dict) -> list[dict]:
         if not lists[key]:
             raise ValueError(f"grid[{key!r}] must hold at least one value, got {values!r}")
     return [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
+
+
+def check_grid(grid: dict, base: TrainingConfig) -> list[dict]:
+    """All combinations of ``grid`` (see ``expand_grid``), each checked as settings over ``base``.
+
+    The one place where every grid value is checked before any trial runs.
+    """
+    combos = expand_grid(grid)
+    for params in combos:
+        base.replace(**params)  # TrainingConfig checks each value, naming the bad one
+    return combos
 
 
 def _canonical(params: dict) -> str:
@@ -124,20 +139,23 @@ def grid_search(
     base: TrainingConfig | None = None,
     n_classes: int | None = None,
     callback=None,
-    completed: list[dict] | None = None,
+    results_path: str | None = None,
+    resume: bool = False,
+    on_resume=None,
 ) -> GridSearchResult:
     """Try every combination of ``grid`` (default ``DEFAULT_GRID``) for ``epochs`` epochs.
 
     Settings not in the grid come from ``base`` (a ``TrainingConfig``, the
     defaults if None). ``callback(row)`` is called as each trial finishes, in
-    grid order. ``completed`` holds rows of an earlier, interrupted run of the
-    same search: those trials are not run again (``--resume``).
+    grid order. ``results_path`` (a ``.csv`` path) gets the results table,
+    rewritten as each trial finishes, and beside it a record of the search
+    (``tuning_files.record_path``). ``resume=True`` keeps the finished trials of
+    an earlier, interrupted run of the same search in that table and runs only
+    the others; ``on_resume(n_finished, n_trials)`` is then told how many there were.
     """
     grid = DEFAULT_GRID if grid is None else grid
-    combos = expand_grid(grid)
     base = (base or TrainingConfig()).replace(epochs=epochs)
-    for params in combos:
-        base.replace(**params)  # every value is checked before any trial runs
+    combos = check_grid(grid, base)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
@@ -154,11 +172,26 @@ def grid_search(
     y_val = check_labels(y_val, "y_val", n_samples=x_val.shape[0], n_classes=n_classes, x_name="x_val")
     data = (x_train, y_train, x_val, y_val, n_classes)
 
-    done = {_canonical({k: r[k] for k in grid}): r for r in (completed or [])}
+    completed: list[dict] = []
+    if results_path is not None:
+        record = {
+            "grid": {k: [tuning_files.format_value(v) for v in vs] for k, vs in grid.items()},
+            "seed": int(seed),
+            "base": base.to_dict(),
+            "data": tuning_files.data_fingerprint(*data[:4], np.array(n_classes)),
+        }
+        completed = tuning_files.open_search(results_path, grid, record, resume)
+        if resume and on_resume is not None:
+            on_resume(len(completed), len(combos))
+    done = {_canonical({k: r[k] for k in grid}): r for r in completed}
     todo = [p for p in combos if _canonical(p) not in done]
     finished: dict[str, dict] = {}
+    so_far = list(completed)
     for params, row in zip(todo, _run_all(todo, base, seed, data, n_jobs, scheduler)):
         finished[_canonical(params)] = row
+        if results_path is not None:
+            so_far.append(row)
+            tuning_files.write_results(results_path, grid, so_far)
         if callback is not None:
             callback(row)
     rows = []
@@ -166,6 +199,8 @@ def grid_search(
         key = _canonical(params)
         row = finished.get(key) or {**params, **{m: done[key].get(m) for m in METRICS}}
         rows.append(row)
+    if results_path is not None:
+        tuning_files.write_results(results_path, grid, rows)  # grid order, as an uninterrupted run
     best = _best(rows)
     if best is None:
         return GridSearchResult(best_params={}, best_score=float("nan"), results=rows)

@@ -1,19 +1,50 @@
 """Losses: a number that says how wrong the outputs are, and its gradient.
 
-``loss.forward(outputs, targets)`` returns the loss as a Python float, always
-the **mean** over the batch (a sum would make the right learning rate depend
-on the batch size). ``loss.backward()`` returns ``dL/d(outputs)``, with the
-shape of ``outputs``, for the last forward call; this is where backpropagation
-starts.
+``loss.forward(outputs, targets, sample_weight=None)`` returns the loss as a
+Python float, always a **mean** over the batch (a sum would make the right
+learning rate depend on the batch size). ``loss.backward()`` returns
+``dL/d(outputs)``, with the shape of ``outputs``, for the last forward call:
+the gradient of exactly the number forward returned. This is where
+backpropagation starts.
+
+Every loss is a mean of per-sample losses ``l_i``. With ``sample_weight``
+``w (N,)`` it is the weighted mean, normalised as scikit-learn's
+``sample_weight``::
+
+    L = sum_i w_i * l_i / sum_i w_i
+
+so weights of 1 give the plain mean, an integer weight counts a row that many
+times, and scaling all weights changes nothing. A batch whose weights sum to
+0 has loss 0 and gradient 0 (it holds nothing to learn from).
+
+Targets of the element-wise losses (squared, absolute, Huber, binary
+cross-entropy) have the outputs' shape ``(N, C)``, and ``l_i`` is the mean over
+the ``C`` columns, so the unweighted loss is the mean over all ``N * C``
+elements, as torch's ``reduction="mean"``. A 1-D target ``(N,)`` against a
+single output column is that column's values; against several columns it is
+integer class labels, one-hot encoded first.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_float_in_range
+from .base import Configurable
+from .validation import check_float_in_range, check_positive_float
 
-__all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy", "log_softmax", "one_hot", "softmax"]
+__all__ = [
+    "LOSSES",
+    "BCEWithLogitsLoss",
+    "HuberLoss",
+    "Loss",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "SoftmaxCrossEntropy",
+    "log_softmax",
+    "loss_from_config",
+    "one_hot",
+    "softmax",
+]
 
 
 def one_hot(labels: np.ndarray, n_classes: int, dtype=np.float64) -> np.ndarray:
@@ -40,44 +71,153 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e
 
 
-class Loss:
+def _row_weights(sample_weight, n: int, dtype) -> np.ndarray:
+    """``w / sum(w)`` as a column ``(N, 1)`` in the outputs' dtype (zeros if the weights sum to 0)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per row, got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"sample_weight must be finite and >= 0, got {w[~(np.isfinite(w) & (w >= 0))][:3]}")
+    total = w.sum()
+    return (w / total if total > 0 else w * 0.0).astype(dtype, copy=False)[:, None]
+
+
+class Loss(Configurable):
     """Base class. ``forward`` returns a float; ``backward`` returns ``dL/d(outputs)``."""
 
-    def forward(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+    def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         raise NotImplementedError
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
-    def get_config(self) -> dict:
-        return {}
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
+class _ElementwiseLoss(Loss):
+    """A mean of element-wise losses ``e(d)`` of the residuals ``d = o - t`` (or of ``(o, t)``).
 
-
-class MeanSquaredError(Loss):
-    """Mean squared error over all elements, as ``torch.nn.MSELoss()``.
-
-    ``L = mean((o - t)**2)`` over all ``N * C`` elements of outputs ``o (N, C)``
-    and targets ``t (N, C)``; ``dL/do = 2 * (o - t) / (N * C)``.
-
-    Integer labels ``(N,)`` against outputs ``(N, C)`` are one-hot encoded first,
-    so the network is pulled towards 1 for the true class and 0 elsewhere.
+    Subclasses give ``_pointwise(o, t) -> (e, de/do)``, both ``(N, C)`` (the
+    slope without its constant ``_factor``, folded into the scale). Then
+    ``L = sum_ic s_ic * e_ic`` and ``dL/do_ic = s_ic * de_ic/do_ic``, where the
+    scale ``s_ic`` is ``1 / (N * C)``, or ``w_i / (C * sum(w))`` with weights.
     """
 
-    def __init__(self) -> None:
-        self._diff: np.ndarray | None = None
+    _factor = 1.0  # a constant factor of de/do, applied with the scale (2 for the squared error)
 
-    def forward(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+    def __init__(self) -> None:
+        self._slope: np.ndarray | None = None
+
+    def _pointwise(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(e, de/do / _factor)`` for outputs and targets of the same shape."""
+        raise NotImplementedError
+
+    def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         if targets.ndim == 1 and outputs.ndim == 2:
-            targets = one_hot(targets, outputs.shape[1], dtype=outputs.dtype)
-        self._diff = outputs - targets
-        return float(np.mean(self._diff * self._diff))
+            if outputs.shape[1] == 1:
+                targets = targets.reshape(-1, 1)
+            else:
+                targets = one_hot(targets, outputs.shape[1], dtype=outputs.dtype)
+        if targets.dtype != outputs.dtype:  # float32 outputs keep float32 gradients
+            targets = targets.astype(outputs.dtype)
+        values, slope = self._pointwise(outputs, targets)
+        if sample_weight is None:
+            slope *= self._factor / values.size
+            self._slope = slope
+            return float(np.mean(values))
+        scale = _row_weights(sample_weight, outputs.shape[0], outputs.dtype)
+        scale /= values.shape[1]
+        slope *= scale * self._factor
+        self._slope = slope
+        return float(np.sum(values * scale))
 
     def backward(self) -> np.ndarray:
-        return self._diff * (2.0 / self._diff.size)
+        return self._slope
+
+
+class MeanSquaredError(_ElementwiseLoss):
+    """Mean squared error, as ``torch.nn.MSELoss()``.
+
+    For outputs ``o (N, C)`` and targets ``t (N, C)``, with ``d = o - t``::
+
+        e = d**2                  de/do = 2 * d
+        L = mean(d**2)            dL/do = 2 * d / (N * C)
+
+    Integer labels ``(N,)`` against outputs ``(N, C)`` are one-hot encoded first,
+    so a classifier is pulled towards 1 for the true class and 0 elsewhere.
+    """
+
+    _factor = 2.0
+
+    def _pointwise(self, outputs, targets):
+        d = outputs - targets
+        return d * d, d
+
+
+class MeanAbsoluteError(_ElementwiseLoss):
+    """Mean absolute error, as ``torch.nn.L1Loss()``::
+
+        e = |d|                   de/do = sign(d)        (0 at d = 0, as torch)
+        L = mean(|o - t|)
+
+    Less pulled by outliers than the squared error: every residual pulls with
+    the same strength, whatever its size.
+    """
+
+    def _pointwise(self, outputs, targets):
+        d = outputs - targets
+        return np.abs(d), np.sign(d)
+
+
+class HuberLoss(_ElementwiseLoss):
+    """Huber loss, as ``torch.nn.HuberLoss(delta=delta)``: squared near 0, absolute far away::
+
+        e = 0.5 * d**2                     if |d| < delta
+            delta * (|d| - 0.5 * delta)    otherwise
+        de/do = clip(d, -delta, delta)
+
+    The two pieces meet at ``|d| = delta`` with the same value and slope, so the
+    loss is smooth; residuals beyond ``delta`` pull with a constant strength
+    ``delta``, as in the absolute error. ``delta > 0``.
+    """
+
+    def __init__(self, delta: float = 1.0) -> None:
+        super().__init__()
+        self.delta = check_positive_float(delta, "delta")
+
+    def _pointwise(self, outputs, targets):
+        d = outputs - targets
+        a = np.abs(d)
+        delta = self.delta
+        values = np.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+        return values, np.clip(d, -delta, delta)
+
+    def get_config(self) -> dict:
+        return {"delta": self.delta}
+
+
+class BCEWithLogitsLoss(_ElementwiseLoss):
+    """Binary cross-entropy on logits, as ``torch.nn.BCEWithLogitsLoss()``.
+
+    For multilabel targets: each of the ``k`` outputs is an independent yes/no,
+    with logits ``z (N, k)`` and targets ``y (N, k)`` of 0/1 (or probabilities).
+    With ``p = sigmoid(z)``, the loss of one element is ``-y log p - (1 - y)
+    log(1 - p)``; in terms of ``z``, since ``log p = -log(1 + e^-z)`` and
+    ``log(1 - p) = -z - log(1 + e^-z)``::
+
+        e = max(z, 0) - z * y + log(1 + exp(-|z|))
+        de/dz = sigmoid(z) - y
+
+    The form on the right is log-sum-exp made stable: ``exp`` only ever sees
+    ``-|z| <= 0``, so nothing overflows and ``log`` never sees 0, whatever the
+    logits. The gradient is the same simplification as softmax with
+    cross-entropy: prediction minus target.
+    """
+
+    def _pointwise(self, outputs, targets):
+        e = np.exp(-np.abs(outputs))
+        values = np.maximum(outputs, 0) - outputs * targets + np.log1p(e)
+        # sigmoid(z) from the same e: 1 / (1 + e) for z >= 0, e / (1 + e) below
+        probs = np.where(outputs >= 0, 1.0, e) / (1.0 + e)
+        return values, probs - targets
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -86,20 +226,21 @@ class SoftmaxCrossEntropy(Loss):
     For logits ``z (N, C)`` and a target distribution ``q (N, C)`` per row::
 
         p = softmax(z)
-        L = mean_i( -sum_c q_ic * log p_ic )
-          = mean_i( sum_c q_ic * (logsumexp(z_i) - z_ic) )
+        l_i = -sum_c q_ic * log p_ic = sum_c q_ic * (logsumexp(z_i) - z_ic)
+        L = mean_i l_i                 (or sum_i w_i l_i / sum_i w_i with sample_weight)
 
     Targets are integer labels ``(N,)`` (``q`` is then one-hot) or one-hot /
-    probability rows ``(N, C)``. With ``label_smoothing = eps``, the target is
-    mixed with the uniform distribution: ``q = (1 - eps) * q + eps / C``, exactly
-    as ``torch.nn.functional.cross_entropy(..., label_smoothing=eps)``.
+    probability rows ``(N, C)``. With ``label_smoothing = eps`` in [0, 1], the
+    target is mixed with the uniform distribution: ``q = (1 - eps) * q + eps / C``,
+    exactly as ``torch.nn.functional.cross_entropy(..., label_smoothing=eps)``.
 
     The gradient is the famous simplification. With ``s_i = sum_c q_ic`` (1 for
-    proper targets), ``dL_i/dz_ic = s_i * p_ic - q_ic`` since
+    proper targets), ``dl_i/dz_ic = s_i * p_ic - q_ic`` since
     ``d logsumexp(z_i) / dz_ic = p_ic``; averaging over the batch divides by N::
 
         dL/dz = (p - q) / N        (for rows of q that sum to 1)
 
+    (row ``i`` scaled by ``w_i / sum(w)`` instead of ``1 / N`` with weights).
     No division by ``p`` ever happens, which is why the fused form is both
     cheaper and stable where ``log(softmax(z))`` computed separately is not.
     """
@@ -110,6 +251,7 @@ class SoftmaxCrossEntropy(Loss):
         )
         self._probs: np.ndarray | None = None
         self._targets: np.ndarray | None = None
+        self._weights: np.ndarray | None = None
         self._arange = np.arange(0)
 
     def _rows(self, n: int) -> np.ndarray:
@@ -121,7 +263,7 @@ class SoftmaxCrossEntropy(Loss):
             rows = rows[:n]
         return rows
 
-    def forward(self, outputs: np.ndarray, targets: np.ndarray) -> float:
+    def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         n, c = outputs.shape
         # np.maximum.reduce and np.add.reduce are .max() and .sum() without their Python
         # wrappers, which cost as much as the work itself on a small batch
@@ -130,7 +272,17 @@ class SoftmaxCrossEntropy(Loss):
         sums = np.add.reduce(exp, axis=1, keepdims=True)
         log_sums = np.log(sums)  # log-sum-exp of the shifted row
         eps = self.label_smoothing
-        if targets.ndim == 1:
+        w = None if sample_weight is None else _row_weights(sample_weight, n, outputs.dtype)
+        if w is not None:  # the per-row losses l_i, weighted
+            if targets.ndim == 1:
+                per_row = log_sums[:, 0] - shifted[self._rows(n), targets]
+                if eps:
+                    per_row = (1.0 - eps) * per_row + eps * (log_sums[:, 0] - shifted.mean(axis=1))
+            else:
+                q = targets if not eps else targets * (1.0 - eps) + eps / c
+                per_row = np.sum(q * (log_sums - shifted), axis=1)
+            loss = float(per_row @ w[:, 0])
+        elif targets.ndim == 1:
             # -log p_iy = log_sums_i - shifted_iy; sums as Python floats (cheaper than NumPy scalars)
             total_log_sums = float(np.add.reduce(log_sums, axis=None))
             nll = total_log_sums - float(np.add.reduce(shifted[self._rows(n), targets]))
@@ -144,14 +296,22 @@ class SoftmaxCrossEntropy(Loss):
             q = targets if not eps else targets * (1.0 - eps) + eps / c
             loss = float(np.sum(q * (log_sums - shifted))) / n
         exp /= sums  # exp now holds p = softmax(outputs); reused by backward
-        self._probs = exp
-        self._targets = targets
+        self._probs, self._targets, self._weights = exp, targets, w
         return float(loss)
 
     def backward(self) -> np.ndarray:
-        p, targets = self._probs, self._targets
+        p, targets, w = self._probs, self._targets, self._weights
         n, c = p.shape
         eps = self.label_smoothing
+        if w is not None:  # row i scaled by w_i / sum(w) instead of 1 / N
+            if targets.ndim == 1:
+                grad = p - eps / c if eps else p.copy()
+                grad[self._rows(n), targets] -= 1.0 - eps
+            else:
+                q = targets if not eps else targets * (1.0 - eps) + eps / c
+                grad = p * q.sum(axis=1, keepdims=True) - q
+            grad *= w
+            return grad
         if targets.ndim == 1:
             grad = p * (1.0 / n) if not eps else p * (1.0 / n) - eps / (c * n)
             grad[self._rows(n), targets] -= (1.0 - eps) / n
@@ -163,11 +323,19 @@ class SoftmaxCrossEntropy(Loss):
         return {"label_smoothing": self.label_smoothing}
 
 
-_LOSS_TYPES = {cls.__name__: cls for cls in (MeanSquaredError, SoftmaxCrossEntropy)}
+# The names the settings, the command line and the estimators use.
+LOSSES = {
+    "cross-entropy": SoftmaxCrossEntropy,
+    "mse": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "huber": HuberLoss,
+    "bce": BCEWithLogitsLoss,
+}
 
 
 def loss_from_config(kind: str, config: dict) -> Loss:
     """Build a loss from its class name and ``get_config()`` dict (used when loading)."""
-    if kind not in _LOSS_TYPES:
-        raise ValueError(f"unknown loss type {kind!r}; expected one of {sorted(_LOSS_TYPES)}")
-    return _LOSS_TYPES[kind](**config)
+    by_class = {cls.__name__: cls for cls in LOSSES.values()}
+    if kind not in by_class:
+        raise ValueError(f"unknown loss type {kind!r}; expected one of {sorted(by_class)}")
+    return by_class[kind](**config)

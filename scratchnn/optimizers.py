@@ -27,12 +27,13 @@ import math
 
 import numpy as np
 
+from .base import Configurable
 from .validation import check_float_in_range, check_positive_float
 
-__all__ = ["SGD", "Adam", "AdamW", "Momentum", "Optimizer"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class: holds the learning rate, the weight decay and per-parameter state."""
 
     def __init__(self, learning_rate: float, weight_decay: float = 0.0) -> None:
@@ -50,10 +51,10 @@ class Optimizer:
 
     def _effective_grads(self, params, grads):
         """``g + weight_decay * p`` (coupled L2), written into a reused buffer; else ``g``."""
+        if not self.weight_decay:
+            return grads  # no buffer at all without decay
         if self._buf is None:
             self._buf = self._state(params)
-        if not self.weight_decay:
-            return grads
         for p, g, buf in zip(params, grads, self._buf):
             np.multiply(p, self.weight_decay, out=buf)
             buf += g
@@ -61,10 +62,6 @@ class Optimizer:
 
     def get_config(self) -> dict:
         return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):
@@ -159,18 +156,21 @@ class Adam(Optimizer):
         self.v: list[np.ndarray] | None = None
         self._step_buf: list[np.ndarray] | None = None
 
-    def _decay(self, params) -> None:
-        """Hook for AdamW's decoupled decay; Adam's decay is in the gradient."""
+    decoupled = False  # AdamW: the decay shrinks the weights instead of entering the gradient
 
     def step(self, params, grads) -> None:
-        grads = self._effective_grads(params, grads)
+        if not self.decoupled:
+            grads = self._effective_grads(params, grads)
         if self.m is None:
             self.m, self.v, self._step_buf = (self._state(params) for _ in range(3))
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         step_size = self.learning_rate / (1.0 - b1**self.t)
         sqrt_bc2 = math.sqrt(1.0 - b2**self.t)
-        self._decay(params)
+        if self.decoupled and self.weight_decay:
+            shrink = 1.0 - self.learning_rate * self.weight_decay
+            for p in params:
+                p *= shrink
         for p, g, m, v, buf in zip(params, grads, self.m, self.v, self._step_buf):
             m *= b1
             m += (1.0 - b1) * g
@@ -207,31 +207,18 @@ class AdamW(Adam):
     rate whatever their gradient history. Default ``weight_decay=0.01`` as torch.
     """
 
-    def __init__(
-        self,
-        learning_rate: float = 0.001,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        epsilon: float = 1e-8,
-        weight_decay: float = 0.01,
-    ) -> None:
-        super().__init__(learning_rate, beta1, beta2, epsilon, weight_decay)
+    decoupled = True
 
-    def _effective_grads(self, params, grads):
-        return grads  # decay is applied to the weights in _decay, not to the gradient
-
-    def _decay(self, params) -> None:
-        if self.weight_decay:
-            shrink = 1.0 - self.learning_rate * self.weight_decay
-            for p in params:
-                p *= shrink
+    def __init__(self, learning_rate: float = 0.001, *, weight_decay: float = 0.01, **adam) -> None:
+        super().__init__(learning_rate, weight_decay=weight_decay, **adam)  # only the default differs
 
 
+# The names the settings and the command line use.
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW}
 
 
 def make_optimizer(name: str, learning_rate: float, weight_decay: float = 0.0, **kwargs) -> Optimizer:
-    """Build an optimizer by name: "sgd", "momentum", "adam" or "adamw"."""
+    """Build an optimizer by its name in ``OPTIMIZERS``."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)

@@ -43,8 +43,15 @@ def _save(fig, path) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
-def learning_curves(history: list[dict], path) -> None:
-    """Loss (training, and validation if recorded) and validation accuracy against the epoch."""
+def learning_curves(history: list[dict], path, kept_epoch: int | None = None):
+    """Loss (training, and validation if recorded) and validation accuracy against the epoch.
+
+    With validation data, a star on both panels marks ``kept_epoch``: the epoch
+    whose weights were saved (``History.best_epoch``). Without it, the star
+    marks the epoch of the lowest validation loss, the one early stopping and
+    Ctrl-C keep, which is not always the epoch of the best accuracy. Returns
+    the ``Figure``, already written to ``path``.
+    """
     epochs = [r["epoch"] for r in history]
     has_val = any("val_loss" in r for r in history)
     fig = _figure(9 if has_val else 5, 3.6)
@@ -55,26 +62,32 @@ def learning_curves(history: list[dict], path) -> None:
         ax.plot(epochs, [r.get("val_loss") for r in history], marker="o", ms=3, label="validation loss")
     ax.set(xlabel="epoch", ylabel="loss (mean per row)", title="Loss")
     ax.grid(alpha=0.3)
-    ax.legend()
     if has_val:
-        ax = axes[1]
-        ax.plot(epochs, [r.get("val_accuracy") for r in history], marker="o", ms=3, color="tab:green")
-        best = max(range(len(history)), key=lambda i: history[i].get("val_accuracy") or 0.0)
-        ax.plot(
-            [epochs[best]],
-            [history[best]["val_accuracy"]],
-            marker="*",
-            ms=12,
-            ls="none",
-            color="tab:red",
-            label=f"best {history[best]['val_accuracy']:.4f} (epoch {epochs[best]})",
+        with_val = [r for r in history if r.get("val_loss") is not None]
+        lowest = min(with_val, key=lambda r: r["val_loss"])["epoch"]
+        kept = lowest if kept_epoch is None else kept_epoch
+        record = next((r for r in history if r["epoch"] == kept), None)
+        if record is None:
+            raise ValueError(f"kept_epoch must be one of the history's epochs, got {kept_epoch!r}")
+        why = {epochs[-1]: " (the last epoch)", lowest: " (lowest validation loss)"}.get(kept, "")
+        star = {"marker": "*", "ms": 12, "ls": "none", "color": "tab:red", "zorder": 3}
+        ax.plot([kept], [record["val_loss"]], **star, label=f"saved: epoch {kept}{why}")
+        acc_ax = axes[1]
+        acc_ax.plot(epochs, [r.get("val_accuracy") for r in history], marker="o", ms=3, color="tab:green")
+        acc_ax.plot(
+            [kept],
+            [record["val_accuracy"]],
+            **star,
+            label=f"saved: epoch {kept}, accuracy {record['val_accuracy']:.4f}",
         )
-        ax.legend(loc="lower right")
-        ax.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
-        ax.grid(alpha=0.3)
+        acc_ax.legend(loc="lower right")
+        acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
+        acc_ax.grid(alpha=0.3)
+    ax.legend()
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
     _save(fig, path)
+    return fig
 
 
 def confusion_matrix(
@@ -229,30 +242,32 @@ def misclassified_grid(
     return len(wrong)
 
 
-def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64) -> None:
+def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64):
     """Each column of the first Dense layer's ``W (n_features, units)`` drawn as an image.
 
-    Red and blue are positive and negative weights, each unit on its own scale
-    symmetric around 0: the pattern of pixels that excites that hidden unit.
-    Units are drawn left to right, top to bottom, in order.
+    Red and blue are positive and negative weights, on one colour scale for
+    all units, symmetric around 0 and shown by the colour bar: the pattern of
+    pixels that excites each hidden unit, and how strongly, comparable from
+    unit to unit. Units are drawn left to right, top to bottom, in order.
+    Returns the ``Figure``, already written to ``path``.
     """
     weights = np.asarray(weights, dtype=np.float64)
     n = min(max_units, weights.shape[1])
-    tiles = []
-    for k in range(n):
-        tile = weights[:, k].reshape(image_shape)
-        tiles.append(tile / (float(np.abs(tile).max()) or 1.0))
+    tiles = [weights[:, k].reshape(image_shape) for k in range(n)]
+    limit = float(np.abs(weights[:, :n]).max()) or 1.0
     n_cols = min(8, n)
     n_rows = math.ceil(n / n_cols)
-    fig = _figure(max(4.0, 0.9 * n_cols + 0.4), 0.9 * n_rows + 0.7)
+    fig = _figure(max(4.0, 0.9 * n_cols + 1.4), max(2.6, 0.9 * n_rows + 0.7))
     ax = fig.subplots()
     ax.axis("off")
-    ax.imshow(
+    image = ax.imshow(
         _mosaic(tiles, n_cols, 0.15, 0.15),
         cmap=_with_white_background("RdBu_r"),
-        vmin=-1,
-        vmax=1,
+        vmin=-limit,
+        vmax=limit,
         interpolation="nearest",
     )
+    fig.colorbar(image, ax=ax, shrink=0.9, label="weight")
     fig.suptitle(f"First-layer weights ({n} of {weights.shape[1]} hidden units)", fontsize=10)
     _save(fig, path)
+    return fig

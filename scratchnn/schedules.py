@@ -12,30 +12,28 @@ from __future__ import annotations
 
 import math
 
+from .base import Configurable
 from .validation import check_float_in_range, check_positive_int
 
-__all__ = ["Constant", "CosineAnnealing", "Schedule", "StepDecay", "WarmupCosine", "make_schedule"]
+__all__ = ["SCHEDULES", "CosineAnnealing", "Schedule", "StepDecay", "WarmupCosine", "make_schedule"]
 
 
-class Schedule:
-    """Base class: ``schedule(step, base_lr)`` returns the learning rate for that step."""
+class Schedule(Configurable):
+    """Base class: ``schedule(step, base_lr)`` returns the learning rate for that step.
+
+    ``for_run(total_steps, warmup_fraction)`` builds the schedule sized for a
+    run of ``total_steps`` updates, as ``make_schedule`` names it.
+    """
 
     def __call__(self, step: int, base_lr: float) -> float:
         raise NotImplementedError
 
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float) -> Schedule:
+        raise NotImplementedError
+
     def get_config(self) -> dict:
         return dict(vars(self))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-
-class Constant(Schedule):
-    """``lr_t = base_lr`` for every step."""
-
-    def __call__(self, step: int, base_lr: float) -> float:
-        return base_lr
 
 
 class StepDecay(Schedule):
@@ -50,6 +48,11 @@ class StepDecay(Schedule):
 
     def __call__(self, step: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (step // self.step_size)
+
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float) -> StepDecay:
+        """The rate divided by 10 after each third of the run."""
+        return cls(max(1, math.ceil(total_steps / 3)), gamma=0.1)
 
 
 def _cosine(t: int, total: int, base_lr: float, min_lr: float) -> float:
@@ -72,6 +75,11 @@ class CosineAnnealing(Schedule):
 
     def __call__(self, step: int, base_lr: float) -> float:
         return _cosine(step, self.total_steps, base_lr, self.min_lr)
+
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float) -> CosineAnnealing:
+        """Annealing to 0 over the run."""
+        return cls(total_steps)
 
 
 class WarmupCosine(Schedule):
@@ -108,25 +116,30 @@ class WarmupCosine(Schedule):
             return base_lr * (self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps)
         return _cosine(step - self.warmup_steps, self.total_steps - self.warmup_steps, base_lr, self.min_lr)
 
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float) -> WarmupCosine:
+        """Warm-up over ``warmup_fraction`` of the run (at least one step), then the cosine."""
+        warmup = max(1, round(total_steps * warmup_fraction))
+        return cls(min(warmup, total_steps - 1) or 1, max(total_steps, 2))
 
-SCHEDULES = ("constant", "step", "cosine", "warmup-cosine")
+
+# The names the settings and the command line use; "constant" is no schedule at all.
+SCHEDULES: dict[str, type[Schedule] | None] = {
+    "constant": None,
+    "step": StepDecay,
+    "cosine": CosineAnnealing,
+    "warmup-cosine": WarmupCosine,
+}
 
 
 def make_schedule(name: str | None, total_steps: int, warmup_fraction: float = 0.1) -> Schedule | None:
-    """A schedule by name, sized for a run of ``total_steps`` updates.
+    """The schedule named ``name`` in ``SCHEDULES``, sized for a run of ``total_steps`` updates.
 
-    "constant" (or None) gives None (the trainer then leaves the rate alone);
-    "step" divides the rate by 10 after each third of the run; "cosine" anneals
-    to 0 over the run; "warmup-cosine" warms up over ``warmup_fraction`` of it.
+    "constant" (or None) gives None: the trainer then leaves the rate alone.
     """
-    if name is None or name == "constant":
+    if name is not None and name not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {name!r}")
+    cls = SCHEDULES[name] if name is not None else None
+    if cls is None:
         return None
-    total_steps = check_positive_int(total_steps, "total_steps")
-    if name == "step":
-        return StepDecay(max(1, math.ceil(total_steps / 3)), gamma=0.1)
-    if name == "cosine":
-        return CosineAnnealing(total_steps)
-    if name == "warmup-cosine":
-        warmup = max(1, round(total_steps * warmup_fraction))
-        return WarmupCosine(min(warmup, total_steps - 1) or 1, max(total_steps, 2))
-    raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {name!r}")
+    return cls.for_run(check_positive_int(total_steps, "total_steps"), warmup_fraction)

@@ -10,18 +10,17 @@ A SOURCE is one of
 * a ``.npz`` file holding an array ``X`` (n_samples, n_features) and an array
   ``y`` (n_samples,) of labels (integers or strings).
 
-Everything here turns user files into the plain arrays the core library
-trains on: raw features (float64), labels as text, a ``LabelEncoder``-like
-mapping of those texts to ``0..C-1``, and a ``Scaler`` (standardisation with
-the statistics of the training split only) that is stored with the model as
-JSON lists. Errors name the file, the line and the column.
+Everything here reads: it turns user files into plain arrays, raw features
+(float64) and labels as text. Preparing them for training (label codes,
+splits, scaling) is ``scratchnn.data``'s job. Errors name the file, the line
+and the column.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
+import operator
 import os
 from dataclasses import dataclass
 
@@ -30,14 +29,9 @@ import numpy as np
 __all__ = [
     "BUILTIN",
     "Dataset",
-    "Scaler",
-    "encode_labels",
-    "encode_with",
-    "fingerprint",
     "image_shape_for",
     "load_source",
     "read_feature_csv",
-    "split_indices",
 ]
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
@@ -45,6 +39,9 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer")
 
 #: Cells read as a missing value (pandas' common defaults, in lower case).
 _MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
+
+#: Cells parsed per block while reading a CSV file (see ``_read_table``).
+_BLOCK_CELLS = 1 << 16
 
 
 @dataclass
@@ -160,54 +157,103 @@ def _load_npz(path: str) -> Dataset:
     return Dataset(path, x, labels, _default_names(x.shape[1]), "target", image_shape_for(x.shape[1]))
 
 
-def _read_table(path: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and the file line number of each row; blank lines are skipped."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file not found: {path}")
-    rows, lines = [], []
+def _count_lines(path: str) -> int:
+    """Newlines in the file, plus one: an upper bound on its rows, found without parsing."""
+    count = 1
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
+def _rows(path: str):
+    """Yield ``(line number, cells)`` for each non-blank row of a CSV file, the header first."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = None
             for cells in reader:
-                if not cells or all(not c.strip() for c in cells):
+                # a row is blank if it has no cell, or only empty ones (",,,"); test the first
+                # cell before scanning the whole row, so a wide file is read in linear time
+                if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
                     continue
-                if header is None:
-                    header = [c.strip() for c in cells]
-                    continue
-                if len(cells) != len(header):
-                    raise ValueError(
-                        f"{path}: line {reader.line_num} has {len(cells)} cells, "
-                        f"but the header has {len(header)} columns"
-                    )
-                rows.append(cells)
-                lines.append(reader.line_num)
+                yield reader.line_num, cells
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise ValueError(f"{path}: malformed CSV: {exc}") from None
-    if header is None:
+
+
+def _read_table(path: str, choose) -> tuple[list[str], np.ndarray, int | None, np.ndarray | None]:
+    """Read a CSV file in one pass: ``(header, features, label column, labels)``.
+
+    ``choose(header)`` returns the indices of the feature columns, in the order
+    wanted, and the index of the label column (or None). Features come out as
+    float64 ``(N, len(columns))``, labels as stripped text ``(N,)``; blank lines
+    are skipped.
+
+    The time is linear in the number of cells and the memory about one float
+    array: the array is allocated once for as many rows as the file has lines
+    (pages never written cost nothing) and filled a block of rows at a time, so
+    only one block's cells are ever held as Python strings.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    rows = _rows(path)
+    first = next(rows, None)
+    if first is None:
         raise ValueError(f"{path} is empty: expected a header row naming the columns")
+    header = [c.strip() for c in first[1]]
+    seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
             raise ValueError(f"{path}: header column {i + 1} has no name")
-        if header.index(name) != i:
+        if name in seen:
             raise ValueError(f"{path}: the header names column {name!r} twice")
-    if not rows:
+        seen.add(name)
+    columns, label = choose(header)
+    width = len(header)
+    # operator.itemgetter picks the cells in C; with one column it returns a bare cell, not a tuple
+    pick = operator.itemgetter(*columns) if len(columns) > 1 else (lambda cells: (cells[columns[0]],))
+    x = np.empty((_count_lines(path), len(columns)))
+    labels: list[str] = []
+    block: list = []
+    block_lines: list[int] = []
+    block_rows = max(1, _BLOCK_CELLS // max(1, len(columns)))
+    n = 0
+    for line, cells in rows:
+        if len(cells) != width:
+            raise ValueError(
+                f"{path}: line {line} has {len(cells)} cells, but the header has {width} columns"
+            )
+        block.append(pick(cells))
+        block_lines.append(line)
+        if label is not None:
+            text = cells[label].strip()
+            if not text:
+                raise ValueError(f"{path}: missing label in column {header[label]!r} on line {line}")
+            labels.append(text)
+        if len(block) == block_rows:
+            _fill(x[n : n + len(block)], path, header, columns, block, block_lines)
+            n += len(block)
+            block, block_lines = [], []
+    if block:
+        _fill(x[n : n + len(block)], path, header, columns, block, block_lines)
+        n += len(block)
+    if n == 0:
         raise ValueError(f"{path} has a header but no data rows")
-    return header, rows, lines
+    if n < x.shape[0]:
+        x.resize((n, len(columns)), refcheck=False)  # in place: no second copy of the array
+    return header, x, label, (np.array(labels) if label is not None else None)
 
 
-def _parse_features(path, header, rows, lines, columns: list[int]) -> np.ndarray:
-    """The numeric block ``rows[:, columns]`` as float64; errors name line and column."""
-    block = [[row[j] for j in columns] for row in rows]
+def _fill(out: np.ndarray, path, header, columns, block, lines) -> None:
+    """Parse a block of rows of text cells into ``out``; errors name the first bad cell's line and column."""
     try:
-        x = np.array(block, dtype=np.float64)  # NumPy parses the strings; fast path
-        ok = bool(np.all(np.isfinite(x)))
+        out[...] = block  # NumPy parses the strings as float() does; fast path
+        if np.isfinite(out).all():
+            return
     except ValueError:
-        ok = False
-    if ok:
-        return x
+        pass
     for row, line in zip(block, lines):  # slow path: find the first bad cell
         for j, cell in zip(columns, row):
             text = cell.strip()
@@ -229,27 +275,22 @@ def _parse_features(path, header, rows, lines, columns: list[int]) -> np.ndarray
 
 
 def _load_csv(path: str, target: str | None, default_target: str | None = None) -> Dataset:
-    header, rows, lines = _read_table(path)
-    if len(header) < 2:
-        raise ValueError(f"{path} needs at least one feature column and a label column, got {header}")
-    if target is None and default_target in header:
-        t = header.index(default_target)
-    elif target is None:
-        t = len(header) - 1
-    elif target in header:
-        t = header.index(target)
-    else:
-        raise ValueError(f"--target {target!r} is not a column of {path}; its columns are {header}")
-    columns = [j for j in range(len(header)) if j != t]
-    x = _parse_features(path, header, rows, lines, columns)
-    labels = []
-    for row, line in zip(rows, lines):
-        text = row[t].strip()
-        if not text:
-            raise ValueError(f"{path}: missing label in column {header[t]!r} on line {line}")
-        labels.append(text)
-    features = [header[j] for j in columns]
-    return Dataset(path, x, np.array(labels), features, header[t], image_shape_for(len(features)))
+    def choose(header):
+        if len(header) < 2:
+            raise ValueError(f"{path} needs at least one feature column and a label column, got {header}")
+        if target is None and default_target in header:
+            t = header.index(default_target)
+        elif target is None:
+            t = len(header) - 1
+        elif target in header:
+            t = header.index(target)
+        else:
+            raise ValueError(f"--target {target!r} is not a column of {path}; its columns are {header}")
+        return [j for j in range(len(header)) if j != t], t
+
+    header, x, t, labels = _read_table(path, choose)
+    features = header[:t] + header[t + 1 :]
+    return Dataset(path, x, labels, features, header[t], image_shape_for(len(features)))
 
 
 def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
@@ -259,146 +300,23 @@ def read_feature_csv(path: str, feature_names: list[str], target: str | None = N
     on) is ignored; any other column the model does not know is an error, so a
     misspelt header is not silently dropped.
     """
-    header, rows, lines = _read_table(path)
-    missing = [name for name in feature_names if name not in header]
-    if missing:
-        raise ValueError(
-            f"{path} lacks the feature column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
-            f"that the model was trained on"
-        )
-    extra = [name for name in header if name not in feature_names and name != target]
-    if extra:
-        raise ValueError(
-            f"{path} has column {extra[0]!r}, which is neither a feature of the model nor its "
-            f"label column {target!r}"
-        )
-    columns = [header.index(name) for name in feature_names]
-    return _parse_features(path, header, rows, lines, columns)
 
-
-# -- labels ------------------------------------------------------------------------
-
-
-def _label_key(text: str):
-    try:
-        return (0, float(text), text)  # numeric labels in numeric order: 2 before 10
-    except ValueError:
-        return (1, 0.0, text)
-
-
-def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
-    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers)."""
-    names = sorted({str(v) for v in labels}, key=_label_key)
-    if len(names) < 2:
-        raise ValueError(f"the labels must hold at least two classes, got only {names}")
-    return encode_with(labels, names), names
-
-
-def encode_with(labels, names: list[str]) -> np.ndarray:
-    """Labels as indices into ``names`` (a model's label names); unknown labels raise."""
-    index = {name: i for i, name in enumerate(names)}
-    out = np.empty(len(labels), dtype=np.int64)
-    for i, v in enumerate(labels):
-        try:
-            out[i] = index[str(v)]
-        except KeyError:
+    def choose(header):
+        position = {name: j for j, name in enumerate(header)}
+        missing = [name for name in feature_names if name not in position]
+        if missing:
             raise ValueError(
-                f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}"
-            ) from None
-    return out
+                f"{path} lacks the feature column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                f"that the model was trained on"
+            )
+        known = set(feature_names)
+        extra = [name for name in header if name not in known and name != target]
+        if extra:
+            raise ValueError(
+                f"{path} has column {extra[0]!r}, which is neither a feature of the model nor its "
+                f"label column {target!r}"
+            )
+        return [position[name] for name in feature_names], None
 
-
-# -- splits and scaling -------------------------------------------------------------
-
-
-def split_indices(
-    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row indices ``(train, val, test)``: first the test split, then validation from the rest.
-
-    Both splits are stratified (each class in the same proportion) when every
-    class has enough rows, else plain random; either way fixed by ``seed``, so
-    ``evaluate`` can recompute the very same test split from the model file.
-    A fraction of 0 gives an empty split.
-    """
-    rest = np.arange(len(y))
-    test = np.empty(0, dtype=np.int64)
-    val = np.empty(0, dtype=np.int64)
-    if test_fraction > 0:
-        rest, test = _split(rest, y, test_fraction, seed, "--test-fraction")
-    if val_fraction > 0:
-        rest, val = _split(rest, y, val_fraction, seed, "--val-fraction")
-    return rest, val, test
-
-
-def _split(idx, y, fraction, seed, option):
-    from sklearn.model_selection import train_test_split
-
-    n_out = math.ceil(fraction * len(idx))
-    if n_out >= len(idx):
-        raise ValueError(f"{option} {fraction} leaves no training rows out of {len(idx)}")
-    try:
-        a, b = train_test_split(idx, test_size=fraction, stratify=y[idx], random_state=seed)
-    except ValueError:  # a class with a single row, or fewer held-out rows than classes
-        a, b = train_test_split(idx, test_size=fraction, random_state=seed)
-    return np.sort(a), np.sort(b)
-
-
-def fingerprint(x: np.ndarray, labels) -> str:
-    """A SHA-256 of the features and labels: tells ``evaluate`` it sees the training data again."""
-    h = hashlib.sha256()
-    h.update(repr(x.shape).encode())
-    h.update(np.ascontiguousarray(x, dtype=np.float64).tobytes())
-    h.update("\0".join(str(v) for v in labels).encode())
-    return h.hexdigest()
-
-
-class Scaler:
-    """Standardisation, ``(x - mean) / scale``, like scikit-learn's ``StandardScaler``.
-
-    ``scale`` is the population standard deviation of each feature over the
-    rows ``fit`` saw (the training split only, so nothing leaks from the
-    validation or test rows); a constant feature gets scale 1, not a division
-    by zero. Stored with the model as plain JSON lists (``to_dict``), whose
-    floats round-trip exactly, so a loaded model scales bit for bit the same.
-    """
-
-    def __init__(self, mean, scale) -> None:
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape:
-            raise ValueError(f"scaler mean and scale must be 1-D of one length, got {self.mean.shape}")
-        if not (
-            np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale)) and np.all(self.scale > 0)
-        ):
-            raise ValueError("scaler mean and scale must be finite, and scale > 0")
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> Scaler:
-        x = np.asarray(x, dtype=np.float64)
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # a constant column (all pixels of a border, say) would divide by zero
-        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean, scale)
-
-    @classmethod
-    def identity(cls, n_features: int) -> Scaler:
-        return cls(np.zeros(n_features), np.ones(n_features))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"x has shape {x.shape}, but the scaler expects {self.mean.shape[0]} features")
-        return (x - self.mean) / self.scale
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        try:
-            return cls(d["mean"], d["scale"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"the model's scaler is malformed: {exc}") from None
+    return _read_table(path, choose)[1]

@@ -47,6 +47,10 @@ def test_quick_benchmark_prints_and_writes_every_table(tmp_path):
         "| W2 | scratchnn |",
         "Targets (float32):",
         "- NumPy's BLAS (scratchnn's): ",
+        "CSV loading (QUICK",
+        "| scratchnn | ",
+        "`scratchnn predict` on 1 row",
+        "QUICK: at these tiny sizes the targets say nothing",
     ):
         assert expected in text, f"{expected!r} missing from the report"
         assert expected in proc.stdout

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnn import cli
-from scratchnn.serialization import load_network, save_network
-from scratchnn.sources import Scaler, load_source
+from scratchnn import cli, tuning_files
+from scratchnn.data import Scaler
+from scratchnn.serialization import load_network, save
+from scratchnn.sources import load_source
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
 TIMEOUT = 300
@@ -150,7 +151,7 @@ def test_model_file_loads_without_pickles_and_round_trips_bit_identically(iris_r
     network, metadata = load_network(path)
     x = np.random.default_rng(0).standard_normal((50, 4))
     before = network.predict_proba(x)
-    save_network(network, tmp_path / "again.npz", metadata)
+    save(network, tmp_path / "again.npz", metadata)
     again, metadata_again = load_network(tmp_path / "again.npz")
     np.testing.assert_array_equal(again.predict_proba(x), before)
     np.testing.assert_array_equal(again.predict(x), network.predict(x))
@@ -297,7 +298,7 @@ def test_tune_resume_runs_only_missing_trials_and_gives_the_same_table(tmp_path)
     # an interrupted run: the settings file and the first two finished trials
     part = tmp_path / "part"
     part.mkdir()
-    shutil.copy(tmp_path / "full" / "tune.json", part / "tune.json")
+    shutil.copy(tmp_path / "full" / "results.json", part / "results.json")
     (part / "results.csv").write_text("".join(full.splitlines(keepends=True)[:3]))
     proc = scratchnn("tune", *args, "--out", "part", "--resume", "--jobs", "2", cwd=tmp_path)
     assert (part / "results.csv").read_text() == full
@@ -372,7 +373,7 @@ def test_unexpected_errors_exit_1_and_debug_shows_the_traceback(monkeypatch, cap
     def broken(args):
         raise RuntimeError("something inside broke")
 
-    monkeypatch.setattr(cli, "cmd_evaluate", broken)
+    monkeypatch.setattr(cli.command("evaluate"), "run", broken)
     assert cli.main(["evaluate", "--model", "m.npz", "--data", "iris"]) == 1
     err = capsys.readouterr().err
     assert "unexpected RuntimeError: something inside broke" in err
@@ -439,7 +440,7 @@ def test_top_level_help_lists_the_subcommands(tmp_path):
 
 
 def test_grid_values_are_typed_and_round_trip_through_results_csv():
-    grid = cli.parse_grid("learning_rate=0.01,1;hidden_units=64,128x64;optimizer=adam;patience=none")
+    grid = tuning_files.parse_grid("learning_rate=0.01,1;hidden_units=64,128x64;optimizer=adam;patience=none")
     assert grid == {
         "learning_rate": [0.01, 1],
         "hidden_units": [64, (128, 64)],
@@ -448,10 +449,10 @@ def test_grid_values_are_typed_and_round_trip_through_results_csv():
     }
     for key, values in grid.items():
         for value in values:
-            text = cli.format_value(value)
-            assert cli.parse_value(key, text) == value or (value is None and text == "")
-    with pytest.raises(cli.UserError, match="name=v1,v2"):
-        cli.parse_grid("learning_rate")
+            text = tuning_files.format_value(value)
+            assert tuning_files.parse_value(key, text) == value or (value is None and text == "")
+    with pytest.raises(ValueError, match="name=v1,v2"):
+        tuning_files.parse_grid("learning_rate")
 
 
 def test_console_script_is_installed():

@@ -345,7 +345,7 @@ import scratchnn.cli as cli
 def broken(args):
     raise RuntimeError("something nobody expected")
 
-cli.cmd_train = broken
+cli.command("train").run = broken
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -9,6 +9,7 @@ values are worked out in the comments, so a reader sees the rule as numbers.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
 
@@ -100,3 +101,31 @@ def test_adam_coupled_weight_decay_goes_through_the_moments():
     close(opt.m[0], [0.1, -0.2])
     close(opt.v[0], [0.001, 0.004])
     close(p, [1.0 - 0.1 * 1.0 / (1.0 + 1e-8), -2.0 + 0.1 * 2.0 / (2.0 + 1e-8)])
+
+
+def test_no_weight_decay_buffer_is_allocated_when_the_decay_is_zero():
+    from scratchnn.optimizers import OPTIMIZERS
+
+    params, grads = [np.ones((3, 2))], [np.full((3, 2), 0.5)]
+    for name, cls in OPTIMIZERS.items():
+        opt = cls(learning_rate=0.1, weight_decay=0.0)
+        opt.step([p.copy() for p in params], grads)
+        assert opt._buf is None, name
+    decayed = OPTIMIZERS["sgd"](learning_rate=0.1, weight_decay=0.5)
+    decayed.step([p.copy() for p in params], grads)
+    assert decayed._buf is not None
+
+
+def test_make_optimizer_and_make_schedule_build_every_name_in_their_tables():
+    from scratchnn.optimizers import OPTIMIZERS, make_optimizer
+    from scratchnn.schedules import SCHEDULES, make_schedule
+
+    for name, cls in OPTIMIZERS.items():
+        assert type(make_optimizer(name, 0.1)) is cls
+    for name, cls in SCHEDULES.items():
+        schedule = make_schedule(name, 30)
+        assert schedule is None if cls is None else type(schedule) is cls
+    assert repr(make_schedule("step", 30)) == "StepDecay(step_size=10, gamma=0.1)"
+    assert repr(AdamW(0.1)).startswith("AdamW(learning_rate=0.1, weight_decay=0.01, beta1=0.9")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        make_schedule("linear", 30)

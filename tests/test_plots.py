@@ -97,3 +97,45 @@ def test_misclassified_grid_without_mistakes_still_writes_an_image(tmp_path):
     labels = np.array([0, 1])
     assert plots.misclassified_grid(np.ones((2, 16)), labels, labels, ["a", "b"], (4, 4), path) == 0
     assert read_png(path).shape[0] > 50
+
+
+def stars(fig):
+    """``(axes title, x, y)`` of every star marker drawn on the figure."""
+    return [
+        (ax.get_title(), list(line.get_xdata()), list(line.get_ydata()))
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_marker() == "*"
+    ]
+
+
+def test_learning_curve_star_marks_the_lowest_validation_loss_not_the_best_accuracy(tmp_path):
+    # epoch 3 has the lowest validation loss (what early stopping and Ctrl-C keep); epoch 4 the best accuracy
+    val_loss = [0.5, 0.3, 0.25, 0.27, 0.3, 0.33]
+    val_acc = [0.8, 0.85, 0.86, 0.9, 0.88, 0.87]
+    records = [
+        {"epoch": e, "loss": 1 / e, "val_loss": val_loss[e - 1], "val_accuracy": val_acc[e - 1]}
+        for e in range(1, 7)
+    ]
+    fig = plots.learning_curves(records, tmp_path / "curves.png")
+    assert stars(fig) == [("Loss", [3], [0.25]), ("Validation accuracy", [3], [0.86])]
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "saved: epoch 3 (lowest validation loss)" in labels
+    assert_sensible_image(tmp_path / "curves.png")
+    # without early stopping the saved weights are the last epoch's, and the star says so
+    fig = plots.learning_curves(records, tmp_path / "last.png", kept_epoch=6)
+    assert stars(fig) == [("Loss", [6], [0.33]), ("Validation accuracy", [6], [0.87])]
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "saved: epoch 6 (the last epoch)" in labels
+    with pytest.raises(ValueError, match="kept_epoch must be one of the history's epochs, got 9"):
+        plots.learning_curves(records, tmp_path / "bad.png", kept_epoch=9)
+
+
+def test_first_layer_weights_have_a_colour_scale_in_weight_units(tmp_path):
+    weights = np.random.default_rng(3).standard_normal((16, 5))
+    weights[0, 2] = -4.0  # the largest |weight| sets the symmetric scale
+    fig = plots.first_layer_weights(weights, (4, 4), tmp_path / "w.png")
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "weight"]
+    assert len(bars) == 1, "no colour bar labelled 'weight'"
+    assert bars[0].get_ylim() == pytest.approx((-4.0, 4.0))
+    assert_sensible_image(tmp_path / "w.png")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from scratchnn import sources
+from scratchnn import data, sources
 
 
 def write(path, text: str):
@@ -30,7 +28,7 @@ def test_builtin_sources_load_raw_features_and_named_labels(name, rows, features
 
 def test_iris_labels_are_the_species_names():
     ds = sources.load_source("iris")
-    y, names = sources.encode_labels(ds.labels)
+    y, names = data.encode_labels(ds.labels)
     assert names == ["setosa", "versicolor", "virginica"]
     assert y.dtype == np.int64
     assert set(y.tolist()) == {0, 1, 2}
@@ -42,7 +40,7 @@ def test_csv_with_string_labels_in_a_named_target_column(tmp_path):
     np.testing.assert_array_equal(ds.x, [[1, 2], [3, 4], [5, 6]])
     assert ds.feature_names == ["w", "h"]
     assert ds.target == "colour"
-    y, names = sources.encode_labels(ds.labels)
+    y, names = data.encode_labels(ds.labels)
     assert names == ["blue", "red"]
     assert y.tolist() == [1, 0, 1]
 
@@ -52,7 +50,7 @@ def test_csv_target_defaults_to_the_last_column(tmp_path):
     ds = sources.load_source(path)
     assert (ds.target, ds.feature_names) == ("label", ["a", "b"])
     # numeric labels sort as numbers: 2 before 10
-    assert sources.encode_labels(ds.labels)[1] == ["2", "10"]
+    assert data.encode_labels(ds.labels)[1] == ["2", "10"]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +90,7 @@ def test_npz_source_with_string_labels(tmp_path):
     np.savez(path, X=np.arange(12.0).reshape(6, 2), y=np.array(["cat", "dog"] * 3))
     ds = sources.load_source(str(path))
     assert (ds.x.shape, ds.feature_names) == ((6, 2), ["x0", "x1"])
-    assert sources.encode_labels(ds.labels)[1] == ["cat", "dog"]
+    assert data.encode_labels(ds.labels)[1] == ["cat", "dog"]
 
 
 def test_npz_source_refuses_pickles_and_missing_arrays(tmp_path):
@@ -114,57 +112,3 @@ def test_read_feature_csv_picks_columns_by_name_and_ignores_the_label_column(tmp
         sources.read_feature_csv(write(tmp_path / "a.csv", "h\n1\n"), ["w", "h"], target="label")
     with pytest.raises(ValueError, match="has column 'z'"):
         sources.read_feature_csv(write(tmp_path / "b.csv", "w,h,z\n1,2,3\n"), ["w", "h"], target="label")
-
-
-def test_encode_with_a_models_names_refuses_unknown_labels():
-    assert sources.encode_with(["b", "a"], ["a", "b"]).tolist() == [1, 0]
-    with pytest.raises(ValueError, match="label 'c' \\(data row 2\\) is not one of the model's classes"):
-        sources.encode_with(["a", "c"], ["a", "b"])
-    with pytest.raises(ValueError, match="at least two classes"):
-        sources.encode_labels(["a", "a"])
-
-
-def test_splits_are_disjoint_stratified_and_fixed_by_the_seed():
-    y = np.repeat(np.arange(3), 50)
-    train, val, test = sources.split_indices(y, 0.2, 0.25, seed=3)
-    assert (len(train), len(val), len(test)) == (90, 30, 30)
-    assert len(np.unique(np.concatenate([train, val, test]))) == 150
-    assert np.bincount(y[test]).tolist() == [10, 10, 10]
-    again = sources.split_indices(y, 0.2, 0.25, seed=3)
-    for a, b in zip((train, val, test), again):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(test, sources.split_indices(y, 0.2, 0.25, seed=4)[2])
-
-
-def test_zero_fractions_give_empty_splits_and_tiny_classes_fall_back_to_random():
-    y = np.array([0, 0, 0, 0, 1])
-    train, val, test = sources.split_indices(y, 0.0, 0.0, seed=0)
-    assert (len(train), len(val), len(test)) == (5, 0, 0)
-    train, val, test = sources.split_indices(y, 0.2, 0.0, seed=0)  # class 1 has one row
-    assert (len(train), len(test)) == (4, 1)
-
-
-def test_scaler_standardises_with_training_statistics_and_guards_constant_columns():
-    x = np.array([[1.0, 5.0], [3.0, 5.0]])
-    scaler = sources.Scaler.fit(x)
-    np.testing.assert_array_equal(scaler.mean, [2.0, 5.0])
-    np.testing.assert_array_equal(scaler.scale, [1.0, 1.0])  # constant column: scale 1, not 0
-    np.testing.assert_array_equal(scaler.transform(x), [[-1.0, 0.0], [1.0, 0.0]])
-
-
-def test_scaler_round_trips_through_json_exactly():
-    rng = np.random.default_rng(0)
-    scaler = sources.Scaler.fit(rng.standard_normal((50, 7)) * 3 + 1)
-    again = sources.Scaler.from_dict(json.loads(json.dumps(scaler.to_dict())))
-    x = rng.standard_normal((5, 7))
-    np.testing.assert_array_equal(scaler.transform(x), again.transform(x))
-    with pytest.raises(ValueError, match="expects 7 features"):
-        scaler.transform(np.zeros((2, 3)))
-
-
-def test_fingerprint_changes_with_the_data():
-    x = np.arange(6.0).reshape(3, 2)
-    labels = ["a", "b", "a"]
-    assert sources.fingerprint(x, labels) == sources.fingerprint(x.copy(), list(labels))
-    assert sources.fingerprint(x, labels) != sources.fingerprint(x, ["a", "b", "b"])
-    assert sources.fingerprint(x, labels) != sources.fingerprint(x + 1, labels)

@@ -1,0 +1,269 @@
+"""Helpers for the code that runs while the book is built (markdown-exec blocks and the hooks).
+
+``source(obj)`` gives the implementation of a scratchnn function or method as
+a Markdown code block, read from the installed package with ``inspect``, so a
+chapter shows the code that actually runs and cannot drift from it.
+``public_modules()`` and ``reference_page()`` make the reference section.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import textwrap
+import types
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# -- the implementation, shown from the source --------------------------------------
+
+
+def _where(obj) -> tuple[str, int, int, str]:
+    lines, start = inspect.getsourcelines(obj)
+    path = inspect.getsourcefile(obj)
+    try:
+        path = os.path.relpath(path, ROOT)
+    except ValueError:  # another drive (Windows): keep it absolute
+        pass
+    return path.replace(os.sep, "/"), start, start + len(lines) - 1, textwrap.dedent("".join(lines))
+
+
+def source(*objs, title: str | None = None) -> str:
+    """The source of each of ``objs`` (functions, methods, classes) as one Markdown code block.
+
+    A page prints it: ``print(book.source(Dense.backward))`` (markdown-exec
+    captures the ``print`` of the block itself, not that of imported modules).
+
+    The block's title names the file and the lines, so a reader can open them;
+    the text is whatever the installed package holds at build time.
+    """
+    parts, places = [], []
+    for obj in objs:
+        path, first, last, text = _where(obj)
+        parts.append(text.rstrip("\n"))
+        places.append(f"{path}, lines {first}-{last}")
+    label = title or "; ".join(places)
+    body = "\n\n".join(parts)
+    return f'```python title="{label}"\n{body}\n```'
+
+
+def docstring(obj) -> str:
+    """The docstring of ``obj``, cleaned (for quoting a convention stated in the code)."""
+    return inspect.getdoc(obj) or ""
+
+
+# -- printing small arrays for the worked examples ---------------------------------
+
+
+def show(name: str, value) -> str:
+    """``name = value`` with arrays in a compact, fixed format (4 decimals), for ``print``."""
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, precision=4, suppress_small=True, floatmode="maxprec_equal")
+        if "\n" in text:
+            text = "\n" + textwrap.indent(text, "    ")
+        return f"{name} = {text}"
+    return f"{name} = {value}"
+
+
+# -- the reference ---------------------------------------------------------------
+
+
+def public_modules() -> list[str]:
+    """``scratchnn`` and every module or subpackage below it whose name has no leading underscore."""
+    import scratchnn
+
+    names = ["scratchnn"]
+    for info in pkgutil.walk_packages(scratchnn.__path__, "scratchnn."):
+        parts = info.name.split(".")[1:]
+        if any(part.startswith("_") for part in parts):
+            continue
+        names.append(info.name)
+    return sorted(names)
+
+
+def public_names(module_name: str) -> list[str]:
+    """The module's ``__all__``; without one, the public functions and classes it defines."""
+    module = importlib.import_module(module_name)
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return sorted(
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and isinstance(obj, (type, types.FunctionType))
+        and obj.__module__ == module_name
+    )
+
+
+def reference_page(module_name: str) -> str:
+    """Markdown for one module's reference page: mkdocstrings renders every public name."""
+    members = public_names(module_name)
+    lines = [
+        f"# `{module_name}`",
+        "",
+        f"::: {module_name}",
+        "    options:",
+        "      show_root_heading: false",
+        "      show_root_toc_entry: false",
+        "      show_source: false",
+    ]
+    if members:
+        lines.append("      members:")
+        lines.extend(f"        - {name}" for name in members)
+    else:
+        lines.append("      members: false")
+    return "\n".join(lines) + "\n"
+
+
+# -- the results page: parsed from benchmarks/RESULTS.md, never retyped ---------------
+
+RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
+
+
+def _section(name: str, path: str = RESULTS) -> str:
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no section {name!r} (markers {start} ... {end})")
+    return text[text.index(start) + len(start) : text.index(end)]
+
+
+def results_section(name: str, path: str = RESULTS) -> str:
+    """One marked section of RESULTS.md as Markdown, its headings one level down (it sits under a page's)."""
+    return re.sub(r"^(#+) ", r"#\1 ", _section(name, path).strip(), flags=re.M)
+
+
+def tables(section: str, path: str = RESULTS) -> list[list[dict]]:
+    """Every Markdown table of one marked section of RESULTS.md, as lists of ``{header: cell}`` rows."""
+    found, current, header = [], None, None
+    for line in [*_section(section, path).splitlines(), ""]:
+        line = line.strip()
+        if line.startswith("|") and line.endswith("|"):
+            cells = [c.strip() for c in line[1:-1].split("|")]
+            if header is None:
+                header, current = cells, []
+            elif all(set(c) <= set("-: ") for c in cells):
+                continue  # the |---|---| line
+            else:
+                current.append(dict(zip(header, cells)))
+        elif header is not None:
+            found.append(current)
+            header, current = None, None
+    return found
+
+
+def _table_with(section: str, column: str) -> list[dict]:
+    for table in tables(section):
+        if table and column in table[0]:
+            return table
+    raise ValueError(f"benchmarks/RESULTS.md: no table with a {column!r} column in section {section!r}")
+
+
+def accuracy_table() -> list[dict]:
+    """The accuracy rows: ``method``, ``mean``, ``std``, ``seeds`` (five floats), ``time``."""
+    rows = []
+    for row in _table_with("accuracy", "mean"):
+        seeds = [float(row[k]) for k in row if k.startswith("seed ")]
+        rows.append(
+            {
+                "method": row["method"],
+                "mean": float(row["mean"]),
+                "std": float(row["std"]),
+                "seeds": seeds,
+                "time": float(row["time per run (s)"]),
+            }
+        )
+    return rows
+
+
+def speed_table() -> list[dict]:
+    """The training-time rows: ``workload``, ``dtype``, ``implementation``, ``median``, ``ratio``.
+
+    ``ratio`` is scratchnn's median time divided by this row's (below 1: scratchnn is faster).
+    """
+    return [
+        {
+            "workload": row["workload"],
+            "dtype": row["dtype"],
+            "implementation": row["implementation"],
+            "median": float(row["median s"]),
+            "ratio": float(row["scratchnn / this"]),
+        }
+        for row in _table_with("speed", "scratchnn / this")
+    ]
+
+
+def _svg(fig) -> str:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG goes inline into the page
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "scratchnn"  # the same ids in every build
+    return plt
+
+
+PEERS = {"torch": "PyTorch", "sklearn": "scikit-learn"}
+
+
+def speed_plot() -> str:
+    """Bars of scratchnn's time / the peer's, per workload and dtype, as inline SVG."""
+    plt = _plt()
+    rows = [r for r in speed_table() if r["implementation"] in PEERS]
+    groups = list(dict.fromkeys((r["workload"], r["dtype"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.8 / len(PEERS)
+    for k, (key, label) in enumerate(PEERS.items()):
+        values = [
+            next(
+                (r["ratio"] for r in rows if (r["workload"], r["dtype"]) == g and r["implementation"] == key),
+                0,
+            )
+            for g in groups
+        ]
+        xs = [i + (k - (len(PEERS) - 1) / 2) * width for i in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=f"scratchnn / {label}")
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(groups)), [f"{w}\n{d}" for w, d in groups])
+    ax.set_ylabel("time ratio (below 1: scratchnn faster)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(0, max(1.2, ax.get_ylim()[1]))
+    return _svg(fig)
+
+
+def accuracy_plot() -> str:
+    """Mean test accuracy over the five splits with the standard deviation as error bars, inline SVG."""
+    plt = _plt()
+    rows = accuracy_table()
+    fig, ax = plt.subplots(figsize=(7, 0.55 * len(rows) + 1))
+    ys = list(range(len(rows)))[::-1]
+    ax.barh(ys, [r["mean"] for r in rows], xerr=[r["std"] for r in rows], capsize=4, color="#5c6bc0")
+    for y, r in zip(ys, rows):
+        ax.plot(r["seeds"], [y] * len(r["seeds"]), "o", color="black", markersize=3)
+        ax.text(r["mean"] + r["std"] + 0.001, y, f"{r['mean']:.4f}", va="center", fontsize=8)
+    labels = [re.sub(r"`", "", r["method"]) for r in rows]
+    ax.set_yticks(ys, labels, fontsize=8)
+    low = min(min(r["seeds"]) for r in rows)
+    ax.set_xlim(low - 0.01, 1.0)
+    ax.set_xlabel("test accuracy on Digits (bar: mean, line: one std, dots: the five splits)")
+    return _svg(fig)

@@ -1,0 +1,158 @@
+"""The command line's options. The training options are generated from ``scratchnn.config.SETTINGS``:
+one flag and one help text per setting, never written out again here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import textwrap
+
+from ..config import SETTINGS, TrainingConfig
+from .errors import EXIT_USER_ERROR
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with argument errors as one line: ``error: ... (see 'scratchnn train --help')``."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        sys.exit(EXIT_USER_ERROR)
+
+
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+SOURCE_HELP = (
+    "SOURCE: digits, iris, wine or breast_cancer (bundled with scikit-learn); a CSV file with a header "
+    "row (labels in the --target column, the last column by default; labels may be strings); or an "
+    ".npz file with arrays X (rows x features) and y (labels)"
+)
+
+
+# -- argument types: each error names the option's value in one line ----------------
+
+
+def _int_type(ok, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _int_type(lambda v: v >= 1, "a positive integer")
+non_negative_int = _int_type(lambda v: v >= 0, "a non-negative integer")
+nonzero_int = _int_type(lambda v: v != 0, "a non-zero integer (-1 for all cores)")
+
+
+def fraction(text: str) -> float:
+    """A fraction in [0, 1), for the sizes of the held-out splits."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _setting_type(setting):
+    def parse(text: str):
+        try:
+            return setting.from_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = setting.name  # argparse names the type in some messages
+    return parse
+
+
+# -- groups of options -----------------------------------------------------------------
+
+
+def add_common(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="print only the final result")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something goes wrong"
+    )
+
+
+def add_data(parser, required: bool = True, target_help: str | None = None) -> None:
+    parser.add_argument("--data", required=required, metavar="SOURCE", help=SOURCE_HELP)
+    parser.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help=target_help or "name of the label column of a CSV file (default: the last column)",
+    )
+
+
+def add_split(parser, val_use: str = "") -> None:
+    group = parser.add_argument_group("data split")
+    group.add_argument(
+        "--test-fraction",
+        type=fraction,
+        default=0.2,
+        metavar="F",
+        help="fraction of the rows held out as a test split, never trained on; 'evaluate' on the same "
+        "SOURCE scores exactly these rows (default: %(default)s; 0 holds out nothing)",
+    )
+    group.add_argument(
+        "--val-fraction",
+        type=fraction,
+        default=0.2,
+        metavar="F",
+        help="fraction of the remaining rows kept for validation, never trained on: they give the "
+        f"validation curves, the signal for --patience{val_use} (default: %(default)s)",
+    )
+    group.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the splits, the initial weights and the batch order: the same seed gives the "
+        "same model (default: %(default)s)",
+    )
+
+
+def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> None:
+    """One option per setting: its flag, type, choices, default and help, all from the declaration.
+
+    ``overrides`` maps a setting's name to argparse keywords that differ for one
+    command (``tune``'s ``--epochs`` is the epochs of each trial).
+    """
+    overrides = overrides or {}
+    for s in settings:
+        shown = "off" if s.default is None else "%(default)s"
+        options = {
+            "dest": s.name,
+            "default": s.default,
+            "metavar": s.metavar,
+            "help": f"{s.help} (default: {shown})",
+        }
+        if s.choices:
+            options["choices"] = list(s.choices)
+        else:
+            options["type"] = _setting_type(s)
+        options.update(overrides.get(s.name, {}))
+        group.add_argument(s.option, **options)
+
+
+def config_from_args(args, settings=SETTINGS) -> TrainingConfig:
+    """The ``TrainingConfig`` of the parsed training options (each stored under its setting's name)."""
+    return TrainingConfig(**{s.name: getattr(args, s.name) for s in settings})
+
+
+def grid_help(settings=SETTINGS, width: int = 78) -> str:
+    """The paragraph of ``tune --help`` on ``--grid``, listing every key a grid may name."""
+    keys = ", ".join(s.name for s in settings)
+    text = (
+        f"--grid SPEC: settings separated by ';', values by ','. Keys are TrainingConfig names: {keys}. "
+        "Values are read as int, then float, then text; hidden_units takes 64 for one layer or 128x64 "
+        "for two. The default searches the seed's three dimensions:"
+    )
+    return textwrap.fill(text, width, break_on_hyphens=False)

@@ -1,0 +1,63 @@
+"""``scratchnn predict``: labels (or class probabilities) for the rows of a CSV file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+
+from .. import sources
+from ..files import atomic_write
+from . import common, options
+
+HELP = "labels (or class probabilities) for the rows of a CSV file"
+DESCRIPTION = "Predict a label for each row of a CSV file of raw, unscaled features."
+EPILOG = """\
+FILE.csv needs a header with the model's feature columns (any order); a label
+column named like the one the model was trained on is ignored. Labels come out
+in the names of the training data.
+
+example:
+  scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", required=True, metavar="PATH", help="a model.npz written by train or tune")
+    parser.add_argument("--input", required=True, metavar="FILE.csv", help="rows to predict, with a header")
+    parser.add_argument(
+        "--output",
+        metavar="FILE.csv",
+        help="where to write the predictions as CSV (default: standard output)",
+    )
+    parser.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write each class's probability, in columns proba_<label>",
+    )
+    options.add_common(parser)
+
+
+def run(args) -> int:
+    network, meta, names, scaler = common.load_model(args.model)
+    features = meta.get("feature_names") or [f"x{i}" for i in range(network.n_features)]
+    x = scaler.transform(sources.read_feature_csv(args.input, features, meta.get("target")))
+    predicted = network.predict(x)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if args.proba:
+        proba = network.predict_proba(x)
+        writer.writerow(["prediction", *(f"proba_{n}" for n in names)])
+        for label, p in zip(predicted, proba):
+            writer.writerow([names[label], *(f"{v:.6f}" for v in p)])
+    else:
+        writer.writerow(["prediction"])
+        writer.writerows([names[label]] for label in predicted)
+    text = buffer.getvalue()
+    if args.output:
+        atomic_write(args.output, lambda f: f.write(text.encode()))
+        common.say(args, f"Wrote {len(predicted)} predictions to {args.output}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0

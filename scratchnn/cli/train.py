@@ -1,0 +1,174 @@
+"""``scratchnn train``: train a network on SOURCE and save it, its history and plots."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from ..config import TrainingConfig, build
+from ..serialization import save
+from ..trainer import TrainingDiverged, format_epoch
+from . import common, options
+from .errors import Interrupted, UserError
+
+HELP = "train a network on SOURCE and save it"
+DESCRIPTION = "Train a network on SOURCE and save it, its history and plots to DIR."
+EPILOG = """\
+Writes DIR/model.npz (weights, scaler, label names, settings), DIR/history.json
+(per epoch: loss, val_loss, val_accuracy, lr) and DIR/learning_curves.png; for
+image data (a square number of features, e.g. digits' 8x8 pixels) also
+DIR/misclassified.png and DIR/first_layer_weights.png.
+Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
+or the current weights without a validation split) and exits with status 130.
+
+examples:
+  scratchnn train --data digits --out runs/digits
+  scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
+"""
+
+
+def add_arguments(parser) -> None:
+    options.add_data(parser)
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="directory for the model, history and plots"
+    )
+    options.add_split(parser)
+    options.add_training(parser.add_argument_group("network and training"))
+    options.add_common(parser)
+
+
+def check_patience(args, config: TrainingConfig) -> None:
+    """Early stopping watches the validation split: say so before any data is read."""
+    if config.patience is not None and args.val_fraction == 0:
+        raise UserError("--patience needs a validation split: set --val-fraction above 0")
+
+
+def run(args) -> int:
+    config = options.config_from_args(args)
+    check_patience(args, config)
+    ds, prep = common.read_and_prepare(args)
+    common.check_out_dir(args.out)
+    common.say(args, common.summary(ds, prep))
+    fit_and_save(args, ds, prep, config, args.out)
+    return 0
+
+
+def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: dict | None = None):
+    """Train ``config`` on the training rows, then write the model, history and plots to ``out``."""
+    x_tr, y_tr = prep.part("train")
+    x_val, y_val = prep.part("val") if len(prep.val) else (None, None)
+    progress = common.Progress(args.quiet, config.epochs, "train", "epoch")
+
+    def on_epoch(record):
+        postfix = {"loss": f"{record['loss']:.4f}"}
+        if "val_accuracy" in record:
+            postfix["val_acc"] = f"{record['val_accuracy']:.4f}"
+        progress.update(format_epoch(record, config.epochs), **postfix)
+
+    meta = {
+        **common.metadata(args, ds, prep),
+        "training": {**config.to_dict(), "seed": args.seed},
+        **(extra_meta or {}),
+    }
+    trainer = None
+    try:
+        network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
+        history = trainer.fit(
+            x_tr,
+            y_tr,
+            epochs=config.epochs,
+            x_val=x_val,
+            y_val=y_val,
+            patience=config.patience,
+            verbose=False,
+            callback=on_epoch,
+        )
+    except KeyboardInterrupt:
+        progress.close()
+        _save_interrupted(trainer, meta, out)
+        raise Interrupted from None
+    except TrainingDiverged as exc:
+        progress.close()
+        raise UserError(f"{exc}; no model was saved") from None
+    progress.close()
+
+    if history.best_epoch is None and history:
+        history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
+    result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
+    if len(prep.val):
+        result["val_accuracy"] = network.accuracy(x_val, y_val)
+    if len(prep.test):
+        result["test_accuracy"] = network.accuracy(*prep.part("test"))
+    meta["result"] = result
+    model_path = os.path.join(out, common.MODEL_FILE)
+    save(network, model_path, meta)
+    history_path = os.path.join(out, common.HISTORY_FILE)
+    common.write_json(history_path, _history_json(history))
+    written = [model_path, history_path, *_training_plots(ds, prep, network, history, out)]
+    common.say(args, "Wrote " + ", ".join(written))
+    if "test_accuracy" in result:
+        print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
+    elif "val_accuracy" in result:
+        print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
+    else:
+        acc = network.accuracy(x_tr, y_tr)
+        print(f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)")
+    return network
+
+
+def _history_json(history, interrupted: bool = False) -> dict:
+    return {
+        "epochs": list(history),
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "interrupted": interrupted,
+    }
+
+
+def _training_plots(ds, prep, network, history, out: str) -> list[str]:
+    from .. import plots
+
+    written = []
+    if history:
+        path = os.path.join(out, "learning_curves.png")
+        plots.learning_curves(list(history), path)
+        written.append(path)
+    shape = ds.image_shape
+    if shape:
+        path = os.path.join(out, "first_layer_weights.png")
+        plots.first_layer_weights(network.layers[0].W, shape, path)
+        written.append(path)
+        rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
+        pred = network.predict(prep.x[rows])
+        path = os.path.join(out, "misclassified.png")
+        plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
+        written.append(path)
+    return written
+
+
+def _save_interrupted(trainer, meta: dict, out: str) -> None:
+    """After Ctrl-C: save the best weights so far (or the current ones) and the history."""
+    if trainer is None:
+        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        return
+    network, history = trainer.network, trainer.history
+    if trainer.restore_best():
+        history.best_epoch = trainer.best_epoch  # the epoch those weights come from
+        which = f"the weights of epoch {history.best_epoch}, the lowest validation loss"
+    else:
+        which = "the current weights"
+    if not all(np.all(np.isfinite(p)) for p in network.parameters()):
+        print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
+        return
+    meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
+    model_path = os.path.join(out, common.MODEL_FILE)
+    save(network, model_path, meta)
+    history_path = os.path.join(out, common.HISTORY_FILE)
+    common.write_json(history_path, _history_json(history, interrupted=True))
+    print(
+        f"interrupted after {len(history)} finished epochs: saved {which} to {model_path} "
+        f"and the history to {history_path}",
+        file=sys.stderr,
+    )

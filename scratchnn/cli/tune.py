@@ -1,0 +1,167 @@
+"""``scratchnn tune``: grid-search settings on a validation split, then train and save the best."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..config import SETTINGS_BY_NAME
+from ..hyperparameter_tuning import DEFAULT_GRID, check_grid, grid_search
+from ..tuning_files import METRICS, ResumeError, format_value, parse_grid
+from . import common, options
+from .errors import Interrupted, UserError
+from .train import fit_and_save
+
+HELP = "grid-search settings on a validation split, then train the best"
+DESCRIPTION = "Grid-search training settings on a validation split of SOURCE, then train and save the best."
+EPILOG = f"""\
+{options.grid_help()}
+  "learning_rate=0.05,0.1,0.2;batch_size=8,16,32;hidden_units=64,128,256"
+
+Writes DIR/results.csv (one row per trial, written as each trial finishes;
+status ok or diverged), DIR/tuning_heatmap.png (learning rate x hidden units,
+best batch size in each cell), and the best settings trained and saved as
+'train' does (model.npz, history.json, plots). After Ctrl-C, run the same
+command with --resume to run only the trials not yet in results.csv.
+
+example:
+  scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
+"""
+
+
+def add_arguments(parser) -> None:
+    options.add_data(parser)
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
+    )
+    parser.add_argument("--grid", metavar="SPEC", help="the settings to search (see below)")
+    parser.add_argument(
+        "--jobs",
+        type=options.nonzero_int,
+        default=1,
+        metavar="N",
+        help="trials run in parallel on this machine; -1 uses every core (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the trials on a Dask cluster at this scheduler address (needs dask[distributed])",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the trials already in DIR/results.csv (from an interrupted run of the same search) "
+        "and run only the rest",
+    )
+    options.add_split(parser, val_use=" and the score that picks the grid's best settings")
+    group = parser.add_argument_group(
+        "network and training (the base settings; --grid overrides the ones it names)"
+    )
+    trial_epochs = {"default": 5, "help": "epochs of each trial (default: %(default)s)"}
+    options.add_training(group, overrides={"epochs": trial_epochs})
+    group.add_argument(
+        "--final-epochs",
+        type=options.positive_int,
+        default=SETTINGS_BY_NAME["epochs"].default,
+        metavar="N",
+        help="epochs of the final training of the best settings (default: %(default)s)",
+    )
+    options.add_common(parser)
+
+
+def _trial_line(done: int, total: int, row: dict) -> str:
+    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in METRICS)
+    if row["status"] != "ok":
+        return f"Trial {done}/{total} | {settings} | {row['status']}"
+    return (
+        f"Trial {done}/{total} | {settings} | "
+        f"Val Loss: {row['val_loss']:.4f} | Val Acc: {row['val_accuracy']:.4f}"
+    )
+
+
+def run(args) -> int:
+    try:
+        grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    base = options.config_from_args(args)
+    n_trials = len(check_grid(grid, base))  # every value checked before any data is read
+    if args.val_fraction == 0:
+        raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
+    ds, prep = common.read_and_prepare(args)
+    common.check_out_dir(args.out)
+    common.say(args, common.summary(ds, prep))
+    results_path = os.path.join(args.out, common.RESULTS_FILE)
+    state = {"done": 0, "progress": None}
+
+    def on_resume(n_done, total):
+        state["done"] = n_done
+        common.say(args, f"Resuming: {n_done} of {total} trials already in {results_path}")
+
+    def on_trial(row):
+        if state["progress"] is None:
+            state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
+        state["done"] += 1
+        acc = row["val_accuracy"]
+        state["progress"].update(
+            _trial_line(state["done"], n_trials, row), val_acc="diverged" if acc is None else f"{acc:.4f}"
+        )
+
+    def close_progress():
+        if state["progress"] is not None:
+            state["progress"].close()
+
+    try:
+        result = grid_search(
+            *prep.part("train"),
+            *prep.part("val"),
+            grid,
+            epochs=args.epochs,
+            seed=args.seed,
+            n_jobs=args.jobs,
+            scheduler=args.scheduler,
+            base=base,
+            n_classes=prep.n_classes,
+            callback=on_trial,
+            results_path=results_path,
+            resume=args.resume,
+            on_resume=on_resume,
+        )
+    except KeyboardInterrupt:
+        close_progress()
+        print(
+            f"interrupted: {state['done']} of {n_trials} trials are saved in {results_path}; "
+            "run the same command with --resume to finish the search",
+            file=sys.stderr,
+        )
+        raise Interrupted from None
+    except ResumeError as exc:
+        close_progress()
+        hint = "; use another --out or drop --resume" if exc.hint else ""
+        raise UserError(f"--resume: {exc.detail}{hint}") from None
+    except ImportError as exc:
+        close_progress()
+        raise UserError(f"--scheduler: {exc}") from None
+    close_progress()
+    return _report_and_train_best(args, ds, prep, base, grid, result, results_path)
+
+
+def _report_and_train_best(args, ds, prep, base, grid, result, results_path) -> int:
+    from .. import plots
+
+    heatmap = os.path.join(args.out, "tuning_heatmap.png")
+    plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
+    n_diverged = sum(r["status"] != "ok" for r in result.results)
+    common.say(
+        args, f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged) and {heatmap}"
+    )
+    if not result.best_params:
+        raise UserError(f"every trial diverged; try smaller learning rates (see {results_path})")
+    best = ", ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
+    print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
+    config = base.replace(**result.best_params, epochs=args.final_epochs)
+    common.say(args, f"Training the best settings for {args.final_epochs} epochs")
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
+    grid_text = {k: [format_value(v) for v in vs] for k, vs in grid.items()}
+    fit_and_save(args, ds, prep, config, args.out, {"tuning": {"grid": grid_text, "best_params": plain}})
+    return 0

@@ -1,0 +1,271 @@
+"""The documentation site: it builds strictly, documents every public name, and reads offline.
+
+The site is built once per test session, in a real ``mkdocs build --strict``
+subprocess (warnings are errors: a broken link, a missing reference or a code
+example that raises fails the build). The built pages are then opened in
+headless Chromium (Debian's ``chromium``, driven by Playwright) with every
+request outside the local test server aborted, to prove the formulas render
+from the KaTeX shipped with the site.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import http.server
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
+import types
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import scratchnn
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT_CHAPTER = "learn/softmax-cross-entropy.html"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+# -- the build --------------------------------------------------------------------
+
+
+def test_strict_build_writes_every_page_of_the_nav(site):
+    for page in ["index.html", "learn/dense.html", "guides/cli.html", "reference/index.html", "results.html"]:
+        assert (site / page).is_file(), page
+
+
+def test_chapters_show_the_installed_source_not_a_copy(site):
+    from scratchnn.layers import Dense
+    from scratchnn.losses import SoftmaxCrossEntropy
+
+    for page, method in [
+        ("learn/dense.html", Dense.backward),
+        ("learn/softmax-cross-entropy.html", SoftmaxCrossEntropy.backward),
+    ]:
+        text = html.unescape(re.sub(r"<[^>]+>", "", (site / page).read_text()))
+        lines = [line.strip() for line in inspect.getsource(method).splitlines() if line.strip()]
+        assert len(lines) > 3
+        for line in lines:
+            assert line in text, f"{page}: line of {method.__qualname__} missing: {line}"
+
+
+# -- the reference ----------------------------------------------------------------
+
+
+def _read_inventory(path: Path) -> dict[str, str]:
+    """``{name: role}`` of the entries of a Sphinx ``objects.inv`` that are documented where they stand.
+
+    Version 2 format: four header lines, then zlib-compressed lines ``name role
+    priority uri display``. mkdocstrings also lists every import of a documented
+    object (``scratchnn.cli.TrainingConfig``) with priority 2, pointing at the one
+    real entry; those are left out.
+    """
+    raw = path.read_bytes()
+    header_end = 0
+    for _ in range(4):
+        header_end = raw.index(b"\n", header_end) + 1
+    entries = {}
+    for line in zlib.decompress(raw[header_end:]).decode().splitlines():
+        name, role, priority = line.split(" ", 3)[:3]
+        if priority == "1":
+            entries[name] = role
+    return entries
+
+
+def _public_modules() -> list[str]:
+    names = ["scratchnn"]
+    for info in pkgutil.walk_packages(scratchnn.__path__, "scratchnn."):
+        if not any(part.startswith("_") for part in info.name.split(".")[1:]):
+            names.append(info.name)
+    return names
+
+
+def _public_names(module_name: str) -> list[str]:
+    module = importlib.import_module(module_name)
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    return [
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and isinstance(obj, (type, types.FunctionType))
+        and obj.__module__ == module_name
+    ]
+
+
+def test_reference_has_an_entry_for_every_public_name_and_no_other(site):
+    inventory = _read_inventory(site / "objects.inv")
+    modules = _public_modules()
+    assert len(modules) > 10
+    expected = set()
+    for module in modules:
+        if module == "scratchnn":
+            continue  # its names are re-exports, checked below
+        expected.update(f"{module}.{name}" for name in _public_names(module))
+    documented = {name for name in inventory if name.rpartition(".")[0] in modules and name not in modules}
+    documented -= {f"scratchnn.{name}" for name in scratchnn.__all__}
+    missing, extra = sorted(expected - documented), sorted(documented - expected)
+    assert not missing, f"public names without a reference entry: {missing}"
+    assert not extra, f"reference entries that are not public names: {extra}"
+    for module in modules:
+        assert module in inventory, f"module {module} has no reference page"
+
+
+def test_every_name_of_scratchnn_all_has_a_reference_entry(site):
+    inventory = _read_inventory(site / "objects.inv")
+    assert "scratchnn.__version__" in inventory
+    for name in scratchnn.__all__:
+        obj = getattr(scratchnn, name)
+        home = getattr(obj, "__module__", None)
+        candidates = {f"scratchnn.{name}"} | ({f"{home}.{name}"} if home else set())
+        assert candidates & set(inventory), f"scratchnn.{name} has no reference entry"
+
+
+# -- the results page ---------------------------------------------------------------
+
+
+def test_results_page_shows_the_figures_of_results_md(site):
+    sys.path.insert(0, str(ROOT / "docs" / "_tools"))
+    try:
+        import book
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_tools"))
+    accuracy = book.accuracy_table()
+    assert len(accuracy) >= 3
+    page = re.sub(r"<[^>]+>", "", (site / "results.html").read_text())
+    for row in accuracy:
+        assert f"{row['mean']:.4f}" in page, row["method"]
+        assert len(row["seeds"]) == 5
+        # the mean in the table is the mean of its five seeds (the parser read the right columns)
+        assert abs(np.mean(row["seeds"]) - row["mean"]) < 6e-5
+    assert page.count("<svg") + (site / "results.html").read_text().count("<svg") >= 2
+
+
+# -- in a browser, offline ------------------------------------------------------------
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # the test reports failures itself
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install -y chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _offline_page(browser, base: str):
+    """A page whose requests outside ``base`` are aborted and recorded."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.blocked, page.errors = [], []
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            page.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return page
+
+
+# Text that survives only where a formula was not rendered (code is left out: it may hold `$`).
+_RAW_TEXT_JS = """() => {
+  const body = document.querySelector('article') || document.body;
+  const copy = body.cloneNode(true);
+  copy.querySelectorAll('.katex-mathml, pre, code, script, style').forEach(e => e.remove());
+  const unrendered = [...document.querySelectorAll('.arithmatex')].filter(e => !e.querySelector('.katex'));
+  return {text: copy.innerText, formulas: document.querySelectorAll('.arithmatex').length,
+          unrendered: unrendered.map(e => e.textContent.slice(0, 80)),
+          rendered: document.querySelectorAll('.arithmatex .katex').length};
+}"""
+
+
+def test_every_page_renders_its_math_with_the_network_blocked(site, served, browser):
+    pages = sorted(
+        str(p.relative_to(site))
+        for p in site.rglob("*.html")
+        if p.name != "404.html" and "assets" not in p.parts
+    )
+    assert len(pages) > 15
+    page = _offline_page(browser, served)
+    with_math = 0
+    for name in pages:
+        page.goto(served + name, wait_until="load")
+        report = page.evaluate(_RAW_TEXT_JS)
+        assert not report["unrendered"], f"{name}: formulas left as raw text: {report['unrendered']}"
+        for raw in ("\\frac", "\\(", "\\[", "$$", "\\mathbb"):
+            assert raw not in report["text"], f"{name}: raw TeX {raw!r} on the page"
+        assert "$" not in report["text"], f"{name}: a raw '$' on the page"
+        with_math += report["formulas"] > 0
+    assert with_math >= 8, f"only {with_math} pages hold formulas"
+    assert not page.errors, f"browser errors: {page.errors}"
+    assert not page.blocked, f"the site tried to fetch from the network: {sorted(set(page.blocked))}"
+    page.close()
+
+
+def test_screenshot_of_a_chapter_shows_rendered_formulas(site, served, browser, tmp_path):
+    out_dir = Path(os.environ.get("SCRATCHNN_SCREENSHOT_DIR", tmp_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shot = out_dir / "chapter-softmax-cross-entropy.png"
+    page = _offline_page(browser, served)
+    page.goto(served + SCREENSHOT_CHAPTER, wait_until="load")
+    rendered = page.evaluate(_RAW_TEXT_JS)["rendered"]
+    assert rendered >= 5
+    # the KaTeX fonts shipped with the site were loaded (not a fallback font)
+    assert page.evaluate("() => document.fonts.check('16px KaTeX_Main')")
+    page.screenshot(path=str(shot), full_page=False)
+    page.close()
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (1600, 1280)
+    assert pixels[..., :3].std() > 0.05  # not a blank page
