@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench lint clean docs docs-serve
+.PHONY: run test bench lint clean docs docs-serve chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-deps
 	$(BIN)/python main.py $(ARGS)
 
-test: $(VENV)/.test-deps
+# The browser tests (the documentation site opened offline) need Debian's chromium: installed here when
+# missing and running as root, else the command to run is printed.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "install Debian's chromium first: sudo apt-get install chromium"; exit 1; }
+
+test: $(VENV)/.test-deps chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(ARGS)

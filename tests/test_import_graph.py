@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnn"
-CORE = {"layers", "losses", "network", "optimizers", "schedules", "trainer", "gradcheck", "validation"}
+CORE = {
+    "base",
+    "layers",
+    "losses",
+    "network",
+    "optimizers",
+    "schedules",
+    "trainer",
+    "gradcheck",
+    "validation",
+}
 
 
 def _module_name(path: Path) -> str:
