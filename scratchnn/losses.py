@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Configurable
+from ._configurable import Configurable
 from .validation import check_float_in_range, check_positive_float
 
 __all__ = [

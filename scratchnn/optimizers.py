@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from .base import Configurable
+from ._configurable import Configurable
 from .validation import check_float_in_range, check_positive_float
 
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]

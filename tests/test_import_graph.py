@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnn"
 CORE = {
-    "base",
+    "_configurable",
     "layers",
     "losses",
     "network",
