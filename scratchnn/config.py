@@ -36,7 +36,7 @@ from .validation import (
     check_random_state,
 )
 
-__all__ = ["SETTINGS", "Setting", "TrainingConfig", "build", "settings_doc", "train"]
+__all__ = ["SETTINGS", "Setting", "TrainingConfig", "build", "fit", "settings_doc", "train"]
 
 
 @dataclass(frozen=True)
@@ -295,14 +295,16 @@ def train(
     else:
         n_classes = check_positive_int(n_classes, "n_classes")
     network, trainer = build(config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0])
-    history = trainer.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        x_val=x_val,
-        y_val=y_val,
-        patience=config.patience,
-        verbose=verbose,
-        callback=callback,
+    return network, fit(config, trainer, x_train, y_train, x_val, y_val, verbose=verbose, callback=callback)
+
+
+def fit(
+    config: TrainingConfig, trainer: Trainer, x_train, y_train, x_val=None, y_val=None, **kwargs
+) -> History:
+    """``trainer.fit`` with the epochs and patience of ``config``; ``kwargs`` go to ``Trainer.fit``.
+
+    For callers that build the trainer themselves (to reach it on Ctrl-C) and then train as ``train`` does.
+    """
+    return trainer.fit(
+        x_train, y_train, epochs=config.epochs, x_val=x_val, y_val=y_val, patience=config.patience, **kwargs
     )
-    return network, history

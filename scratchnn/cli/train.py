@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build
+from ..config import TrainingConfig, build, fit
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
 from . import common, options
@@ -75,16 +75,7 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     trainer = None
     try:
         network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
-        history = trainer.fit(
-            x_tr,
-            y_tr,
-            epochs=config.epochs,
-            x_val=x_val,
-            y_val=y_val,
-            patience=config.patience,
-            verbose=False,
-            callback=on_epoch,
-        )
+        history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
         _save_interrupted(trainer, meta, out)
