@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
+from ..config import TrainingConfig, build, fit, infer_task
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
 from . import common, options
@@ -74,7 +74,10 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     }
     trainer = None
     try:
-        network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
+        task = infer_task(config.loss, y_tr)  # integer labels: classification, also with --loss mse
+        network, trainer = build(
+            config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr), task=task
+        )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
