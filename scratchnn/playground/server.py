@@ -4,8 +4,8 @@ Routes:
 
 * ``/`` the training page, ``/digits`` the draw-a-digit page, ``/static/...`` their files;
 * ``/ws`` a tab's session: JSON messages in (``configure``, ``play``, ``pause``,
-  ``step``, ``reset``, ``columns``), JSON messages out (``hello``, ``data``,
-  ``update``, ``state``, ``error``);
+  ``step``, ``reset``, ``columns``, ``ping``), JSON messages out (``hello``, ``data``,
+  ``update``, ``state``, ``error``, ``pong``);
 * ``/api/meta`` the controls (``settings.meta``); ``/api/status`` sessions and running jobs;
 * ``/api/session/{id}/upload`` (POST, the CSV file as the body), ``.../model.npz``, ``.../script.py``;
 * ``/api/digits/predict`` (POST JSON: a drawing) -> its 8x8 image and class probabilities.
@@ -109,6 +109,8 @@ class Tab:
             await self.send({"type": "state", "playing": self.playing})
         elif kind == "pause":
             await self.pause()
+        elif kind == "ping":  # answered after every message before it: lets a client wait for them
+            await self.send({"type": "pong"})
         elif kind == "step":
             await self.pause()
             await self.send(await self.job(self._advance, 1, None))
