@@ -51,6 +51,9 @@ SKLEARN_PARAMS_DOC = """\
     verbose : bool, default=False
         Print one line per epoch."""
 
+#: Sparse rows are densified this many bytes (whole mini-batches) at a time, as the trainer's block copy.
+SPARSE_BLOCK_BYTES = 1 << 20
+
 #: sklearn's ``n_iter_no_change`` default, used when early_stopping=True is given without patience.
 DEFAULT_PATIENCE = 10
 
@@ -202,8 +205,9 @@ class BaseScratchNN(BaseEstimator):
             try:
                 loss = self._epoch(X, y, sw, config.batch_size)
             except TrainingDiverged as exc:
-                if trainer.step == step0 and exc.batch == 1:
-                    raise self._scale_error(X, exc.loss) from None
+                scale_error = self._scale_error(X, exc, before_update=trainer.step == step0)
+                if scale_error is not None:
+                    raise scale_error from None
                 raise
             self.n_iter_ += 1
             self.t_ += X.shape[0]
@@ -242,7 +246,9 @@ class BaseScratchNN(BaseEstimator):
         if not hasattr(X, "tocsr"):
             return self._pass(trainer, X, y, None if sw is None else sw)
         n = X.shape[0]
-        rows_per_block = batch_size * max(1, (1 << 20) // (batch_size * X.shape[1] * X.dtype.itemsize))
+        rows_per_block = batch_size * max(
+            1, SPARSE_BLOCK_BYTES // (batch_size * X.shape[1] * X.dtype.itemsize)
+        )
         perm = trainer.rng.permutation(n)
         total = 0.0
         for start in range(0, n, rows_per_block):
@@ -256,12 +262,22 @@ class BaseScratchNN(BaseEstimator):
         extra = {} if sw is None else {"sample_weight": sw}
         return float(trainer.fit(X, y, epochs=1, verbose=False, **extra)[0]["loss"])
 
-    def _scale_error(self, X, loss) -> ValueError:
+    def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
+        """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
+        the cause: the loss of the very first mini-batch was already not finite (no update had
+        happened), or some feature is so large that its square overflows the dtype, so that the
+        first layer's outputs and their gradients cannot be represented whatever the step size."""
         values = X.data if hasattr(X, "tocsr") else X
+        largest = float(np.max(np.abs(values))) if values.size else 0.0
+        with np.errstate(over="ignore"):
+            squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
+        if not (squared_overflows or (before_update and exc.batch == 1)):
+            return None
         return ValueError(
-            f"the loss was already {loss} on the first mini-batch, before any update: the input's scale "
-            f"is the cause, not the learning rate (largest |X| is {float(np.max(np.abs(values))):.3g}); "
-            "scale the features first, e.g. with StandardScaler"
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
+            f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
+            f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
+            "StandardScaler"
         )
 
     # -- the fitted network, as scikit-learn names it --------------------------------------------
@@ -287,7 +303,7 @@ class BaseScratchNN(BaseEstimator):
         check_is_fitted(self, "network_")
         X = self._check_X(X, reset=False, dtype=self.network_.dtype)
         if hasattr(X, "tocsr"):
-            step = max(1, (1 << 20) // (X.shape[1] * X.dtype.itemsize))
+            step = max(1, SPARSE_BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
             parts = [self.network_.forward(X[i : i + step].toarray()) for i in range(0, X.shape[0], step)]
             return np.concatenate(parts).astype(np.float64)
         return self.network_.forward(X, training=False).astype(np.float64)

@@ -138,7 +138,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("loss='bce' is for multilabel y of shape (n_samples, n_labels), got 1-D labels")
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
-            raise ValueError(f"y holds label {unseen[0]!r}, not among classes_ {self.classes_.tolist()}")
+            raise ValueError(f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}")
         return np.searchsorted(self.classes_, y), len(self.classes_), config
 
     def _split(self, X, codes, sw, y):
@@ -151,9 +151,10 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             small = np.flatnonzero(counts < 2)
             if small.size or n_val < len(self.classes_) or X.shape[0] - n_val < len(self.classes_):
                 which = small[0] if small.size else int(np.argmin(counts))
+                label = self.classes_.tolist()[which]
                 raise ValueError(
                     f"early stopping needs a stratified validation split of validation_fraction="
-                    f"{fraction!r} with every class on both sides, but class {self.classes_[which]!r} "
+                    f"{fraction!r} with every class on both sides, but class {label!r} "
                     f"has {counts[which]} of the {X.shape[0]} rows; give more rows of it, a larger "
                     f"validation_fraction, or turn early stopping off"
                 )
