@@ -99,13 +99,20 @@ def run_trial(params: dict, base: TrainingConfig, seed: int, data) -> dict:
     """Train one combination and score it on the validation data. Returns one result row."""
     from threadpoolctl import threadpool_limits
 
-    x_train, y_train, x_val, y_val, n_classes = data
+    x_train, y_train, x_val, y_val, n_classes, input_shape = data
     config = base.replace(**params)
     row = dict(params)
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             _, history = train(
-                config, x_train, y_train, x_val, y_val, n_classes=n_classes, seed=trial_seed(seed, params)
+                config,
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                n_classes=n_classes,
+                seed=trial_seed(seed, params),
+                input_shape=input_shape,
             )
         except TrainingDiverged:
             row.update(val_accuracy=None, val_loss=None, train_loss=None, status="diverged")
@@ -138,6 +145,7 @@ def grid_search(
     scheduler: str | None = None,
     base: TrainingConfig | None = None,
     n_classes: int | None = None,
+    input_shape: tuple | None = None,
     callback=None,
     results_path: str | None = None,
     resume: bool = False,
@@ -146,7 +154,8 @@ def grid_search(
     """Try every combination of ``grid`` (default ``DEFAULT_GRID``) for ``epochs`` epochs.
 
     Settings not in the grid come from ``base`` (a ``TrainingConfig``, the
-    defaults if None). ``callback(row)`` is called as each trial finishes, in
+    defaults if None). ``input_shape`` ``(C, H, W)`` is the image each row holds,
+    for ``layers`` specs that start with a convolution. ``callback(row)`` is called as each trial finishes, in
     grid order. ``results_path`` (a ``.csv`` path) gets the results table,
     rewritten as each trial finishes, and beside it a record of the search
     (``tuning_files.record_path``). ``resume=True`` keeps the finished trials of
@@ -170,7 +179,7 @@ def grid_search(
     if n_classes is None:
         n_classes = int(y_train.max()) + 1 if y_train.ndim == 1 else y_train.shape[1]
     y_val = check_labels(y_val, "y_val", n_samples=x_val.shape[0], n_classes=n_classes, x_name="x_val")
-    data = (x_train, y_train, x_val, y_val, n_classes)
+    data = (x_train, y_train, x_val, y_val, n_classes, None if input_shape is None else tuple(input_shape))
 
     completed: list[dict] = []
     if results_path is not None:
@@ -180,6 +189,8 @@ def grid_search(
             "base": base.to_dict(),
             "data": tuning_files.data_fingerprint(*data[:4], np.array(n_classes)),
         }
+        if input_shape is not None:
+            record["input_shape"] = list(data[5])
         completed = tuning_files.open_search(results_path, grid, record, resume)
         if resume and on_resume is not None:
             on_resume(len(completed), len(combos))

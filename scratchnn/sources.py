@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "BUILTIN",
+    "IMAGE_SHAPES",
     "Dataset",
     "image_shape_for",
     "load_source",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
 BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+
+#: The image (C, H, W) each row of a built-in data set holds, for convolutional networks.
+IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
 #: Cells read as a missing value (pandas' common defaults, in lower case).
 _MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
@@ -50,7 +54,10 @@ class Dataset:
 
     ``x``: float64 ``(N, F)``; ``labels``: str ``(N,)``; ``feature_names``: F
     column names; ``target``: the name of the label column; ``image_shape``:
-    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None.
+    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None;
+    ``input_shape``: ``(C, H, W)`` when the source says what image each row
+    holds (``IMAGE_SHAPES`` for the built-in sets; the command line's
+    ``--image-shape`` for files), else None.
     """
 
     name: str
@@ -59,6 +66,7 @@ class Dataset:
     feature_names: list[str]
     target: str
     image_shape: tuple[int, int] | None = None
+    input_shape: tuple[int, int, int] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -111,7 +119,7 @@ def _load_builtin(name: str) -> Dataset:
     names = [str(n) for n in bunch.target_names]
     labels = np.array([names[int(i)] for i in bunch.target])
     features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
-    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]))
+    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]), IMAGE_SHAPES.get(name))
 
 
 def _default_names(n: int) -> list[str]:

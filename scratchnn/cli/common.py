@@ -70,10 +70,26 @@ def check_out_dir(out: str) -> None:
 def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared]:
     """Read ``--data`` and prepare it with the split options of ``args``."""
     ds = sources.load_source(args.data, args.target)
+    set_image_shape(ds, getattr(args, "image_shape", None))
     prep = data.prepare(
         ds.x, ds.labels, test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed
     )
     return ds, prep
+
+
+def set_image_shape(ds: sources.Dataset, shape: tuple | None) -> None:
+    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values."""
+    if shape is None:
+        return
+    size = shape[0] * shape[1] * shape[2]
+    if size != ds.x.shape[1]:
+        text = "x".join(map(str, shape))
+        raise UserError(
+            f"--image-shape {text} needs {size} features per row, but {ds.name} has {ds.x.shape[1]}"
+        )
+    ds.input_shape = tuple(shape)
+    if shape[0] == 1:
+        ds.image_shape = tuple(shape[1:])  # one channel: drawn as a grey image
 
 
 def summary(ds: sources.Dataset, prep: data.Prepared) -> str:
@@ -93,6 +109,7 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
         "target": ds.target,
         "scaler": prep.scaler.to_dict(),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "input_shape": list(ds.input_shape) if ds.input_shape else None,
         "source": {"data": ds.name, "n_rows": ds.n_rows, "fingerprint": data.fingerprint(ds.x, ds.labels)},
         "split": {
             "seed": args.seed,

@@ -92,6 +92,28 @@ def add_data(parser, required: bool = True, target_help: str | None = None) -> N
     )
 
 
+def image_shape(text: str) -> tuple[int, int, int]:
+    """``CxHxW`` (or ``HxW``, one channel) as ``(C, H, W)``, each a positive integer."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"must look like CxHxW (e.g. 1x28x28) or HxW, got {text!r}")
+    return dims if len(dims) == 3 else (1, *dims)
+
+
+def add_image_shape(parser) -> None:
+    parser.add_argument(
+        "--image-shape",
+        type=image_shape,
+        metavar="CxHxW",
+        help="the image each row holds, channel by channel and row by row (e.g. 1x28x28 for MNIST pixels "
+        "or 3x32x32), for a --layers spec that starts with a convolution; stored in the model. Built-in "
+        "image sets know theirs (digits: 1x8x8)",
+    )
+
+
 def add_split(parser, val_use: str = "") -> None:
     group = parser.add_argument_group("data split")
     group.add_argument(
@@ -153,6 +175,7 @@ def grid_help(settings=SETTINGS, width: int = 78) -> str:
     text = (
         f"--grid SPEC: settings separated by ';', values by ','. Keys are TrainingConfig names: {keys}. "
         "Values are read as int, then float, then text; hidden_units takes 64 for one layer or 128x64 "
-        "for two. The default searches the seed's three dimensions:"
+        "for two; layers takes specs such as conv16k3-relu-gap-dense (none: the MLP). The default "
+        "searches the seed's three dimensions:"
     )
     return textwrap.fill(text, width, break_on_hyphens=False)

@@ -19,18 +19,24 @@ EPILOG = """\
 Writes DIR/model.npz (weights, scaler, label names, settings), DIR/history.json
 (per epoch: loss, val_loss, val_accuracy, lr) and DIR/learning_curves.png; for
 image data (a square number of features, e.g. digits' 8x8 pixels) also
-DIR/misclassified.png and DIR/first_layer_weights.png.
+DIR/misclassified.png and DIR/first_layer_weights.png; for a network with
+convolutions DIR/conv_filters.png (the first convolution's filters) and
+DIR/feature_maps.png (one test image's feature maps) instead of the latter.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
 
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
+  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
+      --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
+  scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
 """
 
 
 def add_arguments(parser) -> None:
     options.add_data(parser)
+    options.add_image_shape(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for the model, history and plots"
     )
@@ -74,7 +80,10 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     }
     trainer = None
     try:
-        network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
+        shape = ds.input_shape
+        network, trainer = build(
+            config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr), input_shape=shape
+        )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
@@ -127,16 +136,33 @@ def _training_plots(ds, prep, network, history, out: str) -> list[str]:
         plots.learning_curves(list(history), path)
         written.append(path)
     shape = ds.image_shape
+    rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
+    # the first layer with a weight matrix or filter bank: Dense W (n_features, units), Conv2D W 4-D
+    weights = next((p for layer in network.layers for p in layer.params if p.ndim >= 2), None)
+    if weights is not None and weights.ndim == 4:
+        written += _conv_plots(ds, prep, network, weights, rows[0], out)
+    elif shape and plots.first_layer_weights(weights, shape, os.path.join(out, "first_layer_weights.png")):
+        written.append(os.path.join(out, "first_layer_weights.png"))
     if shape:
-        path = os.path.join(out, "first_layer_weights.png")
-        plots.first_layer_weights(network.layers[0].W, shape, path)
-        written.append(path)
-        rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
         pred = network.predict(prep.x[rows])
         path = os.path.join(out, "misclassified.png")
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
+
+
+def _conv_plots(ds, prep, network, weights, row: int, out: str) -> list[str]:
+    """The first convolution's filters, and the feature maps of one held-out (else training) image."""
+    from .. import plot_images
+
+    filters = os.path.join(out, "conv_filters.png")
+    plot_images.conv_filters(weights, filters)
+    maps = os.path.join(out, "feature_maps.png")
+    raw = ds.x[row]
+    image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
+    label = prep.label_names[prep.y[row]]
+    plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
+    return [filters, maps]
 
 
 def _save_interrupted(trainer, meta: dict, out: str) -> None:

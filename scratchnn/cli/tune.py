@@ -31,6 +31,7 @@ example:
 
 def add_arguments(parser) -> None:
     options.add_data(parser)
+    options.add_image_shape(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
     )
@@ -122,6 +123,7 @@ def run(args) -> int:
             scheduler=args.scheduler,
             base=base,
             n_classes=prep.n_classes,
+            input_shape=ds.input_shape,
             callback=on_trial,
             results_path=results_path,
             resume=args.resume,
