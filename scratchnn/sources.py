@@ -3,12 +3,13 @@
 A SOURCE is one of
 
 * the name of a data set bundled with scikit-learn: ``digits``, ``iris``,
-  ``wine`` or ``breast_cancer``;
-* a ``.csv`` file with a header row: one column is the label (``target``, the
-  last column by default; labels may be numbers or strings), every other
-  column is a numeric feature;
+  ``wine`` or ``breast_cancer`` (classes), or ``diabetes`` (a numeric target);
+* a ``.csv`` file with a header row: one column is the target (``target``,
+  the last column by default; labels may be numbers or strings, a numeric
+  target may be a quantity), every other column is a feature: numbers, or
+  text (a column in which no cell is a number, or one named ``--categorical``);
 * a ``.npz`` file holding an array ``X`` (n_samples, n_features) and an array
-  ``y`` (n_samples,) of labels (integers or strings).
+  ``y`` (n_samples,) of labels (integers or strings) or numbers.
 
 Everything here reads: it turns user files into plain arrays, raw features
 (float64) and labels as text. Preparing them for training (label codes,
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
-BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+BUILTIN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 
 #: Cells read as a missing value (pandas' common defaults, in lower case).
 _MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
@@ -142,8 +143,11 @@ def _load_builtin(name: str) -> Dataset:
 
     bunch = getattr(datasets, f"load_{name}")()
     x = np.asarray(bunch.data, dtype=np.float64)
-    names = [str(n) for n in bunch.target_names]
-    labels = np.array([names[int(i)] for i in bunch.target])
+    if "target_names" in bunch:  # classes, by name
+        names = [str(n) for n in bunch.target_names]
+        labels = np.array([names[int(i)] for i in bunch.target])
+    else:  # a quantity (diabetes: disease progression a year after baseline), as exact text
+        labels = np.array([repr(float(v)) for v in bunch.target])
     features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
     return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]))
 
@@ -179,15 +183,16 @@ def _load_npz(path: str) -> Dataset:
     if not np.all(np.isfinite(x)):
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"{path}: X holds {x[row, col]} (missing or infinite) at row {row}, column {col}")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(
-                f"{path}: y must hold class labels (integers or strings), got non-integer floats"
-            )
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iubUS":
-        raise ValueError(f"{path}: y must hold integers or strings, got dtype {y.dtype}")
-    labels = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()])
+    if y.dtype.kind not in "iufUS":
+        raise ValueError(f"{path}: y must hold integers, numbers or strings, got dtype {y.dtype}")
+    # as text, as a CSV file's cells are: floats by repr, which reads back exactly; whether they are
+    # classes or a quantity is scratchnn.data.choose_task's to say
+    labels = np.array(
+        [
+            v.decode() if isinstance(v, bytes) else repr(v) if isinstance(v, float) else str(v)
+            for v in y.tolist()
+        ]
+    )
     return Dataset(path, x, labels, _default_names(x.shape[1]), "target", image_shape_for(x.shape[1]))
 
 
