@@ -182,13 +182,13 @@ def choose_task(labels, task: str = "auto", *, target: str = "target", source: s
         row = int(np.flatnonzero(~np.isfinite(values))[0])
         if task != "classification":
             where = _where(row, lines)
-            raise ValueError(f"{what} holds {labels[row]!r} on {where}, which is not a finite number")
+            raise ValueError(f"{what} holds {str(labels[row])!r} on {where}, which is not a finite number")
         values = None
     if task == "regression":
         if values is None:
             row = next(i for i, v in enumerate(labels) if _numbers([v]) is None)
             raise ValueError(
-                f"--task regression needs numbers in {what}, but it holds {labels[row]!r} on "
+                f"--task regression needs numbers in {what}, but it holds {str(labels[row])!r} on "
                 f"{_where(row, lines)}"
             )
         return "regression", "--task regression"
