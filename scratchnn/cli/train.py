@@ -10,7 +10,7 @@ import numpy as np
 from ..config import TrainingConfig, build, fit
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
-from . import common, options
+from . import common, options, regression, tables
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -40,6 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for the model, history and plots"
     )
+    options.add_table(parser)
     options.add_split(parser)
     options.add_training(parser.add_argument_group("network and training"))
     options.add_common(parser)
@@ -54,9 +55,10 @@ def check_patience(args, config: TrainingConfig) -> None:
 def run(args) -> int:
     config = options.config_from_args(args)
     check_patience(args, config)
-    ds, prep = common.read_and_prepare(args)
+    ds, prep, why = tables.read_and_prepare(args)
+    config = tables.config_for_task(config, prep)
     common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
+    common.say(args, *tables.summary(args, ds, prep, why))
     fit_and_save(args, ds, prep, config, args.out)
     return 0
 
@@ -74,7 +76,7 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
         progress.update(format_epoch(record, config.epochs), **postfix)
 
     meta = {
-        **common.metadata(args, ds, prep),
+        **tables.metadata(args, ds, prep),
         "training": {**config.to_dict(), "seed": args.seed},
         **(extra_meta or {}),
     }
@@ -82,7 +84,7 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     try:
         shape = ds.input_shape
         network, trainer = build(
-            config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr), input_shape=shape
+            config, x_tr.shape[1], prep.n_outputs, seed=args.seed, n_train=len(x_tr), input_shape=shape
         )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
@@ -97,9 +99,11 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     if history.best_epoch is None and history:
         history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
     result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if len(prep.val):
+    if prep.task == "regression":
+        result.update(regression.result(network, prep))
+    elif len(prep.val):
         result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test):
+    if len(prep.test) and prep.task != "regression":
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
     model_path = os.path.join(out, common.MODEL_FILE)
@@ -108,7 +112,9 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     common.write_json(history_path, _history_json(history))
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, out)]
     common.say(args, "Wrote " + ", ".join(written))
-    if "test_accuracy" in result:
+    if prep.task == "regression":
+        print("\n".join(regression.report(network, prep)))
+    elif "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
     elif "val_accuracy" in result:
         print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
@@ -135,6 +141,8 @@ def _training_plots(ds, prep, network, history, out: str) -> list[str]:
         path = os.path.join(out, "learning_curves.png")
         plots.learning_curves(list(history), path)
         written.append(path)
+    if prep.task == "regression":
+        return written + regression.training_plots(network, prep, out)
     shape = ds.image_shape
     rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
     # the first layer with a weight matrix or filter bank: Dense W (n_features, units), Conv2D W 4-D
