@@ -10,7 +10,7 @@ import numpy as np
 from ..config import TrainingConfig, build, fit
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
-from . import common, options
+from . import common, options, outputs
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -22,6 +22,8 @@ image data (a square number of features, e.g. digits' 8x8 pixels) also
 DIR/misclassified.png and DIR/first_layer_weights.png.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
+DIR must be new or empty, or hold an earlier run that --force replaces (its
+files go once the new run has finished; files scratchnn did not write stay).
 
 examples:
   scratchnn train --data digits --out runs/digits
@@ -36,6 +38,7 @@ def add_arguments(parser) -> None:
     )
     options.add_split(parser)
     options.add_training(parser.add_argument_group("network and training"))
+    options.add_force(parser, "the earlier run in DIR")
     options.add_common(parser)
 
 
@@ -46,17 +49,38 @@ def check_patience(args, config: TrainingConfig) -> None:
 
 
 def run(args) -> int:
-    config = options.config_from_args(args)
+    config = common.config_from_args(args)
     check_patience(args, config)
     ds, prep = common.read_and_prepare(args)
-    common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
-    fit_and_save(args, ds, prep, config, args.out)
+    common.check_network_fits(config, ds.x.shape[1], prep.n_classes)
+    with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:
+        common.say(args, common.summary(ds, prep))
+        fit_and_save(args, ds, prep, config, folder)
     return 0
 
 
-def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: dict | None = None):
-    """Train ``config`` on the training rows, then write the model, history and plots to ``out``."""
+def data_inputs(args) -> dict:
+    """The files a training command reads (``--data``, unless it names a bundled dataset)."""
+    return {"the --data file": args.data if os.path.isfile(args.data) else None}
+
+
+def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
+    """What to change after ``exc``: the weight decay when it makes each step overshoot, else the rate."""
+    lr, wd = config.learning_rate, config.weight_decay
+    if wd and lr * wd >= 1:
+        return (
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
+            f"the weight decay {wd:g} is too large for the learning rate {lr:g} (each step takes "
+            f"learning rate x weight decay = {lr * wd:g} times the weights off them): try a weight decay "
+            f"below {1 / lr:g}"
+        )
+    return str(exc)
+
+
+def fit_and_save(
+    args, ds, prep, config: TrainingConfig, folder: outputs.RunFolder, extra_meta: dict | None = None
+):
+    """Train ``config`` on the training rows, then write the model, history and plots into ``folder``."""
     x_tr, y_tr = prep.part("train")
     x_val, y_val = prep.part("val") if len(prep.val) else (None, None)
     progress = common.Progress(args.quiet, config.epochs, "train", "epoch")
@@ -78,11 +102,11 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
-        _save_interrupted(trainer, meta, out)
+        _save_interrupted(trainer, meta, folder)
         raise Interrupted from None
     except TrainingDiverged as exc:
         progress.close()
-        raise UserError(f"{exc}; no model was saved") from None
+        raise UserError(f"{diverged_message(exc, config)}; no model was saved") from None
     progress.close()
 
     if history.best_epoch is None and history:
@@ -93,11 +117,12 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
     if len(prep.test):
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
-    model_path = os.path.join(out, common.MODEL_FILE)
+    model_path = folder.path(common.MODEL_FILE)
     save(network, model_path, meta)
-    history_path = os.path.join(out, common.HISTORY_FILE)
+    history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
-    written = [model_path, history_path, *_training_plots(ds, prep, network, history, out)]
+    written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
+    folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
     if "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
@@ -118,28 +143,29 @@ def _history_json(history, interrupted: bool = False) -> dict:
     }
 
 
-def _training_plots(ds, prep, network, history, out: str) -> list[str]:
+def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> list[str]:
     from .. import plots
 
     written = []
     if history:
-        path = os.path.join(out, "learning_curves.png")
-        plots.learning_curves(list(history), path)
+        path = folder.path("learning_curves.png")
+        # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
+        plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
     shape = ds.image_shape
     if shape:
-        path = os.path.join(out, "first_layer_weights.png")
+        path = folder.path("first_layer_weights.png")
         plots.first_layer_weights(network.layers[0].W, shape, path)
         written.append(path)
         rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
         pred = network.predict(prep.x[rows])
-        path = os.path.join(out, "misclassified.png")
+        path = folder.path("misclassified.png")
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
 
 
-def _save_interrupted(trainer, meta: dict, out: str) -> None:
+def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
     """After Ctrl-C: save the best weights so far (or the current ones) and the history."""
     if trainer is None:
         print("interrupted before training started; nothing was saved", file=sys.stderr)
@@ -154,10 +180,11 @@ def _save_interrupted(trainer, meta: dict, out: str) -> None:
         print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
-    model_path = os.path.join(out, common.MODEL_FILE)
+    model_path = folder.path(common.MODEL_FILE)
     save(network, model_path, meta)
-    history_path = os.path.join(out, common.HISTORY_FILE)
+    history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
+    folder.finish(complete=False)
     print(
         f"interrupted after {len(history)} finished epochs: saved {which} to {model_path} "
         f"and the history to {history_path}",
