@@ -52,6 +52,9 @@ def _int_type(ok, what: str):
 positive_int = _int_type(lambda v: v >= 1, "a positive integer")
 non_negative_int = _int_type(lambda v: v >= 0, "a non-negative integer")
 nonzero_int = _int_type(lambda v: v != 0, "a non-zero integer (-1 for all cores)")
+#: The largest seed: NumPy's and scikit-learn's seeds are 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+seed_int = _int_type(lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 
 
 def fraction(text: str) -> float:
@@ -83,6 +86,14 @@ def add_common(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when something goes wrong"
+    )
+
+
+def add_force(parser, what: str) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {what}; never the files this command reads",
     )
 
 
@@ -176,7 +187,7 @@ def add_split(parser, val_use: str = "") -> None:
     )
     group.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed_int,
         default=0,
         help="seed of the splits, the initial weights and the batch order: the same seed gives the "
         "same model (default: %(default)s)",
