@@ -73,10 +73,10 @@ class Dataset:
     feature_names: list[str]
     target: str
     image_shape: tuple[int, int] | None = None
-    input_shape: tuple[int, int, int] | None = None
     text: dict = field(default_factory=dict)
     missing: dict = field(default_factory=dict)
     lines: np.ndarray | None = None
+    input_shape: tuple[int, int, int] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -157,7 +157,9 @@ def _load_builtin(name: str) -> Dataset:
     else:  # a quantity (diabetes: disease progression a year after baseline), as exact text
         labels = np.array([repr(float(v)) for v in bunch.target])
     features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
-    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]), IMAGE_SHAPES.get(name))
+    return Dataset(
+        name, x, labels, features, "target", image_shape_for(x.shape[1]), input_shape=IMAGE_SHAPES.get(name)
+    )
 
 
 def _default_names(n: int) -> list[str]:
