@@ -25,8 +25,9 @@ import numpy as np
 
 from .data import TargetScaler
 from .layers import ACTIVATIONS
+from .layers.spec import build_network
 from .losses import LOSSES
-from .network import NeuralNetwork, build_mlp
+from .network import NeuralNetwork, _make_loss, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .setting import Setting
@@ -57,6 +58,9 @@ __all__ = [
 SETTINGS: tuple[Setting, ...] = (
     Setting("hidden_units", 50, "hidden layer sizes: 128 is one layer, 128,64 (or 128x64) two",
             kind="units", flag="--hidden", metavar="UNITS"),
+    Setting("layers", None, "the whole network as layers joined by '-' (see scratchnn.layers.spec), e.g. "
+            "conv32k3p1-bn-relu-maxpool2-gap-dense; replaces hidden_units, activation and dropout",
+            kind="layers", optional=True, metavar="SPEC"),
     Setting("activation", "relu", "activation of the hidden layers", kind=str, choices=tuple(ACTIVATIONS)),
     Setting("loss", "cross-entropy", "loss: softmax cross-entropy for classes, binary cross-entropy (bce) "
             "for multilabel 0/1 columns, or for numbers mean squared error (also on one-hot codes of class "
@@ -157,6 +161,8 @@ def build(
     seed=None,
     n_train: int | None = None,
     task: str | None = None,
+    *,
+    input_shape: tuple | None = None,
 ):
     """``(network, trainer)`` for ``config``, with weights and shuffling drawn from ``seed``.
 
@@ -165,22 +171,27 @@ def build(
     the loss's own task; ``task="classification"`` with a regression loss fits
     one-hot codes of class labels (``infer_task`` says which task data asks for).
     ``n_train`` (the number of training rows) sizes the learning-rate schedule.
+    ``input_shape`` ``(C, H, W)``: the image each row of ``n_features`` holds,
+    for a ``layers`` spec that starts with a convolution.
     A caller trains with ``fit(config, trainer, ...)`` inside its own ``try``, so
     that after Ctrl-C it still holds the trainer (its best weights, its history).
     """
     rng = check_random_state(seed)
-    network = build_mlp(
-        n_features,
-        config.hidden_units,
-        n_outputs,
-        activation=config.activation,
-        loss=config.loss,
-        task=task,
-        dropout=config.dropout,
-        label_smoothing=config.label_smoothing,
-        seed=rng,
-        dtype=np.dtype(config.dtype),
-    )
+    if config.layers is not None:
+        network = _build_from_layers(config, n_features, n_outputs, input_shape, task, rng)
+    else:
+        network = build_mlp(
+            n_features,
+            config.hidden_units,
+            n_outputs,
+            activation=config.activation,
+            loss=config.loss,
+            task=task,
+            dropout=config.dropout,
+            label_smoothing=config.label_smoothing,
+            seed=rng,
+            dtype=np.dtype(config.dtype),
+        )
     extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.weight_decay, **extra)
     schedule = None
@@ -193,6 +204,23 @@ def build(
         network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle
     )
     return network, trainer
+
+
+def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, task, rng):
+    """The network of ``config.layers``, for rows of ``n_features`` holding images of ``input_shape``."""
+    if input_shape is not None and math.prod(input_shape) != n_features:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)} holds {math.prod(input_shape)} values, "
+            f"but the rows have {n_features} features"
+        )
+    return build_network(
+        config.layers,
+        n_features if input_shape is None else tuple(input_shape),
+        n_outputs,
+        loss=_make_loss(config.loss, task, config.label_smoothing),
+        seed=rng,
+        dtype=np.dtype(config.dtype),
+    )
 
 
 def infer_task(loss: str, y) -> str:
@@ -217,7 +245,8 @@ class TrainingData:
 
     ``x_train (N, F)`` and ``x_val`` in the config's dtype; ``y_train``/``y_val``
     as ``check_pair`` returns them; ``n_outputs`` the network's output width;
-    ``task`` as ``infer_task``; ``sample_weight`` float64 ``(N,)`` or None.
+    ``task`` as ``infer_task``; ``sample_weight`` float64 ``(N,)`` or None;
+    ``input_shape`` the image ``(C, H, W)`` each row holds, or None.
     """
 
     x_train: np.ndarray
@@ -227,11 +256,12 @@ class TrainingData:
     n_outputs: int
     task: str
     sample_weight: np.ndarray | None = None
+    input_shape: tuple | None = None
 
 
 def check_data(
     config: TrainingConfig, x_train, y_train, x_val=None, y_val=None, *, n_outputs=None, task=None,
-    sample_weight=None, outputs_name: str = "n_outputs",
+    sample_weight=None, outputs_name: str = "n_outputs", input_shape=None,
 ) -> TrainingData:  # fmt: skip
     """Check the arrays of one training run once: the door of ``train`` and ``grid_search``.
 
@@ -239,6 +269,7 @@ def check_data(
     number of classes (``max(y_train) + 1``) or the width of 2-D targets.
     Also applies the early-stopping rule (patience needs validation data).
     ``outputs_name`` is what the caller calls ``n_outputs`` (``n_classes``), for messages.
+    ``input_shape`` is kept for the build (``build`` checks it against the width).
     """
     if not isinstance(config, _Config):
         raise TypeError(f"config must be a TrainingConfig, got {config!r}")
@@ -260,7 +291,8 @@ def check_data(
         x_val = check_features(x_val, "x_val", dtype=dtype, n_features=x_train.shape[1])
         y_val = _check_y(y_val, "y_val", x_val, "x_val", n_outputs, task, dtype)
     sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
-    return TrainingData(x_train, y_train, x_val, y_val, n_outputs, task, sample_weight)
+    shape = None if input_shape is None else tuple(input_shape)
+    return TrainingData(x_train, y_train, x_val, y_val, n_outputs, task, sample_weight, shape)
 
 
 def _check_y(y, name, x, x_name, n_outputs, task, dtype) -> np.ndarray:
@@ -286,12 +318,14 @@ def train(
     seed=None,
     verbose: bool = False,
     callback=None,
+    input_shape: tuple | None = None,
 ) -> tuple[NeuralNetwork, History]:
     """Build a network for ``config`` and train it; return ``(network, history)``.
 
     ``n_outputs`` (or its older name ``n_classes``) defaults to ``max(y_train) + 1``
     for class labels and to the targets' width otherwise; ``task`` to
-    ``infer_task(config.loss, y_train)``.
+    ``infer_task(config.loss, y_train)``. ``input_shape`` ``(C, H, W)`` is the
+    image each row holds, for a ``layers`` spec that starts with a convolution.
 
     Regression: the target is standardised for training with a
     ``scratchnn.data.TargetScaler`` fitted on ``y_train`` (so one learning rate
@@ -302,29 +336,39 @@ def train(
     same in both. For other tasks ``history.target_scaler`` is None.
 
     To keep the trainer (for example to save the best weights after Ctrl-C),
-    call ``build`` and ``fit`` yourself.
+    call ``build`` and ``fit`` yourself (standardising a regression target first,
+    as ``data.prepare`` does for the command line).
     """
     if n_classes is not None and n_outputs is not None:
         raise ValueError("give n_outputs or its older name n_classes, not both")
     name = "n_outputs" if n_classes is None else "n_classes"
     data = check_data(
         config, x_train, y_train, x_val, y_val, n_outputs=n_outputs if n_classes is None else n_classes,
-        task=task, sample_weight=sample_weight, outputs_name=name,
+        task=task, sample_weight=sample_weight, outputs_name=name, input_shape=input_shape,
     )  # fmt: skip
     return _train(config, data, seed=seed, verbose=verbose, callback=callback)
 
 
-def _train(config: TrainingConfig, data: TrainingData, *, seed=None, verbose=False, callback=None):
-    """``train`` on checked data (``check_data``): builds, then ``_fit``. Checks nothing."""
+def _train(
+    config: TrainingConfig, data: TrainingData, *, seed=None, verbose=False, callback=None
+) -> tuple[NeuralNetwork, History]:
+    """``train`` on checked data (``check_data``): standardise a regression target, build, ``_fit``.
+
+    Checks nothing: its callers did.
+    """
+    scaler = None
+    if data.task == "regression":
+        dtype = np.dtype(config.dtype)
+        scaler = TargetScaler.fit(data.y_train)
+        y_val = None if data.y_val is None else scaler.transform(data.y_val).astype(dtype)
+        data = dataclasses.replace(data, y_train=scaler.transform(data.y_train).astype(dtype), y_val=y_val)
+    n, width = data.x_train.shape
     network, trainer = build(
-        config,
-        data.x_train.shape[1],
-        data.n_outputs,
-        seed=seed,
-        n_train=data.x_train.shape[0],
-        task=data.task,
+        config, width, data.n_outputs, seed=seed, n_train=n, task=data.task, input_shape=data.input_shape
     )
-    return network, _fit(config, trainer, data, verbose=verbose, callback=callback)
+    history = _fit(config, trainer, data, verbose=verbose, callback=callback)
+    history.target_scaler = scaler
+    return network, history
 
 
 def fit(
@@ -333,9 +377,10 @@ def fit(
 ) -> History:  # fmt: skip
     """Train a built trainer (``build``) with the epochs, patience and tol of ``config``.
 
-    For callers that build the trainer themselves (to reach it on Ctrl-C) and
-    then train as ``train`` does, target standardisation for regression included
-    (``history.target_scaler``). Checks the arrays against the trainer's network once.
+    For callers that build the trainer themselves (to reach it on Ctrl-C).
+    The targets are trained as given: a regression target is best standardised
+    first (``data.TargetScaler``, as ``train`` and ``data.prepare`` do). Checks
+    the arrays against the trainer's network once.
     """
     if (x_val is None) != (y_val is None):
         raise ValueError("x_val and y_val must be given together")
@@ -350,17 +395,9 @@ def fit(
 
 
 def _fit(config: TrainingConfig, trainer: Trainer, data: TrainingData, *, verbose=False, callback=None):
-    """The recipe's training on checked data: standardise a regression target, then ``Trainer._fit``."""
-    y_train, y_val, scaler = data.y_train, data.y_val, None
-    if data.task == "regression":
-        dtype = trainer.network.dtype
-        scaler = TargetScaler().fit(y_train)
-        y_train = scaler.transform(y_train).astype(dtype)
-        y_val = None if y_val is None else scaler.transform(y_val).astype(dtype)
-    val = None if data.x_val is None else (data.x_val, y_val)
-    history = trainer._fit(
-        data.x_train, y_train, config.epochs, None, val, verbose, config.patience, config.tol,
+    """``Trainer._fit`` on checked data, with the epochs, patience and tol of ``config``."""
+    val = None if data.x_val is None else (data.x_val, data.y_val)
+    return trainer._fit(
+        data.x_train, data.y_train, config.epochs, None, val, verbose, config.patience, config.tol,
         data.sample_weight, callback,
     )  # fmt: skip
-    history.target_scaler = scaler
-    return history

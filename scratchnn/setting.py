@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .layers.spec import parse_layers
 from .validation import check_float_in_range, check_positive_float, check_positive_int
 
 __all__ = ["Setting"]
@@ -25,8 +26,9 @@ class Setting:
     interval ``low``..``high``; ``closed`` says which ends belong to it, as in
     scikit-learn's ``Interval``: "left", "right", "both" or "neither"), ``str``
     (one of ``choices``), ``bool`` (True or False; on the command line
-    true/false, yes/no or 1/0) or ``"units"`` (hidden layer widths: an int or a
-    tuple of ints). ``optional`` lets the value be None (the feature is off).
+    true/false, yes/no or 1/0), ``"units"`` (hidden layer widths: an int or a
+    tuple of ints) or ``"layers"`` (a layer spec, ``scratchnn.layers.spec``).
+    ``optional`` lets the value be None (the feature is off).
     ``flag`` and ``metavar`` name the command-line option (default:
     ``--name-with-dashes``).
     """
@@ -54,6 +56,8 @@ class Setting:
             return
         if self.kind == "units":
             _check_units(value, self.name)
+        elif self.kind == "layers":
+            parse_layers(value)  # ValueError naming the token that is wrong
         elif self.kind is bool:
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{self.name} must be True or False, got {value!r}")
@@ -75,6 +79,8 @@ class Setting:
         """The allowed values in words: "a positive integer", "a number in [0, 1)", ..."""
         if self.kind == "units":
             return "positive integers separated by commas, e.g. 128,64"
+        if self.kind == "layers":
+            return "layers joined by '-', e.g. conv32k3p1-bn-relu-maxpool2-gap-dense"
         if self.kind is int:
             return "a positive integer"
         if self.kind is bool:
@@ -90,6 +96,9 @@ class Setting:
         """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
+        if self.kind == "layers":
+            self.check(text)  # its own message names the token that is wrong
+            return text
         try:
             if self.kind == "units":
                 parts = text.replace("x", ",").split(",")
@@ -112,6 +121,8 @@ class Setting:
         """The numpydoc type of the setting, e.g. ``{"sgd", "adam"}`` or ``int or None``."""
         if self.kind == "units":
             kind = "int or tuple of int"
+        elif self.kind == "layers":
+            kind = "str"
         elif self.kind is str:
             kind = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
         else:

@@ -99,11 +99,14 @@ class History(list):
     multilabel networks (multilabel: subset accuracy, every column right), or
     ``test_r2``, ``val_loss`` and ``val_r2`` for regression. ``best_epoch`` is
     the epoch whose weights the network holds after early stopping (else None)
-    and ``stopped_early`` says whether patience ran out.
+    and ``stopped_early`` says whether patience ran out; ``target_scaler`` is set
+    by ``config.train`` for regression (None otherwise).
     """
 
     best_epoch: int | None = None
     stopped_early: bool = False
+    #: the ``data.TargetScaler`` the recipe (``config.train``) standardised a regression target with
+    target_scaler = None
 
     def column(self, key: str) -> list:
         """The values of one key over all epochs, e.g. ``history.column("loss")``."""
