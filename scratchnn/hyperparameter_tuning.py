@@ -33,7 +33,7 @@ import numpy as np
 from . import tuning_files
 from .config import TrainingConfig, TrainingData, _train, check_data, infer_task
 from .trainer import TrainingDiverged
-from .tuning_files import METRICS
+from .tuning_files import METRICS, REGRESSION_METRICS
 
 __all__ = [
     "DEFAULT_GRID",
@@ -59,7 +59,7 @@ class GridSearchResult:
     """``best_params`` (dict), ``best_score`` (the best trial's ``metric``) and ``results``
     (one dict per combination, in grid order: the settings, then ``val_accuracy``,
     ``val_loss``, ``train_loss`` and ``status``, "ok" or "diverged"; for regression
-    also ``val_r2``, with ``val_accuracy`` None).
+    ``val_r2`` in place of ``val_accuracy``, as in the results table).
 
     ``metric`` says how the best was chosen: "val_accuracy" (highest; ties to the
     lower validation loss) for classification and multilabel, "val_loss" (lowest,
@@ -127,16 +127,12 @@ def run_trial(params: dict, base: TrainingConfig, seed: int, data) -> dict:
             # data was checked once by grid_search: the trusted path checks nothing again
             _, history = _train(config, data, seed=trial_seed(seed, params))
         except TrainingDiverged:
-            row.update(val_accuracy=None, val_loss=None, train_loss=None, status="diverged")
-            if regression:
-                row["val_r2"] = None
+            score = {"val_r2" if regression else "val_accuracy": None}
+            row.update(**score, val_loss=None, train_loss=None, status="diverged")
             return row
     best = history[history.best_epoch - 1] if history.best_epoch else history[-1]
-    row.update(
-        val_accuracy=best.get("val_accuracy"), val_loss=best["val_loss"], train_loss=best["loss"], status="ok"
-    )
-    if regression:
-        row["val_r2"] = best["val_r2"]
+    score = {"val_r2": best["val_r2"]} if regression else {"val_accuracy": best["val_accuracy"]}
+    row.update(**score, val_loss=best["val_loss"], train_loss=best["loss"], status="ok")
     return row
 
 
@@ -208,6 +204,7 @@ def grid_search(
     )
     n_classes = data.n_outputs
     metric = "val_loss" if data.task == "regression" else "val_accuracy"
+    metrics = REGRESSION_METRICS if data.task == "regression" else METRICS  # the results table's columns
 
     completed: list[dict] = []
     if results_path is not None:
@@ -221,7 +218,7 @@ def grid_search(
         }
         if input_shape is not None:
             record["input_shape"] = list(data.input_shape)
-        completed = tuning_files.open_search(results_path, grid, record, resume)
+        completed = tuning_files.open_search(results_path, grid, record, resume, metrics)
         if resume and on_resume is not None:
             on_resume(len(completed), len(combos))
     done = {_canonical({k: r[k] for k in grid}): r for r in completed}
@@ -232,16 +229,16 @@ def grid_search(
         finished[_canonical(params)] = row
         if results_path is not None:
             so_far.append(row)
-            tuning_files.write_results(results_path, grid, so_far)
+            tuning_files.write_results(results_path, grid, so_far, metrics)
         if callback is not None:
             callback(row)
     rows = []
     for params in combos:
         key = _canonical(params)
-        row = finished.get(key) or {**params, **{m: done[key].get(m) for m in METRICS}}
+        row = finished.get(key) or {**params, **{m: done[key].get(m) for m in metrics}}
         rows.append(row)
     if results_path is not None:
-        tuning_files.write_results(results_path, grid, rows)  # grid order, as an uninterrupted run
+        tuning_files.write_results(results_path, grid, rows, metrics)  # grid order, as an uninterrupted run
     best = _best(rows, metric)
     if best is None:
         return GridSearchResult(best_params={}, best_score=float("nan"), results=rows, metric=metric)

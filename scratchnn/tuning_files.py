@@ -4,7 +4,8 @@
   from text (the command line's ``--grid``); ``parse_value``/``format_value``
   read and write one value, so a value survives the trip through a file exactly.
 * ``write_results``/``read_results``: the results table (``results.csv``), one
-  row per trial: the grid's settings, then ``METRICS``.
+  row per trial: the grid's settings, then ``METRICS`` (``REGRESSION_METRICS``
+  for a regression search: R^2 in place of accuracy).
 * ``open_search`` starts (or resumes) a search recorded at ``results_path``:
   beside the table, a JSON record of what the search is (grid, seed, base
   settings, a fingerprint of the data) refuses to resume a different search.
@@ -26,6 +27,7 @@ from .files import atomic_write
 
 __all__ = [
     "METRICS",
+    "REGRESSION_METRICS",
     "ResumeError",
     "data_fingerprint",
     "format_value",
@@ -39,6 +41,8 @@ __all__ = [
 
 #: The columns of the results table after the grid's own settings.
 METRICS = ("val_accuracy", "val_loss", "train_loss", "status")
+#: The same for a regression search, whose trials are scored by R^2.
+REGRESSION_METRICS = ("val_r2", "val_loss", "train_loss", "status")
 
 
 class ResumeError(ValueError):
@@ -108,22 +112,22 @@ def parse_grid(spec: str) -> dict:
 # -- the results table -------------------------------------------------------------------
 
 
-def _columns(grid: dict) -> list[str]:
-    return [*grid, *METRICS]
+def _columns(grid: dict, metrics=METRICS) -> list[str]:
+    return [*grid, *metrics]
 
 
-def write_results(path: str, grid: dict, rows: list[dict]) -> None:
-    """Write ``rows`` (dicts of settings and metrics) as a CSV table, atomically."""
+def write_results(path: str, grid: dict, rows: list[dict], metrics=METRICS) -> None:
+    """Write ``rows`` (dicts of settings and ``metrics``) as a CSV table, atomically."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_columns(grid))
+    writer.writerow(_columns(grid, metrics))
     for row in rows:
-        writer.writerow([format_value(row.get(col)) for col in _columns(grid)])
+        writer.writerow([format_value(row.get(col)) for col in _columns(grid, metrics)])
     data = buffer.getvalue().encode()
     atomic_write(path, lambda f: f.write(data))
 
 
-def read_results(path: str, grid: dict) -> list[dict]:
+def read_results(path: str, grid: dict, metrics=METRICS) -> list[dict]:
     """Rows of an earlier run's table, with values typed as ``parse_value`` types them.
 
     Raises ``ResumeError`` naming the line of a row that is not a finished trial.
@@ -131,16 +135,16 @@ def read_results(path: str, grid: dict) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader, None)
-        if header != _columns(grid):
+        if header != _columns(grid, metrics):
             raise ResumeError(
-                f"{path} has columns {header}, but this search writes {_columns(grid)}", hint=True
+                f"{path} has columns {header}, but this search writes {_columns(grid, metrics)}", hint=True
             )
         rows = []
         for cells in reader:
             if len(cells) != len(header):
                 raise ResumeError(f"{path} line {reader.line_num} has {len(cells)} cells")
             row = {key: parse_value(key, cells[i]) for i, key in enumerate(grid)}
-            for i, metric in enumerate(METRICS, start=len(grid)):
+            for i, metric in enumerate(metrics, start=len(grid)):
                 text = cells[i]
                 try:
                     row[metric] = text if metric == "status" else (float(text) if text else None)
@@ -148,12 +152,13 @@ def read_results(path: str, grid: dict) -> list[dict]:
                     raise ResumeError(
                         f"{path} line {reader.line_num}: {metric} {text!r} is not a number"
                     ) from None
+            score = metrics[0]
             if row["status"] not in ("ok", "diverged") or (
-                row["status"] == "ok" and None in (row["val_accuracy"], row["val_loss"])
+                row["status"] == "ok" and None in (row[score], row["val_loss"])
             ):
                 raise ResumeError(
                     f"{path} line {reader.line_num} is not a finished trial "
-                    f"(status {row['status']!r}, val_accuracy {cells[len(grid)]!r})"
+                    f"(status {row['status']!r}, {score} {cells[len(grid)]!r})"
                 )
             rows.append(row)
     return rows
@@ -177,7 +182,7 @@ def record_path(results_path: str) -> str:
     return os.path.splitext(results_path)[0] + ".json"
 
 
-def open_search(results_path: str, grid: dict, record: dict, resume: bool) -> list[dict]:
+def open_search(results_path: str, grid: dict, record: dict, resume: bool, metrics=METRICS) -> list[dict]:
     """Start the search recorded at ``results_path``; return the rows of trials already finished.
 
     ``record`` (JSON-ready) says what the search is. With ``resume`` and an
@@ -198,8 +203,8 @@ def open_search(results_path: str, grid: dict, record: dict, resume: bool) -> li
                 f"{results_path} comes from a search with other settings (changed: {', '.join(changed)})",
                 hint=True,
             )
-        completed = read_results(results_path, grid)
+        completed = read_results(results_path, grid, metrics)
     text = json.dumps(record, indent=2, allow_nan=False) + "\n"
     atomic_write(record_path(results_path), lambda f: f.write(text.encode()))
-    write_results(results_path, grid, completed)
+    write_results(results_path, grid, completed, metrics)
     return completed

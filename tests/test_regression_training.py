@@ -344,3 +344,21 @@ def test_the_shuffle_setting_reads_true_false_yes_no_1_0(text, value):
         SETTINGS_BY_NAME["shuffle"].from_text("maybe")
     with pytest.raises(TypeError, match="shuffle"):
         TrainingConfig(shuffle="yes")
+
+
+def test_a_regression_search_writes_r2_to_its_results_table_and_resumes_from_it(tmp_path):
+    x, y = friedman(120)
+    grid = {"hidden_units": [4, 8]}
+    base = TrainingConfig(loss="mse", optimizer="adam", learning_rate=0.01)
+    path = str(tmp_path / "results.csv")
+    first = grid_search(x[:90], y[:90], x[90:], y[90:], grid=grid, epochs=3, base=base, results_path=path)
+    header = (tmp_path / "results.csv").read_text().splitlines()[0]
+    assert header == "hidden_units,val_r2,val_loss,train_loss,status"
+    seen = []
+    again = grid_search(
+        x[:90], y[:90], x[90:], y[90:], grid=grid, epochs=3, base=base, results_path=path, resume=True,
+        on_resume=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    assert seen == [(2, 2)]
+    assert again.results == first.results
+    assert again.best_params == first.best_params
