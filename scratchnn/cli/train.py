@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
+from ..config import TrainingConfig, build, fit, infer_task
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
 from . import common, options, outputs, regression, tables
@@ -106,9 +106,15 @@ def fit_and_save(
     }
     trainer = None
     try:
-        shape = ds.input_shape
+        task = infer_task(config.loss, y_tr)  # integer labels: classification, also with --loss mse
         network, trainer = build(
-            config, x_tr.shape[1], prep.n_outputs, seed=args.seed, n_train=len(x_tr), input_shape=shape
+            config,
+            x_tr.shape[1],
+            prep.n_outputs,
+            seed=args.seed,
+            n_train=len(x_tr),
+            task=task,
+            input_shape=ds.input_shape,
         )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
