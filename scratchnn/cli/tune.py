@@ -8,7 +8,7 @@ import sys
 from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, check_grid, grid_search
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid
-from . import common, options
+from . import common, options, tables
 from .errors import Interrupted, UserError
 from .train import fit_and_save
 
@@ -35,6 +35,7 @@ def add_arguments(parser) -> None:
         "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
     )
     parser.add_argument("--grid", metavar="SPEC", help="the settings to search (see below)")
+    options.add_table(parser)
     parser.add_argument(
         "--jobs",
         type=options.nonzero_int,
@@ -88,9 +89,10 @@ def run(args) -> int:
     n_trials = len(check_grid(grid, base))  # every value checked before any data is read
     if args.val_fraction == 0:
         raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
-    ds, prep = common.read_and_prepare(args)
+    ds, prep, why = tables.read_and_prepare(args)
+    base = tables.config_for_task(base, prep)
     common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
+    common.say(args, *tables.summary(args, ds, prep, why))
     results_path = os.path.join(args.out, common.RESULTS_FILE)
     state = {"done": 0, "progress": None}
 
