@@ -71,9 +71,12 @@ def add_arguments(parser) -> None:
 
 
 def _trial_line(done: int, total: int, row: dict) -> str:
-    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in METRICS)
+    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in (*METRICS, "val_r2"))
     if row["status"] != "ok":
         return f"Trial {done}/{total} | {settings} | {row['status']}"
+    if row.get("val_r2") is not None:  # a regression trial
+        scores = f"Val Loss: {row['val_loss']:.4f} | Val R2: {row['val_r2']:.4f}"
+        return f"Trial {done}/{total} | {settings} | {scores}"
     return (
         f"Trial {done}/{total} | {settings} | "
         f"Val Loss: {row['val_loss']:.4f} | Val Acc: {row['val_accuracy']:.4f}"
@@ -104,9 +107,11 @@ def run(args) -> int:
         if state["progress"] is None:
             state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
         state["done"] += 1
-        acc = row["val_accuracy"]
+        key = "val_r2" if prep.task == "regression" else "val_accuracy"
+        score = row.get(key)
         state["progress"].update(
-            _trial_line(state["done"], n_trials, row), val_acc="diverged" if acc is None else f"{acc:.4f}"
+            _trial_line(state["done"], n_trials, row),
+            **{key.replace("accuracy", "acc"): "diverged" if score is None else f"{score:.4f}"},
         )
 
     def close_progress():
@@ -123,7 +128,7 @@ def run(args) -> int:
             n_jobs=args.jobs,
             scheduler=args.scheduler,
             base=base,
-            n_classes=prep.n_classes,
+            n_classes=prep.n_outputs,
             callback=on_trial,
             results_path=results_path,
             resume=args.resume,
@@ -151,16 +156,22 @@ def run(args) -> int:
 def _report_and_train_best(args, ds, prep, base, grid, result, results_path) -> int:
     from .. import plots
 
-    heatmap = os.path.join(args.out, "tuning_heatmap.png")
-    plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
     n_diverged = sum(r["status"] != "ok" for r in result.results)
-    common.say(
-        args, f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged) and {heatmap}"
-    )
+    written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
+    if prep.task != "regression":  # the heatmap shows validation accuracy, which a numeric target lacks
+        heatmap = os.path.join(args.out, "tuning_heatmap.png")
+        plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
+        written += f" and {heatmap}"
+    common.say(args, written)
     if not result.best_params:
         raise UserError(f"every trial diverged; try smaller learning rates (see {results_path})")
     best = ", ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
-    print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
+    if getattr(result, "metric", "val_accuracy") == "val_loss":
+        row = next(r for r in result.results if all(r[k] == v for k, v in result.best_params.items()))
+        score = f"the lowest validation loss, {result.best_score:.4f}; validation R2 {row['val_r2']:.4f}"
+        print(f"Best settings: {best} ({score})")
+    else:
+        print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
     config = base.replace(**result.best_params, epochs=args.final_epochs)
     common.say(args, f"Training the best settings for {args.final_epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
