@@ -29,6 +29,7 @@ from .csv_reader import read_table
 
 __all__ = [
     "BUILTIN",
+    "IMAGE_SHAPES",
     "Dataset",
     "image_shape_for",
     "load_source",
@@ -38,6 +39,9 @@ __all__ = [
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
 BUILTIN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+
+#: The image (C, H, W) each row of a built-in data set holds, for convolutional networks.
+IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
 #: Cells parsed per block while reading a CSV file (see ``scratchnn.csv_reader.read_table``).
 _BLOCK_CELLS = 1 << 16
@@ -50,7 +54,10 @@ class Dataset:
     ``x``: float64 ``(N, F)``, NaN in text columns and empty cells;
     ``labels``: str ``(N,)`` (None for rows to predict); ``feature_names``: F
     column names; ``target``: the name of the label column; ``image_shape``:
-    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None.
+    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None;
+    ``input_shape``: ``(C, H, W)`` when the source says what image each row
+    holds (``IMAGE_SHAPES`` for the built-in sets; the command line's
+    ``--image-shape`` for files), else None.
     A CSV file may also have ``text`` columns (name -> the cells, an object
     array ``(N,)`` with "" where empty) and ``missing`` cells (name -> their
     ``(row, line)``); ``lines`` gives each row's line in the file.
@@ -65,6 +72,7 @@ class Dataset:
     text: dict = field(default_factory=dict)
     missing: dict = field(default_factory=dict)
     lines: np.ndarray | None = None
+    input_shape: tuple[int, int, int] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -145,7 +153,9 @@ def _load_builtin(name: str) -> Dataset:
     else:  # a quantity (diabetes: disease progression a year after baseline), as exact text
         labels = np.array([repr(float(v)) for v in bunch.target])
     features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
-    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]))
+    return Dataset(
+        name, x, labels, features, "target", image_shape_for(x.shape[1]), input_shape=IMAGE_SHAPES.get(name)
+    )
 
 
 def _default_names(n: int) -> list[str]:
@@ -209,7 +219,9 @@ def _load_csv(path: str, target: str | None, default_target: str | None = None, 
     header, x, t, labels, cells = read_table(path, choose, block_cells=_BLOCK_CELLS, **table)
     features = header[:t] + header[t + 1 :]
     shape = image_shape_for(len(features)) if not cells.text else None
-    return Dataset(path, x, labels, features, header[t], shape, cells.text, cells.missing, cells.lines)
+    return Dataset(
+        path, x, labels, features, header[t], shape, text=cells.text, missing=cells.missing, lines=cells.lines
+    )
 
 
 def read_features(
@@ -245,7 +257,14 @@ def read_features(
     table = {"text": frozenset(text), "find_text": False, "allow_missing": allow_missing}
     _, x, _, _, cells = read_table(path, choose, block_cells=_BLOCK_CELLS, **table)
     return Dataset(
-        path, x, None, list(feature_names), target or "", None, cells.text, cells.missing, cells.lines
+        path,
+        x,
+        None,
+        list(feature_names),
+        target or "",
+        text=cells.text,
+        missing=cells.missing,
+        lines=cells.lines,
     )
 
 

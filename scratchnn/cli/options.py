@@ -52,6 +52,9 @@ def _int_type(ok, what: str):
 positive_int = _int_type(lambda v: v >= 1, "a positive integer")
 non_negative_int = _int_type(lambda v: v >= 0, "a non-negative integer")
 nonzero_int = _int_type(lambda v: v != 0, "a non-zero integer (-1 for all cores)")
+#: The largest seed: NumPy's and scikit-learn's seeds are 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+seed_int = _int_type(lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 
 
 def fraction(text: str) -> float:
@@ -86,12 +89,42 @@ def add_common(parser) -> None:
     )
 
 
+def add_force(parser, what: str) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {what}; never the files this command reads",
+    )
+
+
 def add_data(parser, required: bool = True, target_help: str | None = None) -> None:
     parser.add_argument("--data", required=required, metavar="SOURCE", help=SOURCE_HELP)
     parser.add_argument(
         "--target",
         metavar="COLUMN",
         help=target_help or "name of the label column of a CSV file (default: the last column)",
+    )
+
+
+def image_shape(text: str) -> tuple[int, int, int]:
+    """``CxHxW`` (or ``HxW``, one channel) as ``(C, H, W)``, each a positive integer."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"must look like CxHxW (e.g. 1x28x28) or HxW, got {text!r}")
+    return dims if len(dims) == 3 else (1, *dims)
+
+
+def add_image_shape(parser) -> None:
+    parser.add_argument(
+        "--image-shape",
+        type=image_shape,
+        metavar="CxHxW",
+        help="the image each row holds, channel by channel and row by row (e.g. 1x28x28 for MNIST pixels "
+        "or 3x32x32), for a --layers spec that starts with a convolution; stored in the model. Built-in "
+        "image sets know theirs (digits: 1x8x8)",
     )
 
 
@@ -154,7 +187,7 @@ def add_split(parser, val_use: str = "") -> None:
     )
     group.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed_int,
         default=0,
         help="seed of the splits, the initial weights and the batch order: the same seed gives the "
         "same model (default: %(default)s)",
@@ -195,6 +228,7 @@ def grid_help(settings=SETTINGS, width: int = 78) -> str:
     text = (
         f"--grid SPEC: settings separated by ';', values by ','. Keys are TrainingConfig names: {keys}. "
         "Values are read as int, then float, then text; hidden_units takes 64 for one layer or 128x64 "
-        "for two. The default searches the seed's three dimensions:"
+        "for two; layers takes specs such as conv16k3-relu-gap-dense (none: the MLP). The default "
+        "searches the seed's three dimensions:"
     )
     return textwrap.fill(text, width, break_on_hyphens=False)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 
 from ..files import atomic_write
-from . import common, options, regression, tables
+from . import common, options, outputs, regression, tables
 from .errors import UserError
 
 HELP = "labels (or class probabilities) for the rows of a CSV file"
@@ -15,7 +16,8 @@ DESCRIPTION = "Predict a label for each row of a CSV file of raw, unscaled featu
 EPILOG = """\
 FILE.csv needs a header with the model's feature columns (any order); a label
 column named like the one the model was trained on is ignored. Labels come out
-in the names of the training data.
+in the names of the training data. --output never replaces the model or
+FILE.csv, nor (without --force) a file scratchnn did not write.
 
 example:
   scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv
@@ -36,10 +38,14 @@ def add_arguments(parser) -> None:
         help="also write each class's probability, in columns proba_<label>",
     )
     options.add_unknown_categories(parser)
+    options.add_force(parser, "an existing --output file that scratchnn did not write")
     options.add_common(parser)
 
 
 def run(args) -> int:
+    if args.output:  # before any work: a refused --output should not cost the prediction first
+        inputs = {"the --model file": args.model, "the --input file": args.input}
+        outputs.check_output(args.output, "--output", inputs, force=args.force)
     network, meta, names, scaler = common.load_model(args.model)
     task, plan, target_scaler = tables.model_parts(meta)
     if args.proba and task == "regression":
@@ -64,6 +70,9 @@ def run(args) -> int:
     text = buffer.getvalue()
     if args.output:
         atomic_write(args.output, lambda f: f.write(text.encode()))
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if outputs.read_manifest(folder) is not None:  # a run folder: the predictions are scratchnn's now
+            outputs.record(folder, [os.path.basename(args.output)], "predict")
         common.say(args, f"Wrote {len(predicted)} predictions to {args.output}")
     else:
         sys.stdout.write(text)

@@ -12,10 +12,13 @@ model), and its outputs are mapped back through ``inverse_transform``.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
 from .. import plot_regression
+from . import outputs
+from .errors import from_user, one_line
 
 PLOTS = ("predicted_vs_actual.png", "residuals.png")
 
@@ -90,10 +93,9 @@ def report(network, prep) -> list[str]:
     return []  # pragma: no cover (a prepared data set always has training rows)
 
 
-def write_plots(y_true, y_pred, out: str, which: str) -> list[str]:
-    """``predicted_vs_actual.png`` and ``residuals.png`` of the rows ``which`` into ``out``."""
+def write_plots(y_true, y_pred, paths: list[str], which: str) -> list[str]:
+    """Predicted against actual values, and the residuals, of the rows ``which``, at ``paths``."""
     m = metrics(y_true, y_pred)
-    paths = [os.path.join(out, name) for name in PLOTS]
     plot_regression.predicted_vs_actual(
         y_true, y_pred, paths[0], title=f"Predicted against actual ({which})", metrics=_line(m)
     )
@@ -101,12 +103,13 @@ def write_plots(y_true, y_pred, out: str, which: str) -> list[str]:
     return paths
 
 
-def training_plots(network, prep, out: str) -> list[str]:
+def training_plots(network, prep, folder) -> list[str]:
     """The two plots for ``train``, on the test rows (else validation, else training rows)."""
     split = next(s for s in ("test", "val", "train") if len(getattr(prep, s)))
     rows = getattr(prep, split)
     y_pred = predict(network, prep.x[rows], prep.target_scaler)
-    return write_plots(prep.targets[rows], y_pred, out, f"{len(rows)} {split} rows")
+    paths = [folder.path(name) for name in PLOTS]
+    return write_plots(prep.targets[rows], y_pred, paths, f"{len(rows)} {split} rows")
 
 
 def format_predictions(values: np.ndarray) -> list[str]:
@@ -122,19 +125,31 @@ def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) ->
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
-    data.choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
+    with from_user():
+        data.choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
     y = np.asarray(ds.labels, dtype=np.float64)
     rows, which = rows_to_score(args, meta, ds, x, y)
     s = scores(network, scaler.transform(features[rows]), y[rows], target_scaler)
-    out = args.out or os.path.dirname(os.path.abspath(args.model))
-    y_pred = predict(network, scaler.transform(features[rows]), target_scaler)
-    written = write_plots(y[rows], y_pred, out, f"{len(rows)} rows")
     if args.quiet:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"R2: {s['model']['r2']:.4f} on {len(rows)} rows ({scope})")
+    else:
+        print(f"Evaluated on {which}")
+        print("\n".join(lines(s, "Model")))
+        print()
+    # evaluate's own file names, so train's plots of the same model are never replaced
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    names = [name.replace(".png", "_evaluate.png") for name in PLOTS]
+    paths = [os.path.join(out, name) for name in names]
+    inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
+    y_pred = predict(network, scaler.transform(features[rows]), target_scaler)
+    try:
+        for path in paths:
+            outputs.check_output(path, "--out", inputs, force=args.force)
+        written = write_plots(y[rows], y_pred, paths, f"{len(rows)} rows")
+        outputs.record(out, names, "evaluate")
+    except OSError as exc:  # the scores above stand; only the plots are missing
+        print(f"warning: could not write the plots: {one_line(exc)}; use --out DIR", file=sys.stderr)
         return 0
-    print(f"Evaluated on {which}")
-    print("\n".join(lines(s, "Model")))
-    print()
-    print("Wrote " + ", ".join(written))
+    common.say(args, "Wrote " + ", ".join(written))
     return 0

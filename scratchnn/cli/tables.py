@@ -15,17 +15,19 @@ import numpy as np
 from .. import data, sources
 from ..columns import ColumnPlan
 from . import common
-from .errors import UserError
+from .errors import UserError, from_user
 
 
 def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     """Read ``--data``, choose the task, and prepare it with the split options: ``(ds, prep, why)``."""
     categorical = list(getattr(args, "categorical", None) or [])
     impute = getattr(args, "impute", None)
-    ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
-    task, why = data.choose_task(
-        ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
-    )
+    with from_user():
+        ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
+        common.set_image_shape(ds, getattr(args, "image_shape", None))
+        task, why = data.choose_task(
+            ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
+        )
     columns = None
     if not ds.is_plain or impute is not None:
 
@@ -35,15 +37,16 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
             held = np.setdiff1d(np.arange(ds.n_rows), train)
             return plan.transform(ds, rows=held), plan
 
-    prep = data.prepare(
-        ds.x,
-        ds.labels,
-        test_fraction=args.test_fraction,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        task=task,
-        columns=columns,
-    )
+    with from_user():
+        prep = data.prepare(
+            ds.x,
+            ds.labels,
+            test_fraction=args.test_fraction,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            task=task,
+            columns=columns,
+        )
     return ds, prep, why
 
 
@@ -105,14 +108,15 @@ def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
     """``--data`` for ``evaluate``, its columns read as the model's were (text columns, empty cells)."""
     text = plan.text_columns if plan is not None else ()
     allow_missing = plan is not None and plan.impute is not None
-    return sources.load_source(
-        args.data,
-        args.target,
-        default_target=meta.get("target"),
-        text=text,
-        find_text=False,
-        allow_missing=allow_missing,
-    )
+    with from_user():
+        return sources.load_source(
+            args.data,
+            args.target,
+            default_target=meta.get("target"),
+            text=text,
+            find_text=False,
+            allow_missing=allow_missing,
+        )
 
 
 def read_rows(path: str, meta: dict, plan: ColumnPlan | None, n_features: int) -> sources.Dataset:
@@ -120,16 +124,31 @@ def read_rows(path: str, meta: dict, plan: ColumnPlan | None, n_features: int) -
     features = meta.get("feature_names") or [f"x{i}" for i in range(n_features)]
     text = plan.text_columns if plan is not None else ()
     allow_missing = plan is not None and plan.impute is not None
-    return sources.read_features(path, features, meta.get("target"), text=text, allow_missing=allow_missing)
+    with from_user():
+        return sources.read_features(
+            path, features, meta.get("target"), text=text, allow_missing=allow_missing
+        )
 
 
 def features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str = "error") -> np.ndarray:
     """The dataset's features as the network's input before scaling: by name, then through the plan."""
+    with from_user():
+        return _features(ds, meta, plan, unknown)
+
+
+def _features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str) -> np.ndarray:
     if plan is None:
         return common.select_features(ds, meta.get("feature_names"))
     if ds.feature_names != plan.input_names:
         x = common.select_features(ds, plan.input_names)  # the numbers in the model's order; text is by name
         ds = sources.Dataset(
-            ds.name, x, ds.labels, list(plan.input_names), ds.target, None, ds.text, ds.missing, ds.lines
+            ds.name,
+            x,
+            ds.labels,
+            list(plan.input_names),
+            ds.target,
+            text=ds.text,
+            missing=ds.missing,
+            lines=ds.lines,
         )
     return plan.transform(ds, unknown=unknown)
