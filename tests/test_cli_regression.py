@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -226,3 +227,109 @@ def test_tune_on_the_table_trains_the_best_settings_with_the_same_column_plan(fi
     assert meta["columns"]["impute"] == "mean"
     out = scratchnn("predict", "--model", "tt/model.npz", "--input", "table_rows.csv", cwd=files)
     assert predictions(out.stdout) == in_process_labels(files / "tt" / "model.npz", files / "table_rows.csv")
+
+
+# -- regression on diabetes -----------------------------------------------------------------
+
+
+def assert_sensible_image(path) -> None:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert 200 <= image.shape[0] <= 2000
+    assert float(np.std(image[..., :3])) > 0.01
+
+
+def r2_of(line: str) -> float:
+    return float(line.split("R2 ")[1].split(",")[0])
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(files):
+    proc = scratchnn("train", "--data", "diabetes.csv", "--out", "d", *FAST, cwd=files)
+    return files, proc
+
+
+def test_train_reads_diabetes_as_regression_says_why_and_scores_against_the_training_mean(diabetes_run):
+    cwd, proc = diabetes_run
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (
+        "diabetes.csv: 442 rows, 10 features, a numeric target -> 282 training, 71 validation, "
+        "89 test rows held out for evaluate"
+    )
+    assert lines[1] == (
+        "Task: regression, since 'y' holds 214 distinct numbers in 442 rows (--task classification to change)"
+    )
+    assert lines[-2].startswith("Test (held-out test rows): R2 ")
+    assert lines[-2].endswith("(89 rows)")
+    assert lines[-1].startswith("Predicting the training mean instead: R2 -0.0")
+    assert r2_of(lines[-2]) > r2_of(lines[-1]) + 0.1  # the network learned something the mean does not know
+
+    network, meta = load_network(cwd / "d" / "model.npz")
+    assert meta["task"] == "regression"
+    assert meta["training"]["loss"] == "mse"  # the default loss of a numeric target
+    assert network.n_outputs == 1
+    assert set(meta["target_scaler"]) >= {"mean", "scale"}
+    history = json.loads((cwd / "d" / "history.json").read_text())
+    assert {"loss", "val_loss", "val_r2"} <= set(history["epochs"][0])
+    for name in ("predicted_vs_actual.png", "residuals.png", "learning_curves.png"):
+        assert_sensible_image(cwd / "d" / name)
+
+
+def test_evaluate_gives_the_same_scores_on_the_same_held_out_rows(diabetes_run):
+    cwd, train = diabetes_run
+    proc = scratchnn("evaluate", "--model", "d/model.npz", "--data", "diabetes.csv", cwd=cwd)
+    assert "held-out test split of diabetes.csv: 89 of 442 rows" in proc.stdout
+    model = next(line for line in proc.stdout.splitlines() if line.startswith("Model: "))
+    assert model.split(": ", 1)[1] == train.stdout.splitlines()[-2].split(": ", 1)[1]
+    assert "Predicting the training mean instead: R2 " in proc.stdout
+    assert_sensible_image(cwd / "d" / "predicted_vs_actual_evaluate.png")
+    assert_sensible_image(cwd / "d" / "residuals_evaluate.png")
+
+
+def test_predict_writes_numbers_in_the_targets_units_bit_for_bit(diabetes_run):
+    from scratchnn.data import TargetScaler
+
+    cwd, _ = diabetes_run
+    first = scratchnn("predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", cwd=cwd)
+    second = scratchnn("predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", cwd=cwd)
+    assert first.stdout.encode() == second.stdout.encode()
+    written = np.array([float(v) for v in predictions(first.stdout)])
+    assert len(written) == 25
+    assert 50 < written.mean() < 300  # the target's units (25 to 346), not the standardised ones
+
+    network, meta = load_network(cwd / "d" / "model.npz")
+    x = sources.read_feature_csv(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"])
+    outputs = network.predict(Scaler.from_dict(meta["scaler"]).transform(x))
+    expected = np.ravel(TargetScaler.from_dict(meta["target_scaler"]).inverse_transform(outputs))
+    assert written.tobytes() == expected.astype(np.float64).tobytes()
+
+    proc = scratchnn(
+        "predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", "--proba", cwd=cwd, status=2
+    )
+    assert_one_line_error(proc, "--proba", "predicts a number")
+
+
+def test_tune_on_regression_chooses_the_lowest_validation_loss(files):
+    settings = ["--grid", "learning_rate=0.001,0.01", "--epochs", "3", "--final-epochs", "4", "--hidden", "8"]
+    proc = scratchnn(
+        "tune", "--data", "diabetes.csv", "--out", "dt", "--optimizer", "adam", *settings, cwd=files
+    )
+    assert "Task: regression, since 'y' holds 214 distinct numbers" in proc.stdout
+    best = next(line for line in proc.stdout.splitlines() if line.startswith("Best settings: "))
+    assert "the lowest validation loss" in best
+    with open(files / "dt" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    lowest = min(rows, key=lambda r: float(r["val_loss"]))
+    assert best.startswith(f"Best settings: learning_rate={lowest['learning_rate']} ")
+    meta = load_network(files / "dt" / "model.npz")[1]
+    assert meta["task"] == "regression"
+    assert not (files / "dt" / "tuning_heatmap.png").exists()
+    assert (files / "dt" / "predicted_vs_actual.png").exists()
+
+
+def test_task_regression_on_text_labels_is_a_one_line_error(files):
+    proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
+                     cwd=files, status=2)  # fmt: skip
+    assert_one_line_error(proc, "--task regression needs numbers", "column 'label'", "on line 2")
