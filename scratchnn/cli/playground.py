@@ -61,6 +61,11 @@ def run(args) -> int:
             f"the playground needs its web server packages ({exc.name} is missing): "
             "pip install 'scratchnn[playground]'"
         ) from None
+    from threadpoolctl import threadpool_limits
+
+    # Many small networks train at once, each in one of the server's worker threads: a BLAS that also
+    # threads each tiny product only makes the workers wait for each other.
+    threadpool_limits(1)
     app = create_app(max_sessions=args.max_sessions, digit_model=args.model)
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
