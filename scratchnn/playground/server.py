@@ -55,8 +55,8 @@ MAX_UPLOAD_ROWS = 50_000
 MAX_MESSAGE_CHARS = 64 << 10
 MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
-TRAIN_SLICE = 0.025
-MIN_PERIOD = 1 / 30
+TRAIN_SLICE = 0.02
+MIN_PERIOD = 1 / 40
 #: Settings that change only how the page draws, not the run.
 DRAWING_ONLY = ("show_test",)
 
