@@ -113,7 +113,10 @@ class Setting:
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
         if self.kind == "layers":
-            self.check(text)  # its own message names the token that is wrong
+            try:
+                self.check(text)
+            except (ValueError, TypeError) as exc:  # its own message names the token that is wrong
+                raise ValueError(str(exc).removeprefix(f"{self.name}: ")) from None
             return text
         try:
             if self.kind == "units":

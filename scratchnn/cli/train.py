@@ -55,6 +55,7 @@ def run(args) -> int:
     config = options.config_from_args(args)
     check_patience(args, config)
     ds, prep = common.read_and_prepare(args)
+    common.check_layers([config.layers], ds, prep)
     common.check_out_dir(args.out)
     common.say(args, common.summary(ds, prep))
     fit_and_save(args, ds, prep, config, args.out)

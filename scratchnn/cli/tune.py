@@ -24,8 +24,10 @@ best batch size in each cell), and the best settings trained and saved as
 'train' does (model.npz, history.json, plots). After Ctrl-C, run the same
 command with --resume to run only the trials not yet in results.csv.
 
-example:
+examples:
   scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
+  scratchnn tune --data digits --optimizer adam --out runs/cnn-tune \
+      --grid "layers=conv16k3p1-relu-gap-dense,conv32k3p1-bn-relu-maxpool2-dense;learning_rate=0.003,0.01"
 """
 
 
@@ -90,6 +92,7 @@ def run(args) -> int:
     if args.val_fraction == 0:
         raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
     ds, prep = common.read_and_prepare(args)
+    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
     common.check_out_dir(args.out)
     common.say(args, common.summary(ds, prep))
     results_path = os.path.join(args.out, common.RESULTS_FILE)
