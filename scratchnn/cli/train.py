@@ -79,8 +79,8 @@ def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
     if wd and lr * wd >= 1:
         return (
             f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
-            f"the weight decay {wd:g} is too large for the learning rate {lr:g} (each step takes "
-            f"learning rate x weight decay = {lr * wd:g} times the weights off them): try a weight decay "
+            f"the weight decay {wd:g} is too large for the learning rate {lr:g}: each step scales the "
+            f"weights by 1 - {lr:g} x {wd:g}, so the decay alone overshoots zero; try a weight decay "
             f"below {1 / lr:g}"
         )
     return str(exc)
