@@ -8,11 +8,17 @@ chapter shows the code that actually runs and cannot drift from it.
 
 from __future__ import annotations
 
+import atexit
+import base64
 import importlib
 import inspect
 import os
 import pkgutil
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
 import types
 
@@ -69,6 +75,73 @@ def show(name: str, value) -> str:
             text = "\n" + textwrap.indent(text, "    ")
         return f"{name} = {text}"
     return f"{name} = {value}"
+
+
+# -- commands run at build time (the guides) ----------------------------------------
+
+_WORKDIR: str | None = None
+
+
+def workdir() -> str:
+    """The scratch folder every command of this build runs in (made on first use, removed at exit).
+
+    Pages share it in the order they are built, so a guide that trains a model
+    in one block can evaluate it in the next; a page must not rely on another
+    page's files.
+    """
+    global _WORKDIR
+    if _WORKDIR is None:
+        _WORKDIR = tempfile.mkdtemp(prefix="scratchnn-book-")
+        atexit.register(shutil.rmtree, _WORKDIR, True)
+    return _WORKDIR
+
+
+def _trim(lines: list[str], head: int | None, tail: int) -> list[str]:
+    if head is None or len(lines) <= head + tail + 1:
+        return lines
+    return [*lines[:head], "...", *(lines[len(lines) - tail :] if tail else [])]
+
+
+def shell(script: str, *, status: int = 0, head: int | None = None, tail: int = 0, show: bool = True) -> str:
+    """Run ``script`` in bash in :func:`workdir` and return it and its real output as Markdown.
+
+    ``scratchnn`` and ``python`` are the build's own (the virtualenv running
+    MkDocs, with this checkout first on ``PYTHONPATH``). The exit status must be
+    ``status`` (2 for the error examples), or the build fails with the output.
+    ``head``/``tail`` keep that many first and last lines of a long output,
+    with ``...`` between. ``show=False`` runs a set-up step without printing it.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "100"  # argparse's help wraps at this width
+    env["MPLBACKEND"] = "Agg"
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        cwd=workdir(),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != status:
+        raise RuntimeError(f"exit status {proc.returncode}, expected {status}, for:\n{script}\n{proc.stdout}")
+    if not show:
+        return ""
+    out = "\n".join(_trim(proc.stdout.rstrip("\n").splitlines(), head, tail))
+    parts = [f"```bash\n{script.strip()}\n```"]
+    if out:
+        parts.append(f"```text\n{out}\n```")
+    return "\n\n".join(parts)
+
+
+def image(path: str, alt: str, width: int | None = None) -> str:
+    """An image the build made (a path in :func:`workdir`), inlined as a data URI."""
+    with open(os.path.join(workdir(), path), "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    size = f' width="{width}"' if width else ""
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}"{size}>'
 
 
 # -- the reference ---------------------------------------------------------------
