@@ -340,3 +340,32 @@ def accuracy_plot() -> str:
     ax.set_xlim(low - 0.01, 1.0)
     ax.set_xlabel("test accuracy on Digits (bar: mean, line: one std, dots: the five splits)")
     return _svg(fig)
+
+
+# -- gradient checks of one layer (the image-layer chapters) --------------------------
+
+
+def check_layer(layer, x: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Relative errors of ``layer``'s backward pass against central differences, per array.
+
+    The loss is a random linear function of the layer's output,
+    ``L = sum(w * layer.forward(x, training=True))``, so ``dL/dy = w`` exactly and
+    every entry of the input and of each parameter is checked, not only what a
+    particular loss happens to reach. Returns ``{"x": ..., "params[0]": ..., ...}``.
+    """
+    from scratchnn.gradcheck import numerical_gradient, relative_error
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(layer.forward(x, training=True).shape)
+
+    def loss() -> float:
+        return float(np.sum(w * layer.forward(x, training=True)))
+
+    loss()
+    errors = {"x": relative_error(layer.backward(w), numerical_gradient(loss, x))}
+    for i, (param, grad) in enumerate(zip(layer.params, layer.grads)):
+        loss()
+        layer.backward(w)
+        analytic = grad.copy()
+        errors[f"params[{i}]"] = relative_error(analytic, numerical_gradient(loss, param))
+    return errors
