@@ -75,6 +75,35 @@ def test_chapters_show_the_installed_source_not_a_copy(site):
             assert line in text, f"{page}: line of {method.__qualname__} missing: {line}"
 
 
+def _page_text(path: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_every_layer_loss_optimizer_and_schedule_is_shown_from_its_source_in_a_chapter(site):
+    """Each name table's classes: the methods they define themselves appear, line for line, in a chapter."""
+    from scratchnn.layers import LAYERS
+    from scratchnn.losses import LOSSES
+    from scratchnn.optimizers import OPTIMIZERS
+    from scratchnn.schedules import SCHEDULES
+
+    chapters = "\n".join(_page_text(p) for p in sorted((site / "learn").glob("*.html")))
+    tables = [LAYERS, LOSSES, OPTIMIZERS, SCHEDULES]
+    classes = [cls for table in tables for cls in table.values() if cls is not None]  # "constant": None
+    assert len(classes) > 20
+    missing = []
+    for cls in classes:
+        own = [
+            getattr(cls, name)
+            for name in ("_pointwise", "forward", "backward", "step", "__call__")
+            if name in cls.__dict__
+        ]
+        for obj in own or [cls]:
+            lines = [line.strip() for line in inspect.getsource(obj).splitlines() if line.strip()]
+            if not all(line in chapters for line in lines):
+                missing.append(getattr(obj, "__qualname__", cls.__name__))
+    assert not missing, f"not shown from the source in any chapter: {missing}"
+
+
 # -- the reference ----------------------------------------------------------------
 
 
