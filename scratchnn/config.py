@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .layers.spec import build_network, parse_layers
 from .network import ACTIVATIONS, LOSSES, NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -46,8 +47,9 @@ class Setting:
     ``kind`` is ``int`` (a positive integer), ``float`` (a number in the
     interval ``low``..``high``; ``closed`` says which ends belong to it, as in
     scikit-learn's ``Interval``: "left", "right", "both" or "neither"), ``str``
-    (one of ``choices``) or ``"units"`` (hidden layer widths: an int or a
-    tuple of ints). ``optional`` lets the value be None (the feature is off).
+    (one of ``choices``), ``"units"`` (hidden layer widths: an int or a
+    tuple of ints) or ``"layers"`` (a layer spec, ``scratchnn.layers.spec``).
+    ``optional`` lets the value be None (the feature is off).
     ``flag`` and ``metavar`` name the command-line option (default:
     ``--name-with-dashes``).
     """
@@ -75,6 +77,8 @@ class Setting:
             return
         if self.kind == "units":
             _check_units(value, self.name)
+        elif self.kind == "layers":
+            parse_layers(value)  # ValueError naming the token that is wrong
         elif self.kind is int:
             check_positive_int(value, self.name)
         elif self.kind is str:
@@ -93,6 +97,8 @@ class Setting:
         """The allowed values in words: "a positive integer", "a number in [0, 1)", ..."""
         if self.kind == "units":
             return "positive integers separated by commas, e.g. 128,64"
+        if self.kind == "layers":
+            return "layers joined by '-', e.g. conv32k3p1-bn-relu-maxpool2-gap-dense"
         if self.kind is int:
             return "a positive integer"
         if self.kind is str:
@@ -106,6 +112,9 @@ class Setting:
         """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
+        if self.kind == "layers":
+            self.check(text)  # its own message names the token that is wrong
+            return text
         try:
             if self.kind == "units":
                 parts = text.replace("x", ",").split(",")
@@ -126,6 +135,8 @@ class Setting:
         """The numpydoc type of the setting, e.g. ``{"sgd", "adam"}`` or ``int or None``."""
         if self.kind == "units":
             kind = "int or tuple of int"
+        elif self.kind == "layers":
+            kind = "str"
         elif self.kind is str:
             kind = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
         else:
@@ -148,6 +159,9 @@ def _check_units(value, name: str) -> None:
 SETTINGS: tuple[Setting, ...] = (
     Setting("hidden_units", 50, "hidden layer sizes: 128 is one layer, 128,64 (or 128x64) two",
             kind="units", flag="--hidden", metavar="UNITS"),
+    Setting("layers", None, "the whole network as layers joined by '-' (see scratchnn.layers.spec), e.g. "
+            "conv32k3p1-bn-relu-maxpool2-gap-dense; replaces hidden_units, activation and dropout",
+            kind="layers", optional=True, metavar="SPEC"),
     Setting("activation", "relu", "activation of the hidden layers", kind=str, choices=tuple(ACTIVATIONS)),
     Setting("loss", "cross-entropy", "loss: softmax cross-entropy, or mean squared error on one-hot targets",
             kind=str, choices=tuple(LOSSES)),
@@ -235,25 +249,38 @@ TrainingConfig = dataclasses.make_dataclass(
 )
 
 
-def build(config: TrainingConfig, n_features: int, n_classes: int, seed=None, n_train: int | None = None):
+def build(
+    config: TrainingConfig,
+    n_features: int,
+    n_classes: int,
+    seed=None,
+    n_train: int | None = None,
+    *,
+    input_shape: tuple | None = None,
+):
     """``(network, trainer)`` for ``config``, with weights and shuffling drawn from ``seed``.
 
     ``n_train`` (the number of training rows) sizes the learning-rate schedule.
+    ``input_shape`` ``(C, H, W)``: the image each row of ``n_features`` holds,
+    for a ``layers`` spec that starts with a convolution.
     A caller trains with ``trainer.fit(...)`` inside its own ``try``, so that
     after Ctrl-C it still holds the trainer (its best weights, its history).
     """
     rng = check_random_state(seed)
-    network = build_mlp(
-        n_features,
-        config.hidden_units,
-        n_classes,
-        activation=config.activation,
-        loss=config.loss,
-        dropout=config.dropout,
-        label_smoothing=config.label_smoothing,
-        seed=rng,
-        dtype=np.dtype(config.dtype),
-    )
+    if config.layers is not None:
+        network = _build_from_layers(config, n_features, n_classes, input_shape, rng)
+    else:
+        network = build_mlp(
+            n_features,
+            config.hidden_units,
+            n_classes,
+            activation=config.activation,
+            loss=config.loss,
+            dropout=config.dropout,
+            label_smoothing=config.label_smoothing,
+            seed=rng,
+            dtype=np.dtype(config.dtype),
+        )
     extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.weight_decay, **extra)
     schedule = None
@@ -264,6 +291,24 @@ def build(config: TrainingConfig, n_features: int, n_classes: int, seed=None, n_
         schedule = make_schedule(config.schedule, steps)
     trainer = Trainer(network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule)
     return network, trainer
+
+
+def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, rng):
+    """The network of ``config.layers``, for rows of ``n_features`` holding images of ``input_shape``."""
+    if input_shape is not None and math.prod(input_shape) != n_features:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)} holds {math.prod(input_shape)} values, "
+            f"but the rows have {n_features} features"
+        )
+    return build_network(
+        config.layers,
+        n_features if input_shape is None else tuple(input_shape),
+        n_outputs,
+        loss=config.loss,
+        label_smoothing=config.label_smoothing,
+        seed=rng,
+        dtype=np.dtype(config.dtype),
+    )
 
 
 def train(
@@ -277,11 +322,13 @@ def train(
     seed=None,
     verbose: bool = False,
     callback=None,
+    input_shape: tuple | None = None,
 ) -> tuple[NeuralNetwork, History]:
     """Build a network for ``config`` and train it; return ``(network, history)``.
 
-    ``n_classes`` defaults to ``max(y_train) + 1``. To keep the trainer (for
-    example to save the best weights after Ctrl-C), call ``build`` and
+    ``n_classes`` defaults to ``max(y_train) + 1``. ``input_shape`` ``(C, H, W)``
+    is the image each row holds, for a ``layers`` spec that starts with a convolution.
+    To keep the trainer (for example to save the best weights after Ctrl-C), call ``build`` and
     ``trainer.fit`` yourself.
     """
     if not isinstance(config, _Config):
@@ -294,7 +341,9 @@ def train(
         n_classes = y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
     else:
         n_classes = check_positive_int(n_classes, "n_classes")
-    network, trainer = build(config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0])
+    network, trainer = build(
+        config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0], input_shape=input_shape
+    )
     return network, fit(config, trainer, x_train, y_train, x_val, y_val, verbose=verbose, callback=callback)
 
 
