@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import TrainingConfig, build, fit
 from ..serialization import save
-from ..trainer import TrainingDiverged, format_epoch
+from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
 
@@ -51,8 +51,10 @@ def add_arguments(parser) -> None:
 
 def check_patience(args, config: TrainingConfig) -> None:
     """Early stopping watches the validation split: say so before any data is read."""
-    if config.patience is not None and args.val_fraction == 0:
-        raise UserError("--patience needs a validation split: set --val-fraction above 0")
+    try:  # the rule is the trainer's (check_early_stopping); the message names the options
+        check_early_stopping(config.patience, config.tol, has_validation=args.val_fraction > 0)
+    except ValueError:
+        raise UserError("--patience needs a validation split: set --val-fraction above 0") from None
 
 
 def run(args) -> int:
