@@ -362,3 +362,27 @@ def test_a_regression_search_writes_r2_to_its_results_table_and_resumes_from_it(
     assert seen == [(2, 2)]
     assert again.results == first.results
     assert again.best_params == first.best_params
+
+
+def test_config_train_fits_multilabel_targets_with_bce():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 4))
+    y = np.column_stack([x[:, 0] > 0, x[:, 1] > 0]).astype(np.int64)
+    config = TrainingConfig(hidden_units=8, loss="bce", optimizer="adam", learning_rate=0.02, epochs=15)
+    net, history = train(config, x[:60], y[:60], x[60:], y[60:], seed=0)
+    assert net.task == "multilabel"
+    assert net.n_outputs == 2
+    assert history[-1]["val_accuracy"] > 0.8
+    assert history.target_scaler is None
+
+
+def test_a_classifier_trained_with_mse_keeps_its_task_in_the_model_file(tmp_path):
+    from scratchnn.serialization import load, save
+
+    net = build_mlp(4, 6, 3, loss="mse", task="classification", seed=0)
+    path = str(tmp_path / "model.npz")
+    save(net, path, {})
+    loaded = load(path)
+    assert loaded.task == "classification"
+    x = np.random.default_rng(0).standard_normal((5, 4))
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
