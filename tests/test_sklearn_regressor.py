@@ -4,6 +4,11 @@ coefs_, early stopping scored by R², sparse X)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_friedman1, make_regression
@@ -183,3 +188,33 @@ def test_features_beyond_float32_range_are_refused_in_fit_and_predict():
     reg = ScratchNNRegressor(dtype="float32", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="feature 4 exceeds float32's range"):
         reg.predict(huge)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_regression_benchmark_runs_end_to_end_and_writes_its_section(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nother sections stay\n")
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "benchmarks" / "regression.py"), "--seeds", "0",
+         "--methods", "ridge,hgb", "--datasets", "diabetes", "--output", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "other sections stay" in text
+    assert text.count("<!-- regression:start -->") == text.count("<!-- regression:end -->") == 1
+    assert "| scikit-learn `RidgeCV()` |" in text
+    assert "**diabetes**" in text
+
+
+def test_regression_recipe_quick_run_ends_with_its_test_r2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "regression_best.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "held out for validation" in lines[0]
+    assert re.fullmatch(r"Test R2: -?\d\.\d{4}", lines[-1]), lines[-1]
