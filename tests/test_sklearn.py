@@ -31,20 +31,40 @@ def one_blas_thread():
         yield
 
 
-# Every check of scikit-learn's suite passes, so no check is listed as expected to fail.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+# Every check of scikit-learn's suite passes but one, twice (dense and sparse X): with mini-batches,
+# a row repeated k times is k rows to batch, so an epoch has more updates than with the row weighted
+# k; the loss of one batch with weights is exactly the loss with repeated rows (tested here and in
+# tests/test_regression_training.py). scikit-learn expects the same of its own stochastic solvers
+# only under conditions (MLPRegressor: tol=1e-2), and lists the check as failing for others.
+_REPEATED_ROWS = "mini-batch SGD: k repeated rows make more updates per epoch than one row weighted k"
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": _REPEATED_ROWS,
+    "check_sample_weight_equivalence_on_sparse_data": _REPEATED_ROWS,
+}
+# Two checks fit one estimator twice and compare the results: with warm_start=True the second fit
+# continues the first, which is what warm_start means.
+_REFIT = "fits the same estimator twice and compares: with warm_start=True the second fit continues"
+WARM_START_FAILED_CHECKS = {
+    "check_classifiers_multilabel_representation_invariance": _REFIT,
+    "check_supervised_y_2d": _REFIT,
+}
 ESTIMATORS = [ScratchNNClassifier, ScratchNNRegressor]
+
+
+def expected_failed_checks(estimator) -> dict[str, str]:
+    if estimator.warm_start:
+        return {**EXPECTED_FAILED_CHECKS, **WARM_START_FAILED_CHECKS}
+    return EXPECTED_FAILED_CHECKS
 
 
 @parametrize_with_checks(
     [
         ScratchNNClassifier(),
         ScratchNNClassifier(dtype="float64"),
-        ScratchNNClassifier(warm_start=True),
-        ScratchNNRegressor(),
+        ScratchNNRegressor(epochs=30),  # the defaults in full: test_check_estimator_passes_as_a_whole...
         ScratchNNRegressor(dtype="float32", epochs=20, warm_start=True),
     ],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    expected_failed_checks=expected_failed_checks,
 )
 def test_each_scikit_learn_estimator_check(estimator, check):
     check(estimator)
@@ -54,9 +74,9 @@ def test_each_scikit_learn_estimator_check(estimator, check):
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_check_estimator_passes_as_a_whole_partial_fit_checked(cls, warm_start):
     # on_skip=None: checks needing optional packages (pandas) are skipped without a warning
-    results = check_estimator(
-        cls(warm_start=warm_start), expected_failed_checks=EXPECTED_FAILED_CHECKS, on_skip=None
-    )
+    estimator = cls(warm_start=warm_start)
+    expected = expected_failed_checks(estimator)
+    results = check_estimator(estimator, expected_failed_checks=expected, on_skip=None)
     assert not [r for r in results if r["status"] == "failed"]
     # scikit-learn checks partial_fit once the estimator has it
     assert "check_estimators_partial_fit_n_features" in {r["check_name"] for r in results}
@@ -398,6 +418,9 @@ def test_sparse_csr_rows_are_densified_a_block_of_batches_at_a_time(monkeypatch)
     monkeypatch.setattr(scipy.sparse.csr_matrix, "toarray", toarray)
     dense = X_sparse.toarray()
     np.testing.assert_array_equal(clf.predict_proba(X_sparse), clf.predict_proba(dense))
+    # the same batches in the same order as its dense twin: the same network
+    twin = ScratchNNClassifier(epochs=20, dtype="float64", random_state=0).fit(dense, y)
+    np.testing.assert_allclose(clf.predict_proba(dense), twin.predict_proba(dense), rtol=1e-12)
     assert clf.score(X_sparse, y) > 0.9
 
 

@@ -112,13 +112,25 @@ def test_partial_fit_continues_and_keeps_the_first_calls_standardisation():
 
 def test_warm_start_fit_continues_from_the_previous_weights():
     X, y = friedman()
-    warm = ScratchNNRegressor(epochs=5, warm_start=True, random_state=0).fit(X, y)
+    params = dict(schedule="constant", random_state=0)
+    warm = ScratchNNRegressor(epochs=5, warm_start=True, **params).fit(X, y)
     warm.fit(X, y)
-    cold = ScratchNNRegressor(epochs=10, random_state=0).fit(X, y)
+    cold = ScratchNNRegressor(epochs=10, **params).fit(X, y)
     assert warm.n_iter_ == 5
     assert warm.t_ == 10 * len(X)
     np.testing.assert_allclose(warm.loss_curve_, cold.loss_curve_, rtol=1e-9)
     np.testing.assert_allclose(warm.predict(X), cold.predict(X), rtol=1e-9)
+
+
+def test_a_warm_fit_runs_its_schedule_anew_and_partial_fit_the_constant_rate():
+    X, y = friedman()
+    reg = ScratchNNRegressor(epochs=5, warm_start=True, schedule="cosine", random_state=0).fit(X, y)
+    assert reg._trainer.optimizer.learning_rate < 0.01 * reg.learning_rate  # near the cosine's end
+    before = reg.loss_curve_[-1]
+    reg.fit(X, y)  # a warm restart: the rate rises again, so the weights move
+    assert reg.loss_curve_[-1] < before
+    reg.partial_fit(X, y)
+    assert reg._trainer.optimizer.learning_rate == reg.learning_rate
 
 
 def test_sample_weights_are_a_normalised_weighted_mean_and_zero_weight_rows_are_ignored():
