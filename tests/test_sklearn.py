@@ -466,3 +466,37 @@ def test_a_class_too_small_for_the_validation_split_is_named_by_its_label():
     with pytest.raises(ValueError, match=r"class 'ham' has 1 of the 40 rows") as err:
         ScratchNNClassifier(patience=2).fit(X, y)
     assert "[0]" not in str(err.value)
+
+
+def test_the_command_line_refuses_a_row_beyond_float32s_range_as_a_one_line_user_error(tmp_path):
+    import csv
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sklearn.datasets import load_iris
+
+    script = shutil.which("scratchnn", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "scratchnn"]
+    train = subprocess.run(
+        [*command, "train", "--data", "iris", "--out", "runs/i", "--epochs", "1", "--seed", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    rows = load_iris().data[:3].tolist()
+    rows[1][2] = 1e39  # finite in the CSV, beyond float32 once scaled
+    with open(tmp_path / "rows.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+        writer.writerows(rows)
+    proc = subprocess.run(
+        [*command, "predict", "--model", "runs/i/model.npz", "--input", "rows.csv"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "row 1, column 2" in lines[0]
+    assert "feature 2 exceeds float32's range" in lines[0]
+    assert "Traceback" not in proc.stderr
