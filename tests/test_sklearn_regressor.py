@@ -228,5 +228,5 @@ def test_regression_recipe_quick_run_ends_with_its_test_r2(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
-    assert "validation splits of" in lines[0]
+    assert "validation folds of the training rows" in proc.stdout
     assert re.fullmatch(r"Test R2: -?\d\.\d{4}", lines[-1]), lines[-1]
