@@ -58,6 +58,7 @@ GRID = [
 ]
 N_FOLDS = 3
 N_REPEATS = 2
+N_MEMBERS = 5
 
 
 class RegressionBest:
@@ -72,9 +73,7 @@ class RegressionBest:
         self.log = log or (lambda line: None)
 
     def _network(self, setting: dict, seed: int) -> ScratchNNRegressor:
-        params = {**BASE, **setting}
-        if self.epochs is not None:
-            params["epochs"] = self.epochs
+        params = {**BASE, **({} if self.epochs is None else {"epochs": self.epochs}), **setting}
         return ScratchNNRegressor(random_state=seed, **params)
 
     def fit(self, X, y) -> RegressionBest:
@@ -104,8 +103,16 @@ class RegressionBest:
         top = int(np.argmax(means))
         standard_error = float(np.std(results[top][0], ddof=1) / np.sqrt(len(results[top][0])))
         best = results[max(j for j, m in enumerate(means) if m >= means[top] - standard_error)]
-        self.validation_r2_, self.setting_, self.members_ = float(np.mean(best[0])), best[1], best[2]
-        self.log(f"chosen: {self.setting_}; predicting with the average of its {len(self.members_)} networks")
+        self.validation_r2_, self.setting_ = float(np.mean(best[0])), best[1]
+        # Refit on all the rows with as many updates as the validated networks made: a fixed
+        # number of epochs over more rows would be more updates, which is not what was validated
+        fold_rows = len(X) * (N_FOLDS - 1) / N_FOLDS
+        epochs = max(1, round((self.epochs or BASE["epochs"]) * fold_rows / len(X)))
+        self.log(f"chosen: {self.setting_}; {N_MEMBERS} networks of {epochs} epochs on all {len(X)} rows")
+        seeds = np.random.SeedSequence(self.random_state).generate_state(N_MEMBERS)
+        self.members_ = [
+            self._network({**self.setting_, "epochs": epochs}, int(seed)).fit(X, y) for seed in seeds
+        ]
         return self
 
     def predict(self, X) -> np.ndarray:

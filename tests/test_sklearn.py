@@ -88,7 +88,9 @@ def test_parameters_are_exactly_the_settings_plus_scikit_learn_ones(cls):
     assert set(params) == {s.name for s in SETTINGS} | set(SKLEARN_PARAMS)
     for s in SETTINGS:  # documented in the numpydoc Parameters section generated from SETTINGS
         assert f"{s.name} : {s.doc_type()}, default=" in cls.__doc__
-    assert "{parameters}" not in cls.__doc__
+    assert "**params" not in cls.__doc__
+    assert "    verbose : bool, default=False\n" in cls.__doc__
+    assert "\n    Attributes\n    ----------\n" in cls.__doc__
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)

@@ -99,7 +99,11 @@ class BaseScratchNN(BaseEstimator):
         cls.__init__ = __init__
         if cls.__doc__:
             settings = settings_doc(defaults={k: v for k, v in defaults.items() if k in cls._defaults})
-            cls.__doc__ = cls.__doc__.replace("    {parameters}", settings + "\n" + SKLEARN_PARAMS_DOC)
+            # The numpydoc Parameters section, put before Attributes. The source leaves it out, so
+            # that the docs' static reading of the source finds no section it cannot fill.
+            heading = "    Attributes\n    ----------\n"
+            section = "    Parameters\n    ----------\n" + settings + "\n" + SKLEARN_PARAMS_DOC + "\n\n"
+            cls.__doc__ = cls.__doc__.replace(heading, section + heading, 1)
 
     # -- settings --------------------------------------------------------------------------
     def _config(self, **overrides) -> TrainingConfig:

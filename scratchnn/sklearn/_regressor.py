@@ -31,10 +31,6 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     chose: on diabetes and friedman1 they reach at least ``MLPRegressor(max_iter=2000)``'s test R²,
     in less time. tanh suits smooth targets; the cosine schedule lets the last epochs settle.
 
-    Parameters
-    ----------
-    {parameters}
-
     Attributes
     ----------
     n_features_in_ : int
