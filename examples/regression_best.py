@@ -1,4 +1,4 @@
-"""A tuned regression recipe: settings chosen on validation folds, and the average of their networks.
+"""A tuned regression recipe: settings chosen on validation folds, then an average of networks.
 
     python examples/regression_best.py [--data diabetes|friedman1] [--seed S] [--quick]
 
@@ -17,11 +17,11 @@ noise of a single network:
 * **tanh, one wide layer, Adam with a cosine schedule.** tanh suits the smooth targets of both
   (friedman1 is built from a sine and polynomials); the cosine schedule lets the last epochs settle
   instead of bouncing around the minimum as a constant rate does.
-* **The validated networks themselves, averaged.** The prediction is the mean of the six networks
-  whose validation scores chose the setting, rather than of networks refitted on all the rows:
-  with a fixed number of epochs, more rows mean more updates, so a refit is not the network that
-  was validated (on diabetes it overfits where the folds' networks did not). Their errors are
-  partly independent, so the average has less variance than any one of them.
+* **An average of five networks** (``N_MEMBERS``), refitted on all the training rows with the chosen
+  setting and different seeds, for as many updates as the validated networks made (two thirds of
+  the epochs: a fixed number of epochs over more rows would be more updates, which is not what was
+  validated, and on diabetes overfits). Their errors are partly independent, so the average has
+  less variance than any one of them.
 
 The features are expected standardised (the benchmark does it on the training rows); the target is
 standardised by each ``ScratchNNRegressor`` itself. ``benchmarks/regression.py`` runs this recipe on
@@ -62,8 +62,8 @@ N_MEMBERS = 5
 
 
 class RegressionBest:
-    """``fit(X, y)`` chooses a setting of ``grid`` by its mean R² over validation folds of ``(X, y)``;
-    ``predict`` averages the networks trained for those folds with it."""
+    """``fit(X, y)`` chooses a setting of ``grid`` on validation folds of ``(X, y)`` and trains
+    ``N_MEMBERS`` networks with it on all of ``(X, y)``; ``predict`` averages them."""
 
     def __init__(self, random_state: int = 0, grid=None, n_repeats: int = N_REPEATS, epochs=None, log=None):
         self.random_state = random_state
@@ -79,31 +79,28 @@ class RegressionBest:
     def fit(self, X, y) -> RegressionBest:
         from sklearn.model_selection import KFold
 
-        results = []  # (mean validation R2, setting, the networks that earned it)
+        scores = [[] for _ in self.grid]  # the validation R2 of each setting, fold after fold
         for repeat in range(self.n_repeats):
             folds = KFold(N_FOLDS, shuffle=True, random_state=self.random_state + repeat).split(X)
             for i, (fit, val) in enumerate(folds):
+                seed = self.random_state + 1000 * repeat + 100 * i
                 for j, setting in enumerate(self.grid):
-                    seed = self.random_state + 1000 * repeat + 100 * i
                     net = self._network(setting, seed).fit(X[fit], y[fit])
-                    if repeat == 0 and i == 0:
-                        results.append([[], setting, []])
-                    results[j][0].append(net.score(X[val], y[val]))
-                    results[j][2].append(net)
+                    scores[j].append(net.score(X[val], y[val]))
         self.log(
             f"{len(X)} training rows; {self.n_repeats} x {N_FOLDS} validation folds of the training rows"
         )
-        for scores, setting, _ in results:
-            self.log(f"  {setting}: mean validation R2 {np.mean(scores):.4f}")
+        for setting, s in zip(self.grid, scores):
+            self.log(f"  {setting}: mean validation R2 {np.mean(s):.4f}")
         # The one-standard-error rule (Hastie, Tibshirani and Friedman, section 7.10): the most
         # regularised setting whose mean is within one standard error of the best mean. Validation
         # scores of a few hundred rows are noisy; among settings they cannot tell apart, the simplest
         # network generalises best.
-        means = [float(np.mean(r[0])) for r in results]
+        means = [float(np.mean(s)) for s in scores]
         top = int(np.argmax(means))
-        standard_error = float(np.std(results[top][0], ddof=1) / np.sqrt(len(results[top][0])))
-        best = results[max(j for j, m in enumerate(means) if m >= means[top] - standard_error)]
-        self.validation_r2_, self.setting_ = float(np.mean(best[0])), best[1]
+        standard_error = float(np.std(scores[top], ddof=1) / np.sqrt(len(scores[top])))
+        chosen = max(j for j, m in enumerate(means) if m >= means[top] - standard_error)
+        self.validation_r2_, self.setting_ = means[chosen], self.grid[chosen]
         # Refit on all the rows with as many updates as the validated networks made: a fixed
         # number of epochs over more rows would be more updates, which is not what was validated
         fold_rows = len(X) * (N_FOLDS - 1) / N_FOLDS
