@@ -502,3 +502,14 @@ def test_the_command_line_refuses_a_row_beyond_float32s_range_as_a_one_line_user
     assert "row 1, column 2" in lines[0]
     assert "feature 2 exceeds float32's range" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_fit_checks_the_data_once_at_its_door_not_again_every_epoch(monkeypatch):
+    from scratchnn import trainer
+
+    calls = []
+    check_pair = trainer.check_pair
+    monkeypatch.setattr(trainer, "check_pair", lambda *a, **k: calls.append(a[3]) or check_pair(*a, **k))
+    clf = ScratchNNClassifier(epochs=5, random_state=0).fit(*blobs())
+    assert clf.n_iter_ == 5
+    assert calls == []  # validate_data in fit was the check; the trainer's loop trusts it

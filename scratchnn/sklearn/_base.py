@@ -17,12 +17,12 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..config import SETTINGS, TrainingConfig, build, settings_doc
 from ..schedules import make_schedule
 from ..trainer import History, TrainingDiverged
-from ..validation import check_float_range
+from ..validation import check_float_range, check_sample_weight
 
 #: Parameters of the estimators that are not training settings: scikit-learn's own meanings.
 SKLEARN_PARAMS = {
@@ -182,7 +182,7 @@ class BaseScratchNN(BaseEstimator):
         targets, n_outputs, config = self._targets(
             y, config, reset=reset, incremental=incremental, classes=classes
         )
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = check_sample_weight(sample_weight, X.shape[0])
         early, patience = self._stopping(config, incremental)
         if reset:
             # One seed, drawn once from random_state, drives everything below it.
@@ -295,8 +295,10 @@ class BaseScratchNN(BaseEstimator):
 
     @staticmethod
     def _pass(trainer, X, y, sw) -> float:
-        extra = {} if sw is None else {"sample_weight": sw}
-        return float(trainer.fit(X, y, epochs=1, verbose=False, **extra)[0]["loss"])
+        """One epoch of the trainer's loop on arrays this estimator has checked at its door
+        (``fit``): the trusted inner path, as ``config.train`` takes, so nothing is checked again
+        epoch after epoch."""
+        return float(trainer._fit(X, y, 1, sample_weight=sw)[0]["loss"])
 
     def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
         """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
