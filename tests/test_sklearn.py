@@ -31,20 +31,40 @@ def one_blas_thread():
         yield
 
 
-# Every check of scikit-learn's suite passes, so no check is listed as expected to fail.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+# Every check of scikit-learn's suite passes but one, twice (dense and sparse X): with mini-batches,
+# a row repeated k times is k rows to batch, so an epoch has more updates than with the row weighted
+# k; the loss of one batch with weights is exactly the loss with repeated rows (tested here and in
+# tests/test_regression_training.py). scikit-learn expects the same of its own stochastic solvers
+# only under conditions (MLPRegressor: tol=1e-2), and lists the check as failing for others.
+_REPEATED_ROWS = "mini-batch SGD: k repeated rows make more updates per epoch than one row weighted k"
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": _REPEATED_ROWS,
+    "check_sample_weight_equivalence_on_sparse_data": _REPEATED_ROWS,
+}
+# Two checks fit one estimator twice and compare the results: with warm_start=True the second fit
+# continues the first, which is what warm_start means.
+_REFIT = "fits the same estimator twice and compares: with warm_start=True the second fit continues"
+WARM_START_FAILED_CHECKS = {
+    "check_classifiers_multilabel_representation_invariance": _REFIT,
+    "check_supervised_y_2d": _REFIT,
+}
 ESTIMATORS = [ScratchNNClassifier, ScratchNNRegressor]
+
+
+def expected_failed_checks(estimator) -> dict[str, str]:
+    if estimator.warm_start:
+        return {**EXPECTED_FAILED_CHECKS, **WARM_START_FAILED_CHECKS}
+    return EXPECTED_FAILED_CHECKS
 
 
 @parametrize_with_checks(
     [
         ScratchNNClassifier(),
         ScratchNNClassifier(dtype="float64"),
-        ScratchNNClassifier(warm_start=True),
-        ScratchNNRegressor(),
+        ScratchNNRegressor(epochs=30),  # the defaults in full: test_check_estimator_passes_as_a_whole...
         ScratchNNRegressor(dtype="float32", epochs=20, warm_start=True),
     ],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    expected_failed_checks=expected_failed_checks,
 )
 def test_each_scikit_learn_estimator_check(estimator, check):
     check(estimator)
@@ -54,9 +74,9 @@ def test_each_scikit_learn_estimator_check(estimator, check):
 @pytest.mark.parametrize("cls", ESTIMATORS)
 def test_check_estimator_passes_as_a_whole_partial_fit_checked(cls, warm_start):
     # on_skip=None: checks needing optional packages (pandas) are skipped without a warning
-    results = check_estimator(
-        cls(warm_start=warm_start), expected_failed_checks=EXPECTED_FAILED_CHECKS, on_skip=None
-    )
+    estimator = cls(warm_start=warm_start)
+    expected = expected_failed_checks(estimator)
+    results = check_estimator(estimator, expected_failed_checks=expected, on_skip=None)
     assert not [r for r in results if r["status"] == "failed"]
     # scikit-learn checks partial_fit once the estimator has it
     assert "check_estimators_partial_fit_n_features" in {r["check_name"] for r in results}
@@ -68,7 +88,9 @@ def test_parameters_are_exactly_the_settings_plus_scikit_learn_ones(cls):
     assert set(params) == {s.name for s in SETTINGS} | set(SKLEARN_PARAMS)
     for s in SETTINGS:  # documented in the numpydoc Parameters section generated from SETTINGS
         assert f"{s.name} : {s.doc_type()}, default=" in cls.__doc__
-    assert "{parameters}" not in cls.__doc__
+    assert "**params" not in cls.__doc__
+    assert "    verbose : bool, default=False\n" in cls.__doc__
+    assert "\n    Attributes\n    ----------\n" in cls.__doc__
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)
@@ -398,6 +420,9 @@ def test_sparse_csr_rows_are_densified_a_block_of_batches_at_a_time(monkeypatch)
     monkeypatch.setattr(scipy.sparse.csr_matrix, "toarray", toarray)
     dense = X_sparse.toarray()
     np.testing.assert_array_equal(clf.predict_proba(X_sparse), clf.predict_proba(dense))
+    # the same batches in the same order as its dense twin: the same network
+    twin = ScratchNNClassifier(epochs=20, dtype="float64", random_state=0).fit(dense, y)
+    np.testing.assert_allclose(clf.predict_proba(dense), twin.predict_proba(dense), rtol=1e-12)
     assert clf.score(X_sparse, y) > 0.9
 
 
@@ -443,3 +468,48 @@ def test_a_class_too_small_for_the_validation_split_is_named_by_its_label():
     with pytest.raises(ValueError, match=r"class 'ham' has 1 of the 40 rows") as err:
         ScratchNNClassifier(patience=2).fit(X, y)
     assert "[0]" not in str(err.value)
+
+
+def test_the_command_line_refuses_a_row_beyond_float32s_range_as_a_one_line_user_error(tmp_path):
+    import csv
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sklearn.datasets import load_iris
+
+    script = shutil.which("scratchnn", path=str(Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "scratchnn"]
+    train = subprocess.run(
+        [*command, "train", "--data", "iris", "--out", "runs/i", "--epochs", "1", "--seed", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr
+    rows = load_iris().data[:3].tolist()
+    rows[1][2] = 1e39  # finite in the CSV, beyond float32 once scaled
+    with open(tmp_path / "rows.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+        writer.writerows(rows)
+    proc = subprocess.run(
+        [*command, "predict", "--model", "runs/i/model.npz", "--input", "rows.csv"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "row 1, column 2" in lines[0]
+    assert "feature 2 exceeds float32's range" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_fit_checks_the_data_once_at_its_door_not_again_every_epoch(monkeypatch):
+    from scratchnn import trainer
+
+    calls = []
+    check_pair = trainer.check_pair
+    monkeypatch.setattr(trainer, "check_pair", lambda *a, **k: calls.append(a[3]) or check_pair(*a, **k))
+    clf = ScratchNNClassifier(epochs=5, random_state=0).fit(*blobs())
+    assert clf.n_iter_ == 5
+    assert calls == []  # validate_data in fit was the check; the trainer's loop trusts it

@@ -4,6 +4,11 @@ coefs_, early stopping scored by R², sparse X)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_friedman1, make_regression
@@ -107,13 +112,25 @@ def test_partial_fit_continues_and_keeps_the_first_calls_standardisation():
 
 def test_warm_start_fit_continues_from_the_previous_weights():
     X, y = friedman()
-    warm = ScratchNNRegressor(epochs=5, warm_start=True, random_state=0).fit(X, y)
+    params = dict(schedule="constant", random_state=0)
+    warm = ScratchNNRegressor(epochs=5, warm_start=True, **params).fit(X, y)
     warm.fit(X, y)
-    cold = ScratchNNRegressor(epochs=10, random_state=0).fit(X, y)
+    cold = ScratchNNRegressor(epochs=10, **params).fit(X, y)
     assert warm.n_iter_ == 5
     assert warm.t_ == 10 * len(X)
     np.testing.assert_allclose(warm.loss_curve_, cold.loss_curve_, rtol=1e-9)
     np.testing.assert_allclose(warm.predict(X), cold.predict(X), rtol=1e-9)
+
+
+def test_a_warm_fit_runs_its_schedule_anew_and_partial_fit_the_constant_rate():
+    X, y = friedman()
+    reg = ScratchNNRegressor(epochs=5, warm_start=True, schedule="cosine", random_state=0).fit(X, y)
+    assert reg._trainer.optimizer.learning_rate < 0.01 * reg.learning_rate  # near the cosine's end
+    before = reg.loss_curve_[-1]
+    reg.fit(X, y)  # a warm restart: the rate rises again, so the weights move
+    assert reg.loss_curve_[-1] < before
+    reg.partial_fit(X, y)
+    assert reg._trainer.optimizer.learning_rate == reg.learning_rate
 
 
 def test_sample_weights_are_a_normalised_weighted_mean_and_zero_weight_rows_are_ignored():
@@ -183,3 +200,33 @@ def test_features_beyond_float32_range_are_refused_in_fit_and_predict():
     reg = ScratchNNRegressor(dtype="float32", **FAST).fit(X, y)
     with pytest.raises(ValueError, match="feature 4 exceeds float32's range"):
         reg.predict(huge)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_regression_benchmark_runs_end_to_end_and_writes_its_section(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmark results\n\nother sections stay\n")
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "benchmarks" / "regression.py"), "--seeds", "0",
+         "--methods", "ridge,hgb", "--datasets", "diabetes", "--output", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert "other sections stay" in text
+    assert text.count("<!-- regression:start -->") == text.count("<!-- regression:end -->") == 1
+    assert "| scikit-learn `RidgeCV()` |" in text
+    assert "**diabetes**" in text
+
+
+def test_regression_recipe_quick_run_ends_with_its_test_r2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "regression_best.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "validation folds of the training rows" in proc.stdout
+    assert re.fullmatch(r"Test R2: -?\d\.\d{4}", lines[-1]), lines[-1]

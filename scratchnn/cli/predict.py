@@ -8,8 +8,9 @@ import os
 import sys
 
 from ..files import atomic_write
+from ..validation import check_features
 from . import common, options, outputs, regression, tables
-from .errors import UserError
+from .errors import UserError, from_user
 
 HELP = "labels (or class probabilities) for the rows of a CSV file"
 DESCRIPTION = "Predict a label for each row of a CSV file of raw, unscaled features."
@@ -52,6 +53,8 @@ def run(args) -> int:
         raise UserError("--proba gives class probabilities, but this model predicts a number")
     rows = tables.read_rows(args.input, meta, plan, network.n_features)
     x = scaler.transform(tables.features(rows, meta, plan, args.unknown_categories))
+    with from_user():  # a scaled row the network's dtype cannot hold (1e39 in float32) is the user's to fix
+        x = check_features(x, "the --input rows (scaled)", dtype=network.dtype, n_features=network.n_features)
     predicted = network.predict(x)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

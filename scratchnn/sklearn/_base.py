@@ -17,11 +17,12 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..config import SETTINGS, TrainingConfig, build, settings_doc
+from ..schedules import make_schedule
 from ..trainer import History, TrainingDiverged
-from ..validation import check_float_range
+from ..validation import check_float_range, check_sample_weight
 
 #: Parameters of the estimators that are not training settings: scikit-learn's own meanings.
 SKLEARN_PARAMS = {
@@ -98,7 +99,11 @@ class BaseScratchNN(BaseEstimator):
         cls.__init__ = __init__
         if cls.__doc__:
             settings = settings_doc(defaults={k: v for k, v in defaults.items() if k in cls._defaults})
-            cls.__doc__ = cls.__doc__.replace("    {parameters}", settings + "\n" + SKLEARN_PARAMS_DOC)
+            # The numpydoc Parameters section, put before Attributes. The source leaves it out, so
+            # that the docs' static reading of the source finds no section it cannot fill.
+            heading = "    Attributes\n    ----------\n"
+            section = "    Parameters\n    ----------\n" + settings + "\n" + SKLEARN_PARAMS_DOC + "\n\n"
+            cls.__doc__ = cls.__doc__.replace(heading, section + heading, 1)
 
     # -- settings --------------------------------------------------------------------------
     def _config(self, **overrides) -> TrainingConfig:
@@ -177,26 +182,47 @@ class BaseScratchNN(BaseEstimator):
         targets, n_outputs, config = self._targets(
             y, config, reset=reset, incremental=incremental, classes=classes
         )
-        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = check_sample_weight(sample_weight, X.shape[0])
         early, patience = self._stopping(config, incremental)
         if reset:
             # One seed, drawn once from random_state, drives everything below it.
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            self._split_seed, build_seed = np.random.SeedSequence(seed).spawn(2)
-            self.network_, self._trainer = build(
-                config, X.shape[1], n_outputs, seed=build_seed, n_train=X.shape[0]
-            )
-            self.t_, self.loss_curve_ = 0, []
-        self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
+            self._split_seed, self._build_seed = np.random.SeedSequence(seed).spawn(2)
         x_val = y_val = None
         if early:
             X, x_val, targets, y_val, sw = self._split(X, targets, sw, y)
+        if reset:
+            self.network_, self._trainer = build(
+                config, X.shape[1], n_outputs, seed=self._build_seed, n_train=X.shape[0]
+            )
+            self.t_, self.loss_curve_ = 0, []
+        else:
+            self._continue(config, X.shape[0], incremental)
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
         self.validation_scores_ = [] if early else None
         self.best_validation_score_ = None
         self.best_loss_ = math.inf
         self.history_ = History()
         self._run(config, X, targets, sw, x_val, y_val, 1 if incremental else config.epochs, patience)
         return self
+
+    def _continue(self, config, n_train: int, incremental: bool) -> None:
+        """Ready the trainer of a fitted network for more training; the weights and the
+        optimizer's state (momentum, Adam's moments) carry on.
+
+        A learning-rate schedule spans the epochs of one ``fit``: a warm-started ``fit`` runs it
+        anew over its own epochs (a warm restart, as SGDR's), rather than continue past its end
+        (where a cosine schedule's rate is 0). ``partial_fit`` has no number of epochs to size a
+        schedule over, so it trains at the constant ``learning_rate``, as scikit-learn's does.
+        """
+        trainer = self._trainer
+        trainer.optimizer.learning_rate = config.learning_rate
+        trainer.step = 0  # the trainer reads its base rate again at step 0
+        trainer.schedule = None
+        if not incremental and config.schedule != "constant":
+            trainer.schedule = make_schedule(
+                config.schedule, config.epochs * math.ceil(n_train / config.batch_size)
+            )
 
     def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
@@ -241,31 +267,38 @@ class BaseScratchNN(BaseEstimator):
                 p[...] = best
 
     def _epoch(self, X, y, sw, batch_size: int) -> float:
-        """One pass over ``(X, y)``; returns the mean training loss.
+        """One pass over ``(X, y)``; returns the mean training loss (weighted by ``sw`` if given).
 
-        Dense ``X`` goes to the trainer whole. Sparse ``X`` is visited in a random order and
-        densified one block of whole mini-batches at a time (about 1 MiB), each block trained
-        as one pass of the trainer: the dense matrix never exists.
+        Dense ``X`` goes to the trainer whole. Sparse ``X`` is put in the order the trainer would
+        draw and densified one block of whole mini-batches at a time (``SPARSE_BLOCK_BYTES``), each
+        block trained in that order: the same batches, in the same order, as its dense twin, and the
+        dense matrix never exists.
         """
         trainer = self._trainer
         if not hasattr(X, "tocsr"):
-            return self._pass(trainer, X, y, None if sw is None else sw)
+            return self._pass(trainer, X, y, sw)
         n = X.shape[0]
-        rows_per_block = batch_size * max(
-            1, SPARSE_BLOCK_BYTES // (batch_size * X.shape[1] * X.dtype.itemsize)
-        )
-        perm = trainer.rng.permutation(n)
+        row_bytes = X.shape[1] * X.dtype.itemsize
+        rows_per_block = batch_size * max(1, SPARSE_BLOCK_BYTES // (batch_size * row_bytes))
+        perm = trainer.rng.permutation(n) if trainer.shuffle else np.arange(n)
         total = 0.0
-        for start in range(0, n, rows_per_block):
-            rows = perm[start : start + rows_per_block]
-            block = X[rows].toarray()
-            total += self._pass(trainer, block, y[rows], None if sw is None else sw[rows]) * rows.shape[0]
-        return total / n
+        shuffle, trainer.shuffle = trainer.shuffle, False
+        try:
+            for start in range(0, n, rows_per_block):
+                rows = perm[start : start + rows_per_block]
+                w = None if sw is None else sw[rows]
+                loss = self._pass(trainer, X[rows].toarray(), y[rows], w)
+                total += loss * (rows.shape[0] if w is None else float(w.sum()))
+        finally:
+            trainer.shuffle = shuffle
+        return total / (n if sw is None else float(sw.sum()))
 
     @staticmethod
     def _pass(trainer, X, y, sw) -> float:
-        extra = {} if sw is None else {"sample_weight": sw}
-        return float(trainer.fit(X, y, epochs=1, verbose=False, **extra)[0]["loss"])
+        """One epoch of the trainer's loop on arrays this estimator has checked at its door
+        (``fit``): the trusted inner path, as ``config.train`` takes, so nothing is checked again
+        epoch after epoch."""
+        return float(trainer._fit(X, y, 1, sample_weight=sw)[0]["loss"])
 
     def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
         """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is

@@ -31,10 +31,6 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     (each column an independent yes/no), trained with ``k`` sigmoid outputs and binary cross-entropy
     on the logits (``loss="bce"``, chosen automatically).
 
-    Parameters
-    ----------
-    {parameters}
-
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
