@@ -26,8 +26,10 @@ command with --resume to run only the trials not yet in results.csv. DIR must
 be new or empty, or hold an earlier run: --resume continues its search,
 --force replaces it. --jobs above the number of cores runs one trial per core.
 
-example:
+examples:
   scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
+  scratchnn tune --data digits --optimizer adam --out runs/cnn-tune \
+      --grid "layers=conv16k3p1-relu-gap-dense,conv32k3p1-bn-relu-maxpool2-dense;learning_rate=0.003,0.01"
 """
 
 
@@ -107,6 +109,7 @@ def run(args) -> int:
         )
     ds, prep, why = tables.read_and_prepare(args)
     base = tables.config_for_task(base, prep)
+    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
     for params in combos:
         config = base.replace(**params)
         common.check_network_fits(config, prep.x.shape[1], prep.n_outputs, option="hidden_units")
