@@ -95,7 +95,7 @@ def run(args) -> int:
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
-    y = data.encode_with(ds.labels, names)
+    y = tables.class_codes(ds, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
     y_pred = network.predict(scaler.transform(features[rows]))

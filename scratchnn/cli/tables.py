@@ -95,13 +95,20 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
 def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
     """``(task, column plan or None, target scaler or None)`` recorded in a model's metadata."""
     task = meta.get("task", "classification")
-    plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
-    target_scaler = None
-    if task == "regression":
-        if not meta.get("target_scaler"):
-            raise UserError("the model is a regression model without its target scaler")
-        target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
+    with from_user():
+        plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
+        target_scaler = None
+        if task == "regression":
+            if not meta.get("target_scaler"):
+                raise UserError("the model is a regression model without its target scaler")
+            target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
     return task, plan, target_scaler
+
+
+def class_codes(ds: sources.Dataset, names: list[str]) -> np.ndarray:
+    """The labels of ``ds`` as indices into the model's class names; a label it lacks is the user's error."""
+    with from_user():
+        return data.encode_with(ds.labels, names)
 
 
 def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
