@@ -333,3 +333,18 @@ def test_task_regression_on_text_labels_is_a_one_line_error(files):
     proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
                      cwd=files, status=2)  # fmt: skip
     assert_one_line_error(proc, "--task regression needs numbers", "column 'label'", "on line 2")
+
+
+def test_a_handful_of_whole_numbers_are_classes_and_the_choice_is_said(files):
+    write_csv(files / "codes.csv", ["a", "b", "y"], [[str(i), str(i % 5), str(i % 2)] for i in range(20)])
+    proc = scratchnn("train", "--data", "codes.csv", "--out", "codes", "--epochs", "1", cwd=files)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("codes.csv: 20 rows, 2 features, 2 classes -> ")
+    assert (
+        lines[1]
+        == "Task: classification, since 'y' holds 2 distinct whole numbers (--task regression to change)"
+    )
+    # a bundled data set of classes (digits: 0 to 9) says so itself: nothing to choose, nothing said
+    proc = scratchnn("train", "--data", "digits", "--out", "digits", "--epochs", "1", cwd=files)
+    assert proc.stdout.splitlines()[1].startswith("Epoch 1/1 | ")
+    assert "Task:" not in proc.stdout

@@ -58,7 +58,9 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
         f"{ds.name}: {ds.n_rows} rows, {len(ds.feature_names)} features, {target} -> "
         f"{len(prep.train)} training, {len(prep.val)} validation{held}"
     ]
-    if getattr(args, "task", "auto") == "auto" and (prep.task == "regression" or why.endswith("numbers")):
+    numbers = prep.task == "regression" or why.endswith("numbers")
+    declared = ds.name in sources.BUILTIN and prep.task == "classification"  # digits' classes are named
+    if getattr(args, "task", "auto") == "auto" and numbers and not declared:
         # a target of numbers could be either: say which was chosen (text labels can only be classes)
         other = "classification" if prep.task == "regression" else "regression"
         lines.append(f"Task: {prep.task}, since {why} (--task {other} to change)")
