@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import data
 from . import common, options, outputs, regression, tables
-from .errors import one_line
+from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
 DESCRIPTION = (
@@ -19,10 +19,7 @@ DESCRIPTION = (
 EPILOG = """\
 On the SOURCE the model was trained on, the rows held out by --test-fraction
 are scored (the split is recomputed from the seed stored in the model); any
-other data is scored whole. The output says which rows were used. A regression
-model is scored by R2, MAE and RMSE, beside the same scores of predicting the
-training mean, with DIR/predicted_vs_actual_evaluate.png and
-DIR/residuals_evaluate.png. The metrics
+other data is scored whole. The output says which rows were used. The metrics
 are printed first; a plot that cannot be written (a read-only folder) is a
 warning, not an error.
 
@@ -98,7 +95,8 @@ def run(args) -> int:
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
-    y = tables.class_codes(ds, names)
+    with from_user():  # a label the model never learned is the data's mistake
+        y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
     y_pred = network.predict(scaler.transform(features[rows]))

@@ -107,12 +107,6 @@ def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
     return task, plan, target_scaler
 
 
-def class_codes(ds: sources.Dataset, names: list[str]) -> np.ndarray:
-    """The labels of ``ds`` as indices into the model's class names; a label it lacks is the user's error."""
-    with from_user():
-        return data.encode_with(ds.labels, names)
-
-
 def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
     """``--data`` for ``evaluate``, its columns read as the model's were (text columns, empty cells)."""
     text = plan.text_columns if plan is not None else ()
