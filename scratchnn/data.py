@@ -1,14 +1,19 @@
-"""Preparing data for training: splits, label codes, the train-only scaler.
+"""Preparing data for training: the task, splits, label codes, the train-only scalers.
 
 Data flows one way: ``scratchnn.sources`` reads a SOURCE into raw arrays, and
-this module prepares them. ``prepare`` does what the command line needs, from
-plain values: labels as codes ``0..C-1``, a test split and a validation split
-(``split_indices``, both through ``stratified_split``), and features
-standardised with the statistics of the training rows only (``Scaler``).
-``load_digits_split`` and ``train_val_split`` serve ``main.py``.
+this module prepares them. ``choose_task`` says whether a target is classes or
+a number to predict (and why); ``prepare`` does what the command line needs,
+from plain values: labels as codes ``0..C-1`` (``1`` and ``1.0`` one class) or
+a numeric target standardised by ``TargetScaler``, a test split and a
+validation split (``split_indices``, both through ``stratified_split``), a
+table's text columns and empty cells turned into numbers (a
+``scratchnn.columns.ColumnPlan``), and features standardised with the
+statistics of the training rows only (``Scaler``). ``load_digits_split`` and
+``train_val_split`` serve ``main.py``.
 
 The one rule for small classes (in ``stratified_split``): a split is stratified
-when every class can be on both sides, and plain random otherwise.
+when every class can be on both sides, and plain random otherwise (always
+random for a regression target).
 """
 
 from __future__ import annotations
