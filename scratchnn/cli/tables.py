@@ -1,7 +1,7 @@
 """A table as it comes, for the commands: what the target is for, and what is done to each column.
 
 ``read_and_prepare`` reads ``--data`` with ``--categorical`` and ``--impute``,
-chooses the task (``--task``, see ``scratchnn.data.choose_task``), and
+chooses the task (``--task``, see ``scratchnn.tasks.choose_task``), and
 prepares the splits, the column plan (``scratchnn.columns``) and, for
 regression, the target scaler, all learned from the training rows. The model
 file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data, sources
 from ..columns import ColumnPlan
+from ..tasks import choose_task
 from . import common
 from .errors import UserError, from_user
 
@@ -25,7 +26,7 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     with from_user():
         ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
         common.set_image_shape(ds, getattr(args, "image_shape", None))
-        task, why = data.choose_task(
+        task, why = choose_task(
             ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
         )
     columns = None
