@@ -57,7 +57,7 @@ def scores(network, x, y_true, target_scaler) -> dict:
 
 
 def _line(s: dict) -> str:
-    return f"R2 {s['r2']:.4f}, MAE {s['mae']:.4g}, RMSE {s['rmse']:.4g}"
+    return f"R2 {s['r2']:.4f}, MAE {s['mae']:#.4g}, RMSE {s['rmse']:#.4g}"  # '#': 60.00, not 60
 
 
 def lines(s: dict, which: str) -> list[str]:
