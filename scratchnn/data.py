@@ -1,14 +1,19 @@
-"""Preparing data for training: splits, label codes, the train-only scaler.
+"""Preparing data for training: the task, splits, label codes, the train-only scalers.
 
 Data flows one way: ``scratchnn.sources`` reads a SOURCE into raw arrays, and
-this module prepares them. ``prepare`` does what the command line needs, from
-plain values: labels as codes ``0..C-1``, a test split and a validation split
-(``split_indices``, both through ``stratified_split``), and features
-standardised with the statistics of the training rows only (``Scaler``).
-``load_digits_split`` and ``train_val_split`` serve ``main.py``.
+this module prepares them (``scratchnn.tasks.choose_task`` first says whether
+a target is classes or a number to predict). ``prepare`` does what the command line needs,
+from plain values: labels as codes ``0..C-1`` (``1`` and ``1.0`` one class) or
+a numeric target standardised by ``TargetScaler``, a test split and a
+validation split (``split_indices``, both through ``stratified_split``), a
+table's text columns and empty cells turned into numbers (a
+``scratchnn.columns.ColumnPlan``), and features standardised with the
+statistics of the training rows only (``Scaler``). ``load_digits_split`` and
+``train_val_split`` serve ``main.py``.
 
 The one rule for small classes (in ``stratified_split``): a split is stratified
-when every class can be on both sides, and plain random otherwise.
+when every class can be on both sides, and plain random otherwise (always
+random for a regression target).
 """
 
 from __future__ import annotations
@@ -121,105 +126,19 @@ def split_indices(
     return rest, parts["--val-fraction"], parts["--test-fraction"]
 
 
-# -- targets: classes or numbers ----------------------------------------------------
-
-#: What a target can be trained for; ``auto`` lets ``choose_task`` decide.
-TASKS = ("auto", "classification", "regression")
-
-#: A numeric target with more distinct values than this, and more than one per
-#: ``ROWS_PER_CLASS`` rows, is no set of classes: 214 values in 442 rows (diabetes)
-#: is a quantity, the 10 digits in 1797 rows are classes.
-MAX_NUMERIC_CLASSES = 20
-ROWS_PER_CLASS = 5
-
-
-def _numbers(labels) -> np.ndarray | None:
-    """The labels as float64 if every one reads as a number, else None."""
-    try:
-        return np.asarray(labels, dtype=np.float64)
-    except (ValueError, TypeError):
-        return None
-
-
-def _where(row: int, lines) -> str:
-    return f"line {int(lines[row])}" if lines is not None else f"row {row + 1}"
-
-
-def _not_classes(values: np.ndarray, lines=None) -> tuple[str, str] | None:
-    """Why numeric labels ``values`` are not class labels, as ``(what it holds, why that is no classes)``.
-
-    None if they can be classes.
-    """
-    fractional = np.flatnonzero(values != np.round(values))
-    if len(fractional):
-        row = int(fractional[0])
-        held = f"holds numbers that are not whole ({values[row]:g} on {_where(row, lines)})"
-        return held, "which are not class labels (integers or strings)"
-    n_distinct = len(np.unique(values))
-    if n_distinct > MAX_NUMERIC_CLASSES and n_distinct * ROWS_PER_CLASS > len(values):
-        held = f"holds {n_distinct} distinct numbers in {len(values)} rows"
-        why = (
-            f"too many to be classes (a classifier needs at most {MAX_NUMERIC_CLASSES} of them, or "
-            f"{ROWS_PER_CLASS} rows per class)"
-        )
-        return held, why
-    return None
-
-
-def choose_task(labels, task: str = "auto", *, target: str = "target", source: str = "", lines=None):
-    """``(task, reason)``: whether the target ``labels`` (text) is for classification or regression.
-
-    ``task="auto"`` chooses regression when every value is a number and they
-    are not a handful of whole numbers (``_not_classes``), classification
-    otherwise; ``reason`` says why, in words. An explicit ``classification``
-    of numbers that cannot be classes, or ``regression`` of a target that is
-    not numbers, is a ``ValueError`` saying so and naming ``--task``.
-    ``lines`` (a CSV file's line per row) lets messages name the line.
-    """
-    if task not in TASKS:
-        raise ValueError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-    what = f"{source + ': ' if source else ''}the target column {target!r}"
-    values = _numbers(labels)
-    if values is not None and not np.isfinite(values).all():
-        row = int(np.flatnonzero(~np.isfinite(values))[0])
-        if task != "classification":
-            where = _where(row, lines)
-            raise ValueError(f"{what} holds {str(labels[row])!r} on {where}, which is not a finite number")
-        values = None
-    if task == "regression":
-        if values is None:
-            row = next(i for i, v in enumerate(labels) if _numbers([v]) is None)
-            raise ValueError(
-                f"--task regression needs numbers in {what}, but it holds {str(labels[row])!r} on "
-                f"{_where(row, lines)}"
-            )
-        return "regression", "--task regression"
-    problem = None if values is None else _not_classes(values, lines)
-    if task == "classification":
-        if problem:
-            raise ValueError(f"{what} {problem[0]}, {problem[1]}; for a numeric target use --task regression")
-        return "classification", "--task classification"
-    if values is None:
-        return "classification", f"{target!r} holds text labels"
-    if problem:
-        return "regression", f"{target!r} {problem[0]}"
-    return "classification", f"{target!r} holds {len(np.unique(values))} distinct whole numbers"
+# -- labels ----------------------------------------------------------------------------
 
 
 def _canonical(names) -> dict[str, str]:
     """Each distinct label text -> its class name: a whole number written one way (``1.0`` is ``1``)."""
     out = {}
     for name in names:
-        value = _numbers([name])
-        if (
-            value is not None
-            and np.isfinite(value[0])
-            and value[0] == round(value[0])
-            and abs(value[0]) < 2**53
-        ):
-            out[name] = str(int(value[0]))
-        else:
-            out[name] = name
+        try:
+            value = float(name)
+        except ValueError:
+            value = math.nan
+        whole = math.isfinite(value) and value.is_integer() and abs(value) < 2**53
+        out[name] = str(int(value)) if whole else name
     return out
 
 

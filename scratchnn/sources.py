@@ -192,7 +192,7 @@ def _load_npz(path: str) -> Dataset:
     if y.dtype.kind not in "iufUS":
         raise ValueError(f"{path}: y must hold integers, numbers or strings, got dtype {y.dtype}")
     # as text, as a CSV file's cells are: floats by repr, which reads back exactly; whether they are
-    # classes or a quantity is scratchnn.data.choose_task's to say
+    # classes or a quantity is scratchnn.tasks.choose_task's to say
     labels = np.array(
         [
             v.decode() if isinstance(v, bytes) else repr(v) if isinstance(v, float) else str(v)

@@ -333,3 +333,51 @@ def test_task_regression_on_text_labels_is_a_one_line_error(files):
     proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
                      cwd=files, status=2)  # fmt: skip
     assert_one_line_error(proc, "--task regression needs numbers", "column 'label'", "on line 2")
+
+
+def test_a_handful_of_whole_numbers_are_classes_and_the_choice_is_said(files):
+    write_csv(files / "codes.csv", ["a", "b", "y"], [[str(i), str(i % 5), str(i % 2)] for i in range(20)])
+    proc = scratchnn("train", "--data", "codes.csv", "--out", "codes", "--epochs", "1", cwd=files)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("codes.csv: 20 rows, 2 features, 2 classes -> ")
+    assert (
+        lines[1]
+        == "Task: classification, since 'y' holds 2 distinct whole numbers (--task regression to change)"
+    )
+    # a bundled data set of classes (digits: 0 to 9) says so itself: nothing to choose, nothing said
+    proc = scratchnn("train", "--data", "digits", "--out", "digits", "--epochs", "1", cwd=files)
+    assert proc.stdout.splitlines()[1].startswith("Epoch 1/1 | ")
+    assert "Task:" not in proc.stdout
+
+
+def test_a_numeric_target_with_a_text_column_and_empty_cells_predicts_bit_for_bit(files):
+    from scratchnn.data import TargetScaler
+
+    rng = np.random.default_rng(1)
+    effect = {"red": 10.0, "green": 0.0, "blue": -10.0}
+    rows = []
+    for i in range(150):
+        colour, size = COLOURS[i % 3], rng.uniform(1, 10)
+        price = 3 * size + effect[colour] + rng.normal(0, 0.5)
+        rows.append(["" if i % 11 == 3 else f"{size:.2f}", "" if i % 19 == 5 else colour, f"{price:.3f}"])
+    write_csv(files / "prices.csv", ["size", "colour", "price"], rows)
+    proc = scratchnn(
+        "train", "--data", "prices.csv", "--out", "p", "--impute", "most-frequent", *FAST, cwd=files
+    )
+    assert "Task: regression, since 'price' holds " in proc.stdout
+    assert "column 'colour': text, one-hot encoded into 3 columns (blue, green, red)" in proc.stdout
+
+    query = files / "prices_rows.csv"
+    write_csv(query, ["colour", "size"], [["red", "5"], ["blue", ""], ["", "2.5"]])
+    first = scratchnn("predict", "--model", "p/model.npz", "--input", query.name, cwd=files)
+    second = scratchnn("predict", "--model", "p/model.npz", "--input", query.name, cwd=files)
+    assert first.stdout.encode() == second.stdout.encode()
+
+    network, meta = load_network(files / "p" / "model.npz")
+    plan = ColumnPlan.from_dict(meta["columns"])
+    table = sources.read_features(
+        str(query), meta["feature_names"], meta["target"], text=plan.text_columns, allow_missing=True
+    )
+    outputs = network.predict(Scaler.from_dict(meta["scaler"]).transform(plan.transform(table)))
+    expected = np.ravel(TargetScaler.from_dict(meta["target_scaler"]).inverse_transform(outputs))
+    assert [float(v) for v in predictions(first.stdout)] == expected.tolist()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from scratchnn import data
+from scratchnn import data, tasks
 
 
 def test_encode_with_a_models_names_refuses_unknown_labels():
@@ -71,34 +71,34 @@ def test_auto_reads_a_quantity_as_regression_and_says_why():
     from sklearn.datasets import load_diabetes
 
     labels = np.array([repr(float(v)) for v in load_diabetes().target])
-    task, why = data.choose_task(labels, "auto", target="y")
+    task, why = tasks.choose_task(labels, "auto", target="y")
     assert task == "regression"
     assert why == "'y' holds 214 distinct numbers in 442 rows"
-    task, why = data.choose_task(np.array(["0.5", "1.25", "2.0"]), target="y")
+    task, why = tasks.choose_task(np.array(["0.5", "1.25", "2.0"]), target="y")
     assert (task, why) == ("regression", "'y' holds numbers that are not whole (0.5 on row 1)")
 
 
 def test_auto_reads_text_labels_and_a_handful_of_whole_numbers_as_classes():
-    assert data.choose_task(np.array(["cat", "dog", "cat"])) == (
+    assert tasks.choose_task(np.array(["cat", "dog", "cat"])) == (
         "classification",
         "'target' holds text labels",
     )
     digits = np.array([str(i % 10) for i in range(1797)])
-    assert data.choose_task(digits) == ("classification", "'target' holds 10 distinct whole numbers")
+    assert tasks.choose_task(digits) == ("classification", "'target' holds 10 distinct whole numbers")
     # 100 whole numbers are classes when there are rows enough for them (5 per class)
-    assert data.choose_task(np.array([str(i % 100) for i in range(500)]))[0] == "classification"
-    assert data.choose_task(np.array([str(i % 100) for i in range(499)]))[0] == "regression"
+    assert tasks.choose_task(np.array([str(i % 100) for i in range(500)]))[0] == "classification"
+    assert tasks.choose_task(np.array([str(i % 100) for i in range(499)]))[0] == "regression"
 
 
 def test_a_numeric_target_forced_to_classes_is_refused_with_the_count_and_the_way_out():
     values = np.array([str(v) for v in range(300)])
     with pytest.raises(ValueError, match="too many to be classes") as info:
-        data.choose_task(values, "classification", target="y", source="d.csv", lines=np.arange(2, 302))
+        tasks.choose_task(values, "classification", target="y", source="d.csv", lines=np.arange(2, 302))
     message = str(info.value)
     assert message.startswith("d.csv: the target column 'y' holds 300 distinct numbers in 300 rows, too many")
     assert message.endswith("; for a numeric target use --task regression")
     with pytest.raises(ValueError, match=r"not whole \(2.5 on line 3\), which are not class labels"):
-        data.choose_task(np.array(["1", "2.5"]), "classification", lines=np.array([2, 3]))
+        tasks.choose_task(np.array(["1", "2.5"]), "classification", lines=np.array([2, 3]))
 
 
 def test_regression_needs_finite_numbers_and_names_the_first_that_is_not():
@@ -106,11 +106,11 @@ def test_regression_needs_finite_numbers_and_names_the_first_that_is_not():
         ValueError,
         match="--task regression needs numbers in the target column 'target', but it holds 'n/a' on row 2",
     ):
-        data.choose_task(np.array(["1", "n/a", "3"]), "regression")
+        tasks.choose_task(np.array(["1", "n/a", "3"]), "regression")
     with pytest.raises(ValueError, match="holds 'inf' on row 3, which is not a finite number"):
-        data.choose_task(np.array(["1", "2", "inf"]), "auto")
+        tasks.choose_task(np.array(["1", "2", "inf"]), "auto")
     with pytest.raises(ValueError, match="--task must be one of auto, classification, regression"):
-        data.choose_task(np.array(["1"]), "numbers")
+        tasks.choose_task(np.array(["1"]), "numbers")
 
 
 def test_one_and_one_point_zero_are_one_class():

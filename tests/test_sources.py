@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn import data, sources
+from scratchnn import data, sources, tasks
 
 
 def write(path, text: str):
@@ -122,7 +122,7 @@ def test_diabetes_is_a_builtin_source_with_a_numeric_target():
     assert ds.x.shape == (442, 10)
     assert ds.feature_names == list(expected.feature_names)
     np.testing.assert_array_equal(np.asarray(ds.labels, dtype=np.float64), expected.target)
-    assert data.choose_task(ds.labels)[0] == "regression"
+    assert tasks.choose_task(ds.labels)[0] == "regression"
 
 
 def test_npz_float_targets_are_read_exactly_for_regression(tmp_path):

@@ -19,7 +19,10 @@ DESCRIPTION = (
 EPILOG = """\
 On the SOURCE the model was trained on, the rows held out by --test-fraction
 are scored (the split is recomputed from the seed stored in the model); any
-other data is scored whole. The output says which rows were used. The metrics
+other data is scored whole. The output says which rows were used. A regression
+model is scored by R2, MAE and RMSE, beside the same scores of predicting the
+training mean, with DIR/predicted_vs_actual_evaluate.png and
+DIR/residuals_evaluate.png. The metrics
 are printed first; a plot that cannot be written (a read-only folder) is a
 warning, not an error.
 

@@ -11,7 +11,7 @@ import textwrap
 
 from ..columns import IMPUTE, UNKNOWN
 from ..config import SETTINGS, TrainingConfig
-from ..data import TASKS
+from ..tasks import TASK_OPTIONS
 from .errors import EXIT_USER_ERROR
 
 
@@ -133,7 +133,7 @@ def add_table(parser) -> None:
     group = parser.add_argument_group("the target and the columns")
     group.add_argument(
         "--task",
-        choices=TASKS,
+        choices=TASK_OPTIONS,
         default="auto",
         help="what to learn from the target: classes or a number; auto chooses regression when every "
         "target value is a number and they are not a handful of whole numbers, and says why "

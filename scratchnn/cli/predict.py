@@ -12,13 +12,20 @@ from ..validation import check_features
 from . import common, options, outputs, regression, tables
 from .errors import UserError, from_user
 
-HELP = "labels (or class probabilities) for the rows of a CSV file"
-DESCRIPTION = "Predict a label for each row of a CSV file of raw, unscaled features."
+HELP = "labels (or class probabilities), or numbers for a regression model, for the rows of a CSV file"
+DESCRIPTION = (
+    "Predict a label (or, for a regression model, a number in the target's units) for each row of a CSV "
+    "file of raw, unscaled features."
+)
 EPILOG = """\
 FILE.csv needs a header with the model's feature columns (any order); a label
 column named like the one the model was trained on is ignored. Labels come out
-in the names of the training data. --output never replaces the model or
-FILE.csv, nor (without --force) a file scratchnn did not write.
+in the names of the training data; numbers are written exactly (they read back
+as the same float64). Text columns and empty cells are read as in training: a
+category the training rows never had is an error unless --unknown-categories
+ignore, an empty cell is an error unless the model was trained with --impute.
+--output never replaces the model or FILE.csv, nor (without --force) a file
+scratchnn did not write.
 
 example:
   scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv

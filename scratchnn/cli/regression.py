@@ -57,7 +57,7 @@ def scores(network, x, y_true, target_scaler) -> dict:
 
 
 def _line(s: dict) -> str:
-    return f"R2 {s['r2']:.4f}, MAE {s['mae']:.4g}, RMSE {s['rmse']:.4g}"
+    return f"R2 {s['r2']:.4f}, MAE {s['mae']:#.4g}, RMSE {s['rmse']:#.4g}"  # '#': 60.00, not 60
 
 
 def lines(s: dict, which: str) -> list[str]:
@@ -119,14 +119,14 @@ def format_predictions(values: np.ndarray) -> list[str]:
 
 def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) -> int:
     """``scratchnn evaluate`` of a regression model: the scores, the baseline's, and the two plots."""
-    from .. import data
+    from ..tasks import choose_task
     from . import common, tables
 
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
     with from_user():
-        data.choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
+        choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
     y = np.asarray(ds.labels, dtype=np.float64)
     rows, which = rows_to_score(args, meta, ds, x, y)
     s = scores(network, scaler.transform(features[rows]), y[rows], target_scaler)

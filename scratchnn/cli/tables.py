@@ -1,7 +1,7 @@
 """A table as it comes, for the commands: what the target is for, and what is done to each column.
 
 ``read_and_prepare`` reads ``--data`` with ``--categorical`` and ``--impute``,
-chooses the task (``--task``, see ``scratchnn.data.choose_task``), and
+chooses the task (``--task``, see ``scratchnn.tasks.choose_task``), and
 prepares the splits, the column plan (``scratchnn.columns``) and, for
 regression, the target scaler, all learned from the training rows. The model
 file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data, sources
 from ..columns import ColumnPlan
+from ..tasks import choose_task
 from . import common
 from .errors import UserError, from_user
 
@@ -25,7 +26,7 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     with from_user():
         ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
         common.set_image_shape(ds, getattr(args, "image_shape", None))
-        task, why = data.choose_task(
+        task, why = choose_task(
             ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
         )
     columns = None
@@ -58,7 +59,9 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
         f"{ds.name}: {ds.n_rows} rows, {len(ds.feature_names)} features, {target} -> "
         f"{len(prep.train)} training, {len(prep.val)} validation{held}"
     ]
-    if getattr(args, "task", "auto") == "auto" and (prep.task == "regression" or why.endswith("numbers")):
+    numbers = prep.task == "regression" or why.endswith("numbers")
+    declared = ds.name in sources.BUILTIN and prep.task == "classification"  # digits' classes are named
+    if getattr(args, "task", "auto") == "auto" and numbers and not declared:
         # a target of numbers could be either: say which was chosen (text labels can only be classes)
         other = "classification" if prep.task == "regression" else "regression"
         lines.append(f"Task: {prep.task}, since {why} (--task {other} to change)")
@@ -95,12 +98,13 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
 def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
     """``(task, column plan or None, target scaler or None)`` recorded in a model's metadata."""
     task = meta.get("task", "classification")
-    plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
-    target_scaler = None
-    if task == "regression":
-        if not meta.get("target_scaler"):
-            raise UserError("the model is a regression model without its target scaler")
-        target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
+    with from_user():
+        plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
+        target_scaler = None
+        if task == "regression":
+            if not meta.get("target_scaler"):
+                raise UserError("the model is a regression model without its target scaler")
+            target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
     return task, plan, target_scaler
 
 

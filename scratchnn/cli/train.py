@@ -22,6 +22,11 @@ image data (a square number of features, e.g. digits' 8x8 pixels) also
 DIR/misclassified.png and DIR/first_layer_weights.png; for a network with
 convolutions DIR/conv_filters.png (the first convolution's filters) and
 DIR/feature_maps.png (one test image's feature maps) instead of the latter.
+A numeric target (--task, auto by default) is a regression: history.json has
+val_r2 instead of val_accuracy, the model records the target's scaler (predict
+writes numbers in the target's units), and DIR/predicted_vs_actual.png and
+DIR/residuals.png replace the image plots. Text columns are one-hot encoded and
+--impute fills empty cells; train says what it did to each column.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
@@ -30,6 +35,7 @@ files go once the new run has finished; files scratchnn did not write stay).
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
+  scratchnn train --data houses.csv --target price --impute median --out runs/houses
   scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
       --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
   scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
