@@ -63,10 +63,26 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared]:
     """Read ``--data`` and prepare it with the split options of ``args``."""
     with from_user():
         ds = sources.load_source(args.data, args.target)
+        set_image_shape(ds, getattr(args, "image_shape", None))
         prep = data.prepare(
             ds.x, ds.labels, test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed
         )
     return ds, prep
+
+
+def set_image_shape(ds: sources.Dataset, shape: tuple | None) -> None:
+    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values."""
+    if shape is None:
+        return
+    size = shape[0] * shape[1] * shape[2]
+    if size != ds.x.shape[1]:
+        text = "x".join(map(str, shape))
+        raise UserError(
+            f"--image-shape {text} needs {size} features per row, but {ds.name} has {ds.x.shape[1]}"
+        )
+    ds.input_shape = tuple(shape)
+    if shape[0] == 1:
+        ds.image_shape = tuple(shape[1:])  # one channel: drawn as a grey image
 
 
 def config_from_args(args):
@@ -105,6 +121,20 @@ def physical_memory() -> int | None:
         return None
 
 
+def check_layers(specs, ds: sources.Dataset, prep: data.Prepared) -> None:
+    """Build each ``--layers`` spec once for this data (cheap), so that one which does not fit it
+    (a convolution on rows without an image shape, a pooling that outgrows the image) is a one-line
+    error before any training starts."""
+    from ..layers.spec import build_network
+
+    shape = ds.input_shape or prep.x.shape[1]
+    for spec in dict.fromkeys(s for s in specs if s is not None):
+        try:
+            build_network(spec, shape, prep.n_outputs)
+        except ValueError as exc:
+            raise UserError("--" + str(exc) if str(exc).startswith("layers: ") else str(exc)) from None
+
+
 def summary(ds: sources.Dataset, prep: data.Prepared) -> str:
     held = f", {len(prep.test)} test rows held out for evaluate" if len(prep.test) else ""
     return (
@@ -122,6 +152,7 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
         "target": ds.target,
         "scaler": prep.scaler.to_dict(),
         "image_shape": list(ds.image_shape) if ds.image_shape else None,
+        "input_shape": list(ds.input_shape) if ds.input_shape else None,
         "source": {
             "data": ds.name,
             "n_rows": ds.n_rows,

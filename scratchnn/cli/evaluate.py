@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 
-from .. import data, sources
-from . import common, options, outputs
-from .errors import from_user, one_line
+from .. import data
+from . import common, options, outputs, regression, tables
+from .errors import one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
 DESCRIPTION = (
@@ -40,6 +40,7 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="score every row of SOURCE, not only the held-out test split of the training data",
     )
+    options.add_unknown_categories(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -62,7 +63,10 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
             which += ", including the rows the model was trained on"
         return np.arange(len(y)), which
     if same and split.get("test_fraction", 0) > 0:
-        _, _, rows = data.split_indices(y, split["test_fraction"], split["val_fraction"], split["seed"])
+        classes = meta.get("task", "classification") != "regression"
+        _, _, rows = data.split_indices(
+            y, split["test_fraction"], split["val_fraction"], split["seed"], classes=classes
+        )
         which = (
             f"the held-out test split of {ds.name}: {len(rows)} of {len(y)} rows, never used in training "
             f"(split seed {split['seed']}, test fraction {split['test_fraction']}); "
@@ -85,13 +89,16 @@ def run(args) -> int:
     from sklearn.metrics import confusion_matrix
 
     network, meta, names, scaler = common.load_model(args.model)
-    with from_user():
-        ds = sources.load_source(args.data, args.target, default_target=meta.get("target"))
-        x = common.select_features(ds, meta.get("feature_names"))
-        y = data.encode_with(ds.labels, names)
+    task, plan, target_scaler = tables.model_parts(meta)
+    if task == "regression":
+        return regression.evaluate(args, network, meta, scaler, plan, target_scaler, _rows_to_score)
+    ds = tables.read_source(args, meta, plan)
+    x = common.select_features(ds, meta.get("feature_names"))
+    features = tables.features(ds, meta, plan, args.unknown_categories)
+    y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
-    y_pred = network.predict(scaler.transform(x[rows]))
+    y_pred = network.predict(scaler.transform(features[rows]))
     accuracy = float(np.mean(y_pred == y_true))
     labels = list(range(len(names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)

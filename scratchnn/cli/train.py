@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
+from ..config import TrainingConfig, build, fit, infer_task
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
-from . import common, options, outputs
+from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -19,7 +19,9 @@ EPILOG = """\
 Writes DIR/model.npz (weights, scaler, label names, settings), DIR/history.json
 (per epoch: loss, val_loss, val_accuracy, lr) and DIR/learning_curves.png; for
 image data (a square number of features, e.g. digits' 8x8 pixels) also
-DIR/misclassified.png and DIR/first_layer_weights.png.
+DIR/misclassified.png and DIR/first_layer_weights.png; for a network with
+convolutions DIR/conv_filters.png (the first convolution's filters) and
+DIR/feature_maps.png (one test image's feature maps) instead of the latter.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
@@ -28,14 +30,19 @@ files go once the new run has finished; files scratchnn did not write stay).
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
+  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
+      --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
+  scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
 """
 
 
 def add_arguments(parser) -> None:
     options.add_data(parser)
+    options.add_image_shape(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for the model, history and plots"
     )
+    options.add_table(parser)
     options.add_split(parser)
     options.add_training(parser.add_argument_group("network and training"))
     options.add_force(parser, "the earlier run in DIR")
@@ -51,10 +58,12 @@ def check_patience(args, config: TrainingConfig) -> None:
 def run(args) -> int:
     config = common.config_from_args(args)
     check_patience(args, config)
-    ds, prep = common.read_and_prepare(args)
-    common.check_network_fits(config, ds.x.shape[1], prep.n_classes)
+    ds, prep, why = tables.read_and_prepare(args)
+    config = tables.config_for_task(config, prep)
+    common.check_layers([config.layers], ds, prep)
+    common.check_network_fits(config, prep.x.shape[1], prep.n_outputs)
     with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:
-        common.say(args, common.summary(ds, prep))
+        common.say(args, *tables.summary(args, ds, prep, why))
         fit_and_save(args, ds, prep, config, folder)
     return 0
 
@@ -92,13 +101,22 @@ def fit_and_save(
         progress.update(format_epoch(record, config.epochs), **postfix)
 
     meta = {
-        **common.metadata(args, ds, prep),
+        **tables.metadata(args, ds, prep),
         "training": {**config.to_dict(), "seed": args.seed},
         **(extra_meta or {}),
     }
     trainer = None
     try:
-        network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
+        task = infer_task(config.loss, y_tr)  # integer labels: classification, also with --loss mse
+        network, trainer = build(
+            config,
+            x_tr.shape[1],
+            prep.n_outputs,
+            seed=args.seed,
+            n_train=len(x_tr),
+            task=task,
+            input_shape=ds.input_shape,
+        )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
@@ -112,9 +130,11 @@ def fit_and_save(
     if history.best_epoch is None and history:
         history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
     result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if len(prep.val):
+    if prep.task == "regression":
+        result.update(regression.result(network, prep))
+    elif len(prep.val):
         result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test):
+    if len(prep.test) and prep.task != "regression":
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
     model_path = folder.path(common.MODEL_FILE)
@@ -124,7 +144,9 @@ def fit_and_save(
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if "test_accuracy" in result:
+    if prep.task == "regression":
+        print("\n".join(regression.report(network, prep)))
+    elif "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
     elif "val_accuracy" in result:
         print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
@@ -152,17 +174,36 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
         # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
         plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
+    if prep.task == "regression":
+        return written + regression.training_plots(network, prep, folder)
     shape = ds.image_shape
+    rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
+    # the first layer with a weight matrix or filter bank: Dense W (n_features, units), Conv2D W 4-D
+    weights = next((p for layer in network.layers for p in layer.params if p.ndim >= 2), None)
+    if weights is not None and weights.ndim == 4:
+        written += _conv_plots(ds, prep, network, weights, rows[0], folder)
+    elif shape and plots.first_layer_weights(weights, shape, folder.path("first_layer_weights.png")):
+        written.append(folder.path("first_layer_weights.png"))
     if shape:
-        path = folder.path("first_layer_weights.png")
-        plots.first_layer_weights(network.layers[0].W, shape, path)
-        written.append(path)
-        rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
         pred = network.predict(prep.x[rows])
         path = folder.path("misclassified.png")
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
+
+
+def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder) -> list[str]:
+    """The first convolution's filters, and the feature maps of one held-out (else training) image."""
+    from .. import plot_images
+
+    filters = folder.path("conv_filters.png")
+    plot_images.conv_filters(weights, filters)
+    maps = folder.path("feature_maps.png")
+    raw = ds.x[row]
+    image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
+    label = prep.label_names[prep.y[row]]
+    plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
+    return [filters, maps]
 
 
 def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
