@@ -46,8 +46,14 @@ RUN_FILES = (
     "results.csv",
     "results.json",
     "tuning_heatmap.png",
+    "conv_filters.png",
+    "feature_maps.png",
+    "predicted_vs_actual.png",
+    "residuals.png",
     "confusion_matrix.png",
     "misclassified_evaluate.png",
+    "predicted_vs_actual_evaluate.png",
+    "residuals_evaluate.png",
 )
 
 
