@@ -72,16 +72,21 @@ def learning_curves(history: list[dict], path, kept_epoch: int | None = None):
         why = {epochs[-1]: " (the last epoch)", lowest: " (lowest validation loss)"}.get(kept, "")
         star = {"marker": "*", "ms": 12, "ls": "none", "color": "tab:red", "zorder": 3}
         ax.plot([kept], [record["val_loss"]], **star, label=f"saved: epoch {kept}{why}")
-        acc_ax = axes[1]
-        acc_ax.plot(epochs, [r.get("val_accuracy") for r in history], marker="o", ms=3, color="tab:green")
-        acc_ax.plot(
-            [kept],
-            [record["val_accuracy"]],
-            **star,
-            label=f"saved: epoch {kept}, accuracy {record['val_accuracy']:.4f}",
+        # the second panel: accuracy for a classifier, R2 for a numeric target (history has one of them)
+        key, name = (
+            ("val_r2", "R2")
+            if "val_accuracy" not in record and "val_r2" in record
+            else (
+                "val_accuracy",
+                "accuracy",
+            )
         )
-        acc_ax.legend(loc="lower right")
-        acc_ax.set(xlabel="epoch", ylabel="accuracy", title="Validation accuracy")
+        acc_ax = axes[1]
+        acc_ax.plot(epochs, [r.get(key) for r in history], marker="o", ms=3, color="tab:green")
+        if record.get(key) is not None:
+            acc_ax.plot([kept], [record[key]], **star, label=f"saved: epoch {kept}, {name} {record[key]:.4f}")
+            acc_ax.legend(loc="lower right")
+        acc_ax.set(xlabel="epoch", ylabel=name, title=f"Validation {name}")
         acc_ax.grid(alpha=0.3)
     ax.legend()
     for ax in axes:

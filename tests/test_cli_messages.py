@@ -84,8 +84,8 @@ def test_a_value_error_from_a_bug_exits_1_as_a_bug(tmp_path):
     code = (
         "def broken(*args, **kwargs):\n"
         "    raise ValueError('an internal shape mismatch')\n"
-        "import scratchnn.cli.common as common\n"
-        "common.summary = broken\n"
+        "import scratchnn.cli.train as train\n"
+        "train.fit_and_save = broken\n"
     )
     proc = run_patched(code, ["train", "--data", "iris", "--epochs", "1", "--out", "o"], tmp_path)
     line = error_line(proc, status=1)
