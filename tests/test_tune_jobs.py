@@ -104,3 +104,15 @@ def test_kill_9_of_tune_leaves_no_worker_process_alive(tmp_path):
             proc.kill()
         for p in _descendants_alive(family):  # only what this test started
             p.kill()
+
+
+def test_without_dask_the_hint_installs_the_extra_from_the_checkout(monkeypatch):
+    import numpy as np
+
+    from scratchnn.hyperparameter_tuning import grid_search
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # as if dask[distributed] were missing
+    x = np.random.default_rng(0).standard_normal((8, 2))
+    y = np.array([0, 1] * 4)
+    with pytest.raises(ImportError, match=r"pip install '\.\[dask\]' in the scratchnn checkout"):
+        grid_search(x, y, x, y, {"hidden_units": [2]}, epochs=1, scheduler="tcp://127.0.0.1:1")
