@@ -116,9 +116,11 @@ def record(folder: str, names: list[str], command: str) -> None:
     _write_manifest(folder, manifest)
 
 
-def _lock(folder: str, option: str) -> int:
-    import fcntl
-
+def _lock(folder: str, option: str) -> int | None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock on a folder; runs are then not kept apart
+        return None
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
