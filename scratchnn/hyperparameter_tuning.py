@@ -10,9 +10,9 @@ With ``results_path``, every finished trial is written to a results table at
 once, and ``resume=True`` continues an interrupted search from it, running
 only the trials it lacks (see ``scratchnn.tuning_files``).
 
-Trials run in worker processes on this machine (``n_jobs``, at most one per
-core; each worker exits as soon as the process that started it is gone, even
-after ``kill -9``) or, given a Dask scheduler address, on that dask.distributed
+Trials run in joblib's worker processes on this machine (``n_jobs``, at most
+one per core; each worker exits as soon as the process that started it is
+gone, even after ``kill -9``) or, given a Dask scheduler address, on that dask.distributed
 cluster. Inside every trial BLAS is limited to one thread (threadpoolctl), so
 parallel workers do not fight over the cores.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import threading
 import time
 import zlib
@@ -265,7 +264,7 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
     """Yield result rows in the order of ``todo``, as they finish.
 
     ``n_jobs=1`` and no scheduler: one trial after another, in this process.
-    ``n_jobs != 1``: ``effective_jobs(n_jobs)`` worker processes of this
+    ``n_jobs != 1``: ``effective_jobs(n_jobs)`` joblib worker processes of this
     machine (see ``_local_workers``). A ``scheduler`` address: the workers of
     that dask.distributed cluster, through joblib's Dask backend; ``n_jobs`` is
     then ignored, every worker thread of the cluster takes trials. Either way
@@ -325,59 +324,35 @@ def _run_trial_on_worker(params, base, seed, data):
 
 # -- worker processes on this machine ----------------------------------------------------------
 
-_WORKER_DATA = None  # the search's data, given to each worker process once when it starts
 _PARENT_POLL_SECONDS = 0.5
+_watched_parent: int | None = None  # in a worker: the process whose death ends this one
 
 
 def _local_workers(todo, base, seed, data, n_workers):
-    """Run the trials in ``n_workers`` fresh processes; yield their rows in the order of ``todo``.
+    """Run the trials on ``n_workers`` joblib (loky) worker processes; yield rows in the order of ``todo``.
 
-    The processes are spawned (never forked from a process that may hold
-    threads), receive the data once, ignore Ctrl-C (the parent handles it and
-    stops them) and watch their parent: when it is gone, even by ``kill -9``,
-    each exits within ``_PARENT_POLL_SECONDS``. Leaving the generator early (an
-    exception, Ctrl-C, ``close()``) terminates them.
+    loky keeps its workers for the next search and hands large arrays to them
+    as memory maps. Each trial first makes sure its worker watches this process
+    (``_exit_with_parent``): when it is gone, even by ``kill -9``, the worker
+    exits within ``_PARENT_POLL_SECONDS`` instead of finishing its trial.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from joblib import Parallel, delayed
 
-    executor = ProcessPoolExecutor(
-        max_workers=n_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(os.getpid(), data),
-    )
-    finished = False
-    try:
-        futures = [executor.submit(_run_trial_in_worker, p, base, seed) for p in todo]
-        for future in futures:
-            yield future.result()
-        finished = True
-    finally:
-        if finished:
-            executor.shutdown(wait=True)
-        else:
-            processes = list((executor._processes or {}).values())  # no public handle on them
-            executor.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.join(timeout=5)
+    parent = os.getpid()
+    parallel = Parallel(n_jobs=n_workers, return_as="generator")
+    yield from parallel(delayed(_run_watched_trial)(parent, p, base, seed, data) for p in todo)
 
 
-def _start_worker(parent_pid: int, data) -> None:
-    global _WORKER_DATA
-    _WORKER_DATA = data
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+def _run_watched_trial(parent: int, params, base, seed, data) -> dict:
+    global _watched_parent
+    if os.getpid() != parent and _watched_parent != parent:  # never in the parent itself
+        _watched_parent = parent
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    return run_trial(params, base, seed, data)
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def _exit_with_parent(parent: int) -> None:
     # A worker whose parent died is re-parented (to init or a subreaper): getppid() changes.
-    while os.getppid() == parent_pid:
+    while os.getppid() == parent:
         time.sleep(_PARENT_POLL_SECONDS)
     os._exit(1)
-
-
-def _run_trial_in_worker(params, base, seed) -> dict:
-    return run_trial(params, base, seed, _WORKER_DATA)

@@ -76,8 +76,9 @@ def learning_curves(history: list[dict], path, kept_epoch: int | None = None):
         key, name = ("val_r2", "R2") if "val_r2" in record else ("val_accuracy", "accuracy")
         acc_ax = axes[1]
         acc_ax.plot(epochs, [r.get(key) for r in history], marker="o", ms=3, color="tab:green")
-        acc_ax.plot([kept], [record[key]], **star, label=f"saved: epoch {kept}, {name} {record[key]:.4f}")
-        acc_ax.legend(loc="lower right")
+        if record.get(key) is not None:
+            acc_ax.plot([kept], [record[key]], **star, label=f"saved: epoch {kept}, {name} {record[key]:.4f}")
+            acc_ax.legend(loc="lower right")
         acc_ax.set(xlabel="epoch", ylabel=name, title=f"Validation {name}")
         acc_ax.grid(alpha=0.3)
     ax.legend()

@@ -104,3 +104,52 @@ def test_kill_9_of_tune_leaves_no_worker_process_alive(tmp_path):
             proc.kill()
         for p in _descendants_alive(family):  # only what this test started
             p.kill()
+
+
+def test_without_dask_the_hint_installs_the_extra_from_the_checkout(monkeypatch):
+    import numpy as np
+
+    from scratchnn.hyperparameter_tuning import grid_search
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # as if dask[distributed] were missing
+    x = np.random.default_rng(0).standard_normal((8, 2))
+    y = np.array([0, 1] * 4)
+    with pytest.raises(ImportError, match=r"pip install '\.\[dask\]' in the scratchnn checkout"):
+        grid_search(x, y, x, y, {"hidden_units": [2]}, epochs=1, scheduler="tcp://127.0.0.1:1")
+
+
+# A parent that starts one child; the child sleeps far longer than the test waits, as a worker in
+# the middle of a long trial does, while hyperparameter_tuning's watch on its parent runs beside it.
+_PARENT = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid())])  # shares our stdout
+time.sleep(600)
+"""
+_CHILD = """
+import os, sys, threading, time
+from scratchnn.hyperparameter_tuning import _exit_with_parent
+threading.Thread(target=_exit_with_parent, args=(int(sys.argv[1]),), daemon=True).start()
+print(os.getpid(), flush=True)  # watching from now on
+time.sleep(600)
+"""
+
+
+def test_a_worker_busy_in_a_trial_exits_soon_after_its_parent_is_killed():
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, _CHILD], env=_env(), stdout=subprocess.PIPE, text=True
+    )
+    child = None
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while _descendants_alive([child]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _descendants_alive([child]), child.cmdline()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if child is not None and _descendants_alive([child]):
+            child.kill()
+        parent.stdout.close()

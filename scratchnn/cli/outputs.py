@@ -46,8 +46,14 @@ RUN_FILES = (
     "results.csv",
     "results.json",
     "tuning_heatmap.png",
+    "conv_filters.png",
+    "feature_maps.png",
+    "predicted_vs_actual.png",
+    "residuals.png",
     "confusion_matrix.png",
     "misclassified_evaluate.png",
+    "predicted_vs_actual_evaluate.png",
+    "residuals_evaluate.png",
 )
 
 
@@ -110,9 +116,11 @@ def record(folder: str, names: list[str], command: str) -> None:
     _write_manifest(folder, manifest)
 
 
-def _lock(folder: str, option: str) -> int:
-    import fcntl
-
+def _lock(folder: str, option: str) -> int | None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock on a folder; runs are then not kept apart
+        return None
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,75 @@
+"""The command line's plots: the star marks the saved epoch, and evaluate keeps train's plots intact.
+
+Real ``scratchnn`` subprocesses on real files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TIMEOUT = 300
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("scratchnn")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
+
+
+def _env() -> dict:
+    return dict(os.environ, MPLBACKEND="Agg")
+
+
+def ok(proc) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    return proc
+
+
+# learning_curves wrapped to record the epoch it was asked to star, then drawn as usual
+_RECORD_KEPT = """
+import json, sys
+import scratchnn.plots as plots
+import scratchnn.cli as cli
+draw = plots.learning_curves
+def learning_curves(history, path, kept_epoch=None):
+    with open("kept.json", "w") as f:
+        json.dump({"kept_epoch": kept_epoch}, f)
+    return draw(history, path, kept_epoch=kept_epoch)
+plots.learning_curves = learning_curves
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_train_stars_the_epoch_whose_weights_it_saved(tmp_path):
+    # no early stopping: the saved weights are the last epoch's, whatever epoch had the lowest val loss
+    args = ["train", "--data", "iris", "--epochs", "12", "--lr", "0.5", "--out", "o", "--quiet"]
+    ok(
+        subprocess.run(
+            [sys.executable, "-c", _RECORD_KEPT, *args],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    )
+    history = json.loads((tmp_path / "o" / "history.json").read_text())
+    kept = json.loads((tmp_path / "kept.json").read_text())["kept_epoch"]
+    assert history["best_epoch"] == 12
+    assert kept == history["best_epoch"]
+
+
+def test_evaluate_writes_its_own_misclassified_plot_and_leaves_trains(tmp_path):
+    run = ["train", "--data", "digits", "--epochs", "1", "--out", "d", "--quiet"]
+    ok(subprocess.run([*_command(), *run], cwd=tmp_path, env=_env(), capture_output=True, timeout=TIMEOUT))
+    trains = (tmp_path / "d" / "misclassified.png").read_bytes()
+    evaluate = ["evaluate", "--model", "d/model.npz", "--data", "digits", "--all-rows"]
+    proc = ok(
+        subprocess.run([*_command(), *evaluate], cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    )
+    assert os.path.join("d", "misclassified_evaluate.png") in proc.stdout.splitlines()[-1]
+    assert (tmp_path / "d" / "misclassified.png").read_bytes() == trains
+    assert (tmp_path / "d" / "misclassified_evaluate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
