@@ -10,15 +10,21 @@ With ``results_path``, every finished trial is written to a results table at
 once, and ``resume=True`` continues an interrupted search from it, running
 only the trials it lacks (see ``scratchnn.tuning_files``).
 
-Trials run through joblib (``n_jobs``) or, given a Dask scheduler address, on
-that dask.distributed cluster. Inside every trial BLAS is limited to one thread
-(threadpoolctl), so parallel workers do not fight over the cores.
+Trials run in worker processes on this machine (``n_jobs``, at most one per
+core; each worker exits as soon as the process that started it is gone, even
+after ``kill -9``) or, given a Dask scheduler address, on that dask.distributed
+cluster. Inside every trial BLAS is limited to one thread (threadpoolctl), so
+parallel workers do not fight over the cores.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -30,7 +36,16 @@ from .trainer import TrainingDiverged
 from .tuning_files import METRICS
 from .validation import check_features, check_labels, check_positive_int
 
-__all__ = ["DEFAULT_GRID", "GridSearchResult", "check_grid", "expand_grid", "grid_search", "trial_seed"]
+__all__ = [
+    "DEFAULT_GRID",
+    "GridSearchResult",
+    "available_cores",
+    "check_grid",
+    "effective_jobs",
+    "expand_grid",
+    "grid_search",
+    "trial_seed",
+]
 
 #: The seed's three dimensions. Chosen on validation splits of Digits.
 DEFAULT_GRID = {
@@ -220,26 +235,40 @@ def grid_search(
     )
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def effective_jobs(n_jobs: int) -> int:
+    """Worker processes for ``n_jobs``: at most one per core; -1 is every core, -2 all but one (as joblib)."""
+    cores = available_cores()
+    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else min(n_jobs, cores)
+
+
 def _run_all(todo, base, seed, data, n_jobs, scheduler):
     """Yield result rows in the order of ``todo``, as they finish.
 
     ``n_jobs=1`` and no scheduler: one trial after another, in this process.
-    ``n_jobs != 1``: joblib's default backend (loky worker processes). A
-    ``scheduler`` address: the workers of that dask.distributed cluster, through
-    joblib's Dask backend; ``n_jobs`` is then ignored, every worker thread of the
-    cluster takes trials. Either way the rows do not depend on where a trial ran
-    (see ``trial_seed``), and ``run_trial`` limits BLAS to one thread.
+    ``n_jobs != 1``: ``effective_jobs(n_jobs)`` worker processes of this
+    machine (see ``_local_workers``). A ``scheduler`` address: the workers of
+    that dask.distributed cluster, through joblib's Dask backend; ``n_jobs`` is
+    then ignored, every worker thread of the cluster takes trials. Either way
+    the rows do not depend on where a trial ran (see ``trial_seed``), and
+    ``run_trial`` limits BLAS to one thread.
     """
-    if scheduler is None and n_jobs == 1:
+    n_workers = min(effective_jobs(n_jobs), len(todo))
+    if scheduler is None and n_workers <= 1:
         for params in todo:
             yield run_trial(params, base, seed, data)
         return
-    from joblib import Parallel, delayed, parallel_config
-
     if scheduler is None:
-        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-        yield from parallel(delayed(run_trial)(p, base, seed, data) for p in todo)
+        yield from _local_workers(todo, base, seed, data, n_workers)
         return
+    from joblib import Parallel, delayed, parallel_config
 
     if not isinstance(scheduler, str) or not scheduler:
         raise TypeError(
@@ -249,7 +278,8 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
         from dask.distributed import Client
     except ImportError as exc:
         raise ImportError(
-            f"scheduler={scheduler!r} needs dask.distributed: pip install 'scratchnn[dask]' ({exc})"
+            f"scheduler={scheduler!r} needs dask.distributed: pip install '.[dask]' in the scratchnn "
+            f"checkout ({exc})"
         ) from None
     try:
         # not the default client: a caller's own Client stays in charge of their other dask work
@@ -277,3 +307,63 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
 def _run_trial_on_worker(params, base, seed, data):
     """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered tuple."""
     return run_trial(params, base, seed, data)
+
+
+# -- worker processes on this machine ----------------------------------------------------------
+
+_WORKER_DATA = None  # the search's data, given to each worker process once when it starts
+_PARENT_POLL_SECONDS = 0.5
+
+
+def _local_workers(todo, base, seed, data, n_workers):
+    """Run the trials in ``n_workers`` fresh processes; yield their rows in the order of ``todo``.
+
+    The processes are spawned (never forked from a process that may hold
+    threads), receive the data once, ignore Ctrl-C (the parent handles it and
+    stops them) and watch their parent: when it is gone, even by ``kill -9``,
+    each exits within ``_PARENT_POLL_SECONDS``. Leaving the generator early (an
+    exception, Ctrl-C, ``close()``) terminates them.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    executor = ProcessPoolExecutor(
+        max_workers=n_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), data),
+    )
+    finished = False
+    try:
+        futures = [executor.submit(_run_trial_in_worker, p, base, seed) for p in todo]
+        for future in futures:
+            yield future.result()
+        finished = True
+    finally:
+        if finished:
+            executor.shutdown(wait=True)
+        else:
+            processes = list((executor._processes or {}).values())  # no public handle on them
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(timeout=5)
+
+
+def _start_worker(parent_pid: int, data) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = data
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    # A worker whose parent died is re-parented (to init or a subreaper): getppid() changes.
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
+
+
+def _run_trial_in_worker(params, base, seed) -> dict:
+    return run_trial(params, base, seed, _WORKER_DATA)

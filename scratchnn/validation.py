@@ -84,6 +84,42 @@ def _all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
+def check_float_range(x, dtype, name: str = "x", feature_names=None) -> None:
+    """Raise ``ValueError`` if ``x`` holds a finite value that ``dtype`` cannot hold.
+
+    A float64 value beyond float32's largest magnitude (about 3.4e38) is finite
+    but becomes an infinity once cast; the message names the row, the feature
+    (by ``feature_names[j]`` when given) and the value, and says what to do.
+    ``x`` is a float array or a SciPy sparse matrix (whose stored values are
+    checked). Costs two passes over ``x`` (its max and min), no temporary.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or x.dtype.kind != "f" or x.dtype.itemsize <= dtype.itemsize:
+        return
+    values = x.data if hasattr(x, "tocsr") else x  # a sparse matrix: its stored values
+    if values.size == 0:
+        return
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        if not (np.max(values) > limit or np.min(values) < -limit):
+            return
+    dense_rows = x.tocsr() if hasattr(x, "tocsr") else x
+    for row in range(dense_rows.shape[0]):  # the first offending row: found once, on the error path
+        line = dense_rows[row].toarray()[0] if hasattr(dense_rows, "tocsr") else dense_rows[row]
+        big = np.flatnonzero(np.isfinite(line) & (np.abs(line) > limit))
+        if big.size:
+            col = int(big[0])
+            break
+    feature = f"feature {col}"
+    if feature_names is not None:
+        feature += f" ({str(feature_names[col])!r})"
+    raise ValueError(
+        f"{name} holds a value too large for {dtype.name} (first at row {row}, column {col}: "
+        f"{line[col].item()!r}): {feature} exceeds {dtype.name}'s range (largest magnitude "
+        f"{limit:.4g}); use dtype='float64' or scale the features (e.g. with StandardScaler)"
+    )
+
+
 def check_features(x, name: str = "x", dtype=None, n_features: int | None = None) -> np.ndarray:
     """Validate a feature matrix: 2-D, non-empty, numeric, finite.
 
@@ -110,14 +146,10 @@ def check_features(x, name: str = "x", dtype=None, n_features: int | None = None
         )
     # Finite float64 values beyond float32's range become inf in the cast: say so,
     # rather than let NumPy warn and the network train on infinities.
+    if dtype is not None and arr.dtype.kind == "f":
+        check_float_range(arr, dtype, name)
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(arr, dtype=dtype)
-    if converted.dtype != arr.dtype and not _all_finite(converted):
-        bad = np.argwhere(~np.isfinite(converted))[0]
-        raise ValueError(
-            f"{name} holds a value too large for {converted.dtype} "
-            f"(first at row {bad[0]}, column {bad[1]}: {arr[bad[0], bad[1]].item()!r})"
-        )
     arr = converted
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects {n_features}")

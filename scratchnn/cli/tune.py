@@ -6,11 +6,11 @@ import os
 import sys
 
 from ..config import SETTINGS_BY_NAME
-from ..hyperparameter_tuning import DEFAULT_GRID, check_grid, grid_search
-from ..tuning_files import METRICS, ResumeError, format_value, parse_grid
-from . import common, options
-from .errors import Interrupted, UserError
-from .train import fit_and_save
+from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
+from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
+from . import common, options, outputs
+from .errors import Interrupted, UserError, from_user
+from .train import data_inputs, fit_and_save
 
 HELP = "grid-search settings on a validation split, then train the best"
 DESCRIPTION = "Grid-search training settings on a validation split of SOURCE, then train and save the best."
@@ -22,7 +22,9 @@ Writes DIR/results.csv (one row per trial, written as each trial finishes;
 status ok or diverged), DIR/tuning_heatmap.png (learning rate x hidden units,
 best batch size in each cell), and the best settings trained and saved as
 'train' does (model.npz, history.json, plots). After Ctrl-C, run the same
-command with --resume to run only the trials not yet in results.csv.
+command with --resume to run only the trials not yet in results.csv. DIR must
+be new or empty, or hold an earlier run: --resume continues its search,
+--force replaces it. --jobs above the number of cores runs one trial per core.
 
 examples:
   scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
@@ -43,7 +45,8 @@ def add_arguments(parser) -> None:
         type=options.nonzero_int,
         default=1,
         metavar="N",
-        help="trials run in parallel on this machine; -1 uses every core (default: %(default)s)",
+        help="trials run in parallel on this machine, at most one per core; -1 uses every core "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--scheduler",
@@ -69,6 +72,7 @@ def add_arguments(parser) -> None:
         metavar="N",
         help="epochs of the final training of the best settings (default: %(default)s)",
     )
+    options.add_force(parser, "the earlier run in DIR, its results.csv included")
     options.add_common(parser)
 
 
@@ -87,15 +91,32 @@ def run(args) -> int:
         grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    base = options.config_from_args(args)
-    n_trials = len(check_grid(grid, base))  # every value checked before any data is read
+    base = common.config_from_args(args)
+    with from_user():
+        combos = check_grid(grid, base)  # every value checked before any data is read
+    n_trials = len(combos)
     if args.val_fraction == 0:
         raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
+    if args.scheduler is None and args.jobs > available_cores():
+        print(
+            f"note: --jobs {args.jobs} is more than the {available_cores()} cores of this machine; "
+            f"running {available_cores()} trials at a time",
+            file=sys.stderr,
+        )
     ds, prep = common.read_and_prepare(args)
     common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
-    common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
-    results_path = os.path.join(args.out, common.RESULTS_FILE)
+    for params in combos:
+        config = base.replace(**params)
+        common.check_network_fits(config, ds.x.shape[1], prep.n_classes, option="hidden_units")
+    inputs = data_inputs(args)
+    with outputs.RunFolder(args.out, "tune", inputs=inputs, force=args.force, resume=args.resume) as folder:
+        common.say(args, common.summary(ds, prep))
+        return _search(args, ds, prep, base, grid, n_trials, folder)
+
+
+def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
+    results_path = folder.path(common.RESULTS_FILE)
+    folder.path(os.path.basename(record_path(results_path)))
     state = {"done": 0, "progress": None}
 
     def on_resume(n_done, total):
@@ -134,6 +155,7 @@ def run(args) -> int:
         )
     except KeyboardInterrupt:
         close_progress()
+        folder.finish(complete=False)
         print(
             f"interrupted: {state['done']} of {n_trials} trials are saved in {results_path}; "
             "run the same command with --resume to finish the search",
@@ -148,13 +170,13 @@ def run(args) -> int:
         close_progress()
         raise UserError(f"--scheduler: {exc}") from None
     close_progress()
-    return _report_and_train_best(args, ds, prep, base, grid, result, results_path)
+    return _report_and_train_best(args, ds, prep, base, grid, result, results_path, folder)
 
 
-def _report_and_train_best(args, ds, prep, base, grid, result, results_path) -> int:
+def _report_and_train_best(args, ds, prep, base, grid, result, results_path, folder) -> int:
     from .. import plots
 
-    heatmap = os.path.join(args.out, "tuning_heatmap.png")
+    heatmap = folder.path("tuning_heatmap.png")
     plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
     n_diverged = sum(r["status"] != "ok" for r in result.results)
     common.say(
@@ -168,5 +190,5 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path) -> 
     common.say(args, f"Training the best settings for {args.final_epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
     grid_text = {k: [format_value(v) for v in vs] for k, vs in grid.items()}
-    fit_and_save(args, ds, prep, config, args.out, {"tuning": {"grid": grid_text, "best_params": plain}})
+    fit_and_save(args, ds, prep, config, folder, {"tuning": {"grid": grid_text, "best_params": plain}})
     return 0
