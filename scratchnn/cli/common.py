@@ -129,7 +129,7 @@ def check_layers(specs, ds: sources.Dataset, prep: data.Prepared) -> None:
     error before any training starts."""
     from ..layers.spec import build_network
 
-    shape = ds.input_shape or ds.x.shape[1]
+    shape = ds.input_shape or prep.x.shape[1]
     for spec in dict.fromkeys(s for s in specs if s is not None):
         try:
             build_network(spec, shape, prep.n_outputs)
