@@ -1,8 +1,62 @@
-"""A convolutional network for Digits: 99.4% test accuracy from scratch in NumPy, in under a minute.
+"""A convolutional network for Digits: 99.7% test accuracy from scratch in NumPy, in about 20 seconds.
 
-    python examples/digits_cnn.py [--seed S] [--epochs E]
+    python examples/digits_cnn.py [--seed S] [--epochs E] [--jobs J]
 
-RECIPE (FIGURES are filled in below from measured runs)
+Over seeds 0-4 this script averages 99.72% test accuracy (1.0000, 0.9972,
+0.9972, 0.9944, 0.9972; none below 99.44%), against 99.1% for the best MLP
+(``examples/digits_best.py``) and 98.8% for scikit-learn's RBF SVC. Each run
+took 20.7-22.4 s on this 2-core machine (load average about 4, other work
+running; ``--jobs 2``). The network, as a ``layers`` spec
+(``scratchnn.layers.spec``)::
+
+    conv32k3p1-bn-relu-conv64k3p1-bn-relu-maxpool2-conv128k3p1-bn-relu-gap-dense
+
+three 3x3 convolutions of 32, 64 and 128 channels (padding 1: 8x8, 8x8, then
+4x4 after the max-pool), each followed by BatchNorm and ReLU, global average
+pooling to 128 numbers, and a dense output over the ten classes. The settings
+(``RECIPE``): AdamW at 0.003 with weight decay 0.01, label smoothing 0.1, a
+linear warm-up then cosine schedule, 25 epochs of batches of 32.
+
+What each piece is worth, in brackets: the mean (and lowest) test accuracy
+over seeds 0-4 of the final training with that one piece changed, everything
+else as in the recipe without shift augmentation (the choice validation makes
+on four seeds of five); the recipe itself scores 99.78% (99.44%) there. One test
+image is 0.28 points, so differences of 0.3 points are one image per seed.
+
+* **Global average pooling** (``gap``) [flatten the 128x4x4 maps into the
+  dense layer instead: 99.33% (99.17%)]. Averaging each map over the image
+  keeps 128 numbers instead of 2048 and makes the output layer 16 times
+  smaller; on 1437 training images the larger head overfits.
+* **Label smoothing** 0.1 [without: 99.56% (99.17%)]. The targets are met at
+  a finite margin, so the weights do not grow to push the logits apart once
+  every training image is right.
+* **Warm-up then cosine** (``schedule="warmup-cosine"``) [constant rate:
+  99.56% (99.44%)]: the low tail lets the weights settle.
+* **BatchNorm** after each convolution [without: 99.72% (99.17%)]: a little
+  on average, more on the hardest split.
+* **Weight decay** 0.01 (AdamW) [plain Adam, no decay: 99.78% (99.44%)]:
+  nothing measurable on these splits; kept for its usual role on larger runs.
+* **Epochs**: 25 [40 epochs: 99.78% (99.44%), the same accuracy on every
+  seed at 1.6 times the time; 30 epochs: 99.83% (99.44%)].
+* **Shift augmentation** (each training image moved by a random -1..1 pixel
+  in each direction, a new draw every epoch, ``shifted``) [always on: 99.33%
+  (98.61%)]. On 8x8 images one pixel is an eighth of the image, so shifted
+  digits drift towards the border the classes differ by. Validation keeps it
+  off on seeds 0-3 and turns it on for seed 4 (validation 98.96% against
+  98.61%), where it costs one test image (99.72% against 100%).
+
+How the settings are chosen: a validation split (20%, stratified) is carved
+out of the training set; the recipe is trained on the remaining 80% once per
+candidate in ``GRID`` (shift augmentation of at most 0 or 1 pixel) and scored
+on the validation split, the candidates side by side in ``--jobs`` processes.
+The test set is not looked at until the end. The final network is then trained
+with the chosen candidate on the whole training set; its number of epochs is
+fixed by the recipe (the schedule is sized for it), so it needs no validation
+data and no early stopping.
+
+``--seed`` fixes everything: the split, the validation split, the weights, the
+shifts and the batch order, so the same seed prints the same output whatever
+``--jobs`` is. ``--epochs`` shortens the run (for a quick check).
 """
 
 from __future__ import annotations
@@ -34,7 +88,7 @@ RECIPE = TrainingConfig(
     label_smoothing=0.1,
     schedule="warmup-cosine",
     batch_size=32,
-    epochs=40,
+    epochs=25,
 )
 
 #: Shift augmentation: the largest random translation, in pixels, of each training image (0: none).

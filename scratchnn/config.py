@@ -27,7 +27,7 @@ from .data import TargetScaler
 from .layers import ACTIVATIONS
 from .layers.spec import build_network
 from .losses import LOSSES
-from .network import NeuralNetwork, _make_loss, build_mlp
+from .network import NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .setting import Setting
@@ -178,7 +178,7 @@ def build(
     """
     rng = check_random_state(seed)
     if config.layers is not None:
-        network = _build_from_layers(config, n_features, n_outputs, input_shape, task, rng)
+        network = _build_from_layers(config, n_features, n_outputs, input_shape, rng, task)
     else:
         network = build_mlp(
             n_features,
@@ -206,7 +206,7 @@ def build(
     return network, trainer
 
 
-def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, task, rng):
+def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, rng, task=None):
     """The network of ``config.layers``, for rows of ``n_features`` holding images of ``input_shape``."""
     if input_shape is not None and math.prod(input_shape) != n_features:
         raise ValueError(
@@ -217,7 +217,9 @@ def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, 
         config.layers,
         n_features if input_shape is None else tuple(input_shape),
         n_outputs,
-        loss=_make_loss(config.loss, task, config.label_smoothing),
+        loss=config.loss,
+        label_smoothing=config.label_smoothing,
+        task=task,
         seed=rng,
         dtype=np.dtype(config.dtype),
     )

@@ -153,3 +153,67 @@ def test_accuracy_benchmark_rejects_an_unknown_method(tmp_path):
     assert proc.returncode == 2
     assert "--methods must name methods among" in proc.stderr
     assert not (tmp_path / "r.md").exists()
+
+
+DIGITS_CNN = ROOT / "examples" / "digits_cnn.py"
+
+
+@pytest.fixture(scope="module")
+def cnn_runs(tmp_path_factory):
+    """``digits_cnn.py --epochs 2`` with seed 0 twice (one process, then two), from another directory."""
+    cwd = tmp_path_factory.mktemp("elsewhere_cnn")
+    outputs = []
+    for seed, jobs in (("0", "1"), ("0", "2")):
+        proc = subprocess.run(
+            [sys.executable, "-W", "error", str(DIGITS_CNN), "--seed", seed, "--epochs", "2", "--jobs", jobs],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=cwd,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outputs.append(proc.stdout)
+    return outputs
+
+
+def test_digits_cnn_ends_with_the_test_accuracy_line_and_reports_its_choice(cnn_runs):
+    for out in cnn_runs:
+        last = out.rstrip("\n").splitlines()[-1]
+        assert LAST_LINE.fullmatch(last), last
+    assert "288 held out for validation" in cnn_runs[0]
+    assert "Chosen on validation: {'shift': " in cnn_runs[0]
+    assert "trained for 2 epochs on all 1437 training rows" in cnn_runs[0]
+
+
+def test_digits_cnn_same_seed_same_output_whatever_the_number_of_processes(cnn_runs):
+    assert cnn_runs[0] == cnn_runs[1]
+
+
+def test_digits_cnn_learns_even_in_two_epochs(cnn_runs):
+    last = cnn_runs[0].rstrip("\n").splitlines()[-1]
+    assert float(LAST_LINE.fullmatch(last).group(1)) >= 0.9
+
+
+def test_digits_cnn_shift_moves_each_image_by_at_most_one_pixel_with_zeros_coming_in():
+    sys.path.insert(0, str(DIGITS_CNN.parent))
+    try:
+        import digits_cnn
+    finally:
+        sys.path.remove(str(DIGITS_CNN.parent))
+    import numpy as np
+
+    x = np.arange(1, 65, dtype=np.float32)[None].repeat(200, axis=0)
+    out = digits_cnn.shifted(x, 1, np.random.default_rng(0)).reshape(200, 8, 8)
+    image = x[0].reshape(8, 8)
+    seen = set()
+    for moved in out:
+        matches = [
+            (dy, dx)
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+            if np.array_equal(moved, np.pad(image, 1)[1 - dy : 9 - dy, 1 - dx : 9 - dx])
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 9  # every offset drawn
+    assert digits_cnn.shifted(x, 0, np.random.default_rng(0)) is x

@@ -184,3 +184,42 @@ def test_a_built_cnn_saves_and_loads_to_the_same_predictions_bit_for_bit(tmp_pat
     loaded = load(tmp_path / "cnn.npz")
     assert kinds(loaded) == kinds(net)
     assert loaded.predict_proba(x).tobytes() == net.predict_proba(x).tobytes()
+
+
+def test_the_classifier_trains_a_cnn_from_a_layers_spec():
+    from sklearn.datasets import load_digits
+
+    from scratchnn.sklearn import ScratchNNClassifier
+
+    x, y = load_digits(return_X_y=True)
+    spec = "reshape1x8x8-conv8k3p1-bn-relu-maxpool2-dense"
+    clf = ScratchNNClassifier(layers=spec, optimizer="adam", learning_rate=0.01, batch_size=32, epochs=3,
+                              random_state=0)  # fmt: skip
+    clf.fit(x[:1200] / 16, y[:1200])
+    assert [type(layer).__name__ for layer in clf.network_.layers][:3] == ["Reshape", "Conv2D", "BatchNorm2d"]
+    assert clf.score(x[1200:] / 16, y[1200:]) >= 0.9
+    again = ScratchNNClassifier(**clf.get_params()).fit(x[:1200] / 16, y[:1200])
+    np.testing.assert_array_equal(again.predict_proba(x[1200:] / 16), clf.predict_proba(x[1200:] / 16))
+    with pytest.raises(ValueError, match="token 2 'relux'"):
+        ScratchNNClassifier(layers="dense8-relux-dense").fit(x[:50], y[:50])
+
+
+def test_check_estimator_gives_a_layers_spec_the_same_verdicts_as_the_default_mlp():
+    """Every scikit-learn check passes or fails for a spec as for the default MLP (they should all pass).
+
+    float64: in float32, predict_proba of a two-hidden-layer net on reordered rows differs in the last
+    bits (BLAS blocks the rows differently), beyond check_methods_sample_order_invariance's rtol 1e-7.
+    """
+    from sklearn.utils.estimator_checks import check_estimator
+    from test_sklearn import EXPECTED_FAILED_CHECKS
+
+    from scratchnn.sklearn import ScratchNNClassifier
+
+    def verdicts(clf):
+        expected = EXPECTED_FAILED_CHECKS
+        results = check_estimator(clf, expected_failed_checks=expected, on_skip=None, on_fail=None)
+        return {r["check_name"]: r["status"] for r in results}
+
+    with_spec = verdicts(ScratchNNClassifier(layers="dense32-tanh-dense16-relu-dense", dtype="float64"))
+    assert len(with_spec) > 40
+    assert with_spec == verdicts(ScratchNNClassifier(dtype="float64"))

@@ -98,6 +98,8 @@ def check_network_fits(config, n_features: int, n_classes: int, option: str = "-
     gradients and up to two optimizer buffers, Adam's ``m`` and ``v``), each
     ``(in + 1) * out`` numbers of ``config.dtype`` per dense layer.
     """
+    if getattr(config, "layers", None) is not None:
+        return  # a layer spec is built once for the data by check_layers, which sizes it
     hidden = config.hidden_units
     hidden = [int(hidden)] if isinstance(hidden, (int, np.integer)) else [int(u) for u in hidden]
     widths = [n_features, *hidden, n_classes]

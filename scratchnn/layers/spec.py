@@ -67,8 +67,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..losses import LOSSES, Loss, SoftmaxCrossEntropy
+from ..losses import LOSSES, Loss
 from ..network import NeuralNetwork
+from ..network import _make_loss as make_loss
 from ..validation import check_random_state
 from . import LAYERS
 from .activations import LeakyReLU
@@ -315,16 +316,12 @@ def _shape_text(shape: tuple) -> str:
     return f"rows of {shape[0]} values" if len(shape) == 1 else "images " + "x".join(map(str, shape))
 
 
-def _loss(loss, label_smoothing: float) -> Loss:
+def _loss(loss, label_smoothing: float, task: str | None) -> Loss:
     if isinstance(loss, Loss):
         return loss
     if loss not in LOSSES:
         raise ValueError(f"loss must be a Loss or one of {sorted(LOSSES)}, got {loss!r}")
-    if loss == "cross-entropy":
-        return SoftmaxCrossEntropy(label_smoothing)
-    if label_smoothing:
-        raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={loss!r}")
-    return LOSSES[loss]()
+    return make_loss(loss, task, label_smoothing)  # as build_mlp makes it
 
 
 def _input_shape(input_shape) -> tuple:
@@ -347,6 +344,7 @@ def build_network(
     *,
     loss="cross-entropy",
     label_smoothing: float = 0.0,
+    task: str | None = None,
     seed=None,
     dtype=np.float32,
 ) -> NeuralNetwork:
@@ -366,8 +364,9 @@ def build_network(
         A bare last ``dense`` takes it; any other last layer must output it.
     loss
         A ``Loss``, or its name in ``scratchnn.losses.LOSSES``.
-    label_smoothing
-        For ``loss="cross-entropy"``, as ``build_mlp``.
+    label_smoothing, task
+        As ``build_mlp``: label smoothing for ``loss="cross-entropy"``; ``task``
+        overrides the loss's own task where it has a choice (``"mse"`` on class labels).
     seed
         int, None or ``np.random.Generator``: the initial weights and dropout masks,
         drawn layer by layer in spec order.
@@ -409,4 +408,4 @@ def build_network(
             f"is the last layer and outputs {_shape_text(shape)}, but the network needs {n_outputs} outputs "
             "(end with a bare 'dense' to get them)",
         )  # fmt: skip
-    return NeuralNetwork(layers, _loss(loss, label_smoothing))
+    return NeuralNetwork(layers, _loss(loss, label_smoothing, task))
