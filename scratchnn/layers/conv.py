@@ -292,17 +292,39 @@ class Conv2D(Layer):
             self.db[...] = g.sum(axis=0)
         if not input_grad:
             return None
-        (pt, pb), (pl, pr) = self._pads
+        (pt, _), (pl, _) = self._pads
         dtype = np.result_type(g, self.W)
-        dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dtype)
+        dx = np.zeros((n, h, w, c), dtype=dtype)
         # column block (i, j) of G @ W_col.T is G @ W_ij, W_ij = W[:, :, i, j] (C_out, C_in): one
         # product per offset gives that block as contiguous images (n, H_out, W_out, C_in)
         w_ij = np.ascontiguousarray(self.W.transpose(2, 3, 0, 1), dtype=dtype)
         block = np.empty((n * ho * wo, c), dtype=dtype)
-        for k, rs, cs in window_slices(self.kernel_size, self.stride, (ho, wo)):
-            np.dot(g, w_ij[k // kw, k % kw], out=block)
-            dxp[:, rs, cs, :] += block.reshape(n, ho, wo, c)  # col2im: one strided slice-add
-        return to_channels_first(dxp[:, pt : pt + h, pl : pl + w, :])
+        images = block.reshape(n, ho, wo, c)
+        (sh, sw) = self.stride
+        for i in range(kh):
+            rows = clipped(i, pt, sh, ho, h)
+            for j in range(kw):
+                cols_ = clipped(j, pl, sw, wo, w)
+                if rows is None or cols_ is None:  # this offset only ever sees padding
+                    continue
+                np.dot(g, w_ij[i, j], out=block)
+                # col2im: one strided slice-add; the padding's part is never written
+                dx[:, rows[1], cols_[1], :] += images[:, rows[0], cols_[0], :]
+        return to_channels_first(dx)
+
+
+def clipped(offset: int, pad: int, stride: int, n_out: int, size: int):
+    """``(outputs, inputs)`` slices for kernel offset ``offset`` along one axis, padding left out.
+
+    Output ``p`` reads input ``p*stride + offset - pad``; the outputs whose input lies inside
+    ``[0, size)`` and those inputs, as two slices (``None`` if every one falls in the padding).
+    """
+    lo = max(0, -(-(pad - offset) // stride))  # ceil((pad - offset) / stride)
+    hi = min(n_out, (size - 1 - offset + pad) // stride + 1)
+    if hi <= lo:
+        return None
+    start = lo * stride + offset - pad
+    return slice(lo, hi), slice(start, start + (hi - lo - 1) * stride + 1, stride)
 
 
 def pair_or_zero(value) -> tuple[int, int]:
