@@ -42,22 +42,26 @@ def _check_fraction(value: float, name: str) -> float:
     return value
 
 
-def stratified_split(y, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(y, fraction: float, seed: int, classes: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Row indices ``(kept, held_out)`` of ``y``, with ``ceil(fraction * N)`` rows held out.
 
     Stratified (each class in the same proportion on both sides, through
-    scikit-learn's ``train_test_split``) when every class has at least two rows
-    and each side can hold one row of every class; plain random otherwise.
-    Either way fixed by ``seed``. The indices come in the split's own order.
+    scikit-learn's ``train_test_split``) when ``y`` holds ``classes``, every
+    class has at least two rows and each side can hold one row of every
+    class; plain random otherwise (always for a regression target,
+    ``classes=False``). Either way fixed by ``seed``. The indices come in the
+    split's own order.
     """
     from sklearn.model_selection import train_test_split
 
     y = np.asarray(y)
     idx = np.arange(len(y))
     n_held = math.ceil(fraction * len(y))
-    _, counts = np.unique(y, return_counts=True)
-    n_classes = len(counts)
-    stratify = counts.min() >= 2 and n_classes <= n_held and n_classes <= len(y) - n_held
+    stratify = False
+    if classes:
+        _, counts = np.unique(y, return_counts=True)
+        n_classes = len(counts)
+        stratify = counts.min() >= 2 and n_classes <= n_held and n_classes <= len(y) - n_held
     return tuple(
         train_test_split(idx, test_size=fraction, stratify=y if stratify else None, random_state=seed)
     )
@@ -94,13 +98,13 @@ def load_digits_split(test_size: float = 0.2, seed: int = 42):
 
 
 def split_indices(
-    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
+    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int, classes: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row indices ``(train, val, test)``, each sorted: first the test split, then validation from the rest.
 
-    Both go through ``stratified_split`` with ``seed``, so ``evaluate`` can
-    recompute the very same test split from the model file. A fraction of 0
-    gives an empty split.
+    Both go through ``stratified_split`` with ``seed`` (stratified by class
+    when ``classes``), so ``evaluate`` can recompute the very same test split
+    from the model file. A fraction of 0 gives an empty split.
     """
     rest = np.arange(len(y))
     parts = {}
@@ -110,12 +114,111 @@ def split_indices(
             continue
         if math.ceil(fraction * len(rest)) >= len(rest):
             raise ValueError(f"{name} {fraction} leaves no training rows out of {len(rest)}")
-        kept, held = stratified_split(np.asarray(y)[rest], fraction, seed)
+        kept, held = stratified_split(np.asarray(y)[rest], fraction, seed, classes)
         rest, parts[name] = np.sort(rest[kept]), np.sort(rest[held])
     return rest, parts["--val-fraction"], parts["--test-fraction"]
 
 
-# -- labels ------------------------------------------------------------------------
+# -- targets: classes or numbers ----------------------------------------------------
+
+#: What a target can be trained for; ``auto`` lets ``choose_task`` decide.
+TASKS = ("auto", "classification", "regression")
+
+#: A numeric target with more distinct values than this, and more than one per
+#: ``ROWS_PER_CLASS`` rows, is no set of classes: 214 values in 442 rows (diabetes)
+#: is a quantity, the 10 digits in 1797 rows are classes.
+MAX_NUMERIC_CLASSES = 20
+ROWS_PER_CLASS = 5
+
+
+def _numbers(labels) -> np.ndarray | None:
+    """The labels as float64 if every one reads as a number, else None."""
+    try:
+        return np.asarray(labels, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+
+
+def _where(row: int, lines) -> str:
+    return f"line {int(lines[row])}" if lines is not None else f"row {row + 1}"
+
+
+def _not_classes(values: np.ndarray, lines=None) -> tuple[str, str] | None:
+    """Why numeric labels ``values`` are not class labels, as ``(what it holds, why that is no classes)``.
+
+    None if they can be classes.
+    """
+    fractional = np.flatnonzero(values != np.round(values))
+    if len(fractional):
+        row = int(fractional[0])
+        held = f"holds numbers that are not whole ({values[row]:g} on {_where(row, lines)})"
+        return held, "which are not class labels (integers or strings)"
+    n_distinct = len(np.unique(values))
+    if n_distinct > MAX_NUMERIC_CLASSES and n_distinct * ROWS_PER_CLASS > len(values):
+        held = f"holds {n_distinct} distinct numbers in {len(values)} rows"
+        why = (
+            f"too many to be classes (a classifier needs at most {MAX_NUMERIC_CLASSES} of them, or "
+            f"{ROWS_PER_CLASS} rows per class)"
+        )
+        return held, why
+    return None
+
+
+def choose_task(labels, task: str = "auto", *, target: str = "target", source: str = "", lines=None):
+    """``(task, reason)``: whether the target ``labels`` (text) is for classification or regression.
+
+    ``task="auto"`` chooses regression when every value is a number and they
+    are not a handful of whole numbers (``_not_classes``), classification
+    otherwise; ``reason`` says why, in words. An explicit ``classification``
+    of numbers that cannot be classes, or ``regression`` of a target that is
+    not numbers, is a ``ValueError`` saying so and naming ``--task``.
+    ``lines`` (a CSV file's line per row) lets messages name the line.
+    """
+    if task not in TASKS:
+        raise ValueError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    what = f"{source + ': ' if source else ''}the target column {target!r}"
+    values = _numbers(labels)
+    if values is not None and not np.isfinite(values).all():
+        row = int(np.flatnonzero(~np.isfinite(values))[0])
+        if task != "classification":
+            where = _where(row, lines)
+            raise ValueError(f"{what} holds {str(labels[row])!r} on {where}, which is not a finite number")
+        values = None
+    if task == "regression":
+        if values is None:
+            row = next(i for i, v in enumerate(labels) if _numbers([v]) is None)
+            raise ValueError(
+                f"--task regression needs numbers in {what}, but it holds {str(labels[row])!r} on "
+                f"{_where(row, lines)}"
+            )
+        return "regression", "--task regression"
+    problem = None if values is None else _not_classes(values, lines)
+    if task == "classification":
+        if problem:
+            raise ValueError(f"{what} {problem[0]}, {problem[1]}; for a numeric target use --task regression")
+        return "classification", "--task classification"
+    if values is None:
+        return "classification", f"{target!r} holds text labels"
+    if problem:
+        return "regression", f"{target!r} {problem[0]}"
+    return "classification", f"{target!r} holds {len(np.unique(values))} distinct whole numbers"
+
+
+def _canonical(names) -> dict[str, str]:
+    """Each distinct label text -> its class name: a whole number written one way (``1.0`` is ``1``)."""
+    out = {}
+    for name in names:
+        value = _numbers([name])
+        if (
+            value is not None
+            and np.isfinite(value[0])
+            and value[0] == round(value[0])
+            and abs(value[0]) < 2**53
+        ):
+            out[name] = str(int(value[0]))
+        else:
+            out[name] = name
+    return out
 
 
 def _label_key(text: str):
@@ -126,8 +229,13 @@ def _label_key(text: str):
 
 
 def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
-    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers)."""
-    names = sorted({str(v) for v in labels}, key=_label_key)
+    """Labels as ``0..C-1`` and the C label names, sorted (numerically if all are numbers).
+
+    Labels that are the same whole number are one class: ``1`` and ``1.0`` are
+    both class ``1``.
+    """
+    canonical = _canonical({str(v) for v in labels})
+    names = sorted(set(canonical.values()), key=_label_key)
     if len(names) < 2:
         raise ValueError(f"the labels must hold at least two classes, got only {names}")
     return encode_with(labels, names), names
@@ -136,14 +244,14 @@ def encode_labels(labels) -> tuple[np.ndarray, list[str]]:
 def encode_with(labels, names: list[str]) -> np.ndarray:
     """Labels as indices into ``names`` (a model's label names); unknown labels raise."""
     index = {name: i for i, name in enumerate(names)}
+    canonical = _canonical({str(v) for v in labels})
+    code = {text: index.get(name) for text, name in canonical.items()}
     out = np.empty(len(labels), dtype=np.int64)
     for i, v in enumerate(labels):
-        try:
-            out[i] = index[str(v)]
-        except KeyError:
-            raise ValueError(
-                f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}"
-            ) from None
+        c = code[str(v)]
+        if c is None:
+            raise ValueError(f"label {str(v)!r} (data row {i + 1}) is not one of the model's classes {names}")
+        out[i] = c
     return out
 
 
@@ -214,11 +322,15 @@ class Scaler:
 
 @dataclass
 class Prepared:
-    """Features standardised on the training rows, label codes, and the three splits.
+    """Features standardised on the training rows, the targets, and the three splits.
 
-    ``x``: float64 ``(N, F)``, scaled by ``scaler``; ``y``: int64 codes ``(N,)``
-    into ``label_names``; ``train``, ``val``, ``test``: sorted row indices
-    (``val`` and ``test`` may be empty).
+    ``x``: float64 ``(N, F)``, scaled by ``scaler``; ``train``, ``val``,
+    ``test``: sorted row indices (``val`` and ``test`` may be empty). For
+    classification, ``y``: int64 codes ``(N,)`` into ``label_names``. For
+    regression (``task``), ``y``: float64 ``(N,)`` standardised by
+    ``target_scaler`` (fitted on the training rows), and ``targets``: the
+    same in the target's own units. ``columns``: the ``ColumnPlan`` that made
+    ``x`` from a table with text columns or empty cells, else None.
     """
 
     x: np.ndarray
@@ -228,10 +340,19 @@ class Prepared:
     val: np.ndarray
     test: np.ndarray
     scaler: Scaler
+    task: str = "classification"
+    targets: np.ndarray | None = None
+    target_scaler: object = None
+    columns: object = None
 
     @property
     def n_classes(self) -> int:
         return len(self.label_names)
+
+    @property
+    def n_outputs(self) -> int:
+        """The width of the network's output: one per class, or one for a numeric target."""
+        return 1 if self.task == "regression" else self.n_classes
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of the rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
@@ -239,9 +360,123 @@ class Prepared:
         return self.x[rows], self.y[rows]
 
 
-def prepare(x: np.ndarray, labels, *, test_fraction: float, val_fraction: float, seed: int) -> Prepared:
-    """Encode ``labels``, split the rows, and scale ``x`` with the statistics of the training rows."""
-    y, names = encode_labels(labels)
-    train, val, test = split_indices(y, test_fraction, val_fraction, seed)
+def prepare(
+    x: np.ndarray,
+    labels,
+    *,
+    test_fraction: float,
+    val_fraction: float,
+    seed: int,
+    task: str = "classification",
+    columns=None,
+) -> Prepared:
+    """Encode the targets, split the rows, and scale ``x`` with the statistics of the training rows.
+
+    ``task`` is ``"classification"`` (``labels`` become class codes, splits
+    stratified) or ``"regression"`` (``labels`` are numbers, standardised with
+    a ``TargetScaler`` fitted on the training rows; splits random).
+    ``columns``, if given, is called with the training rows' indices and
+    returns ``(features of every row, plan)``: it turns a table with text
+    columns or empty cells into numbers (``scratchnn.columns``) learning only
+    from the training rows.
+    """
+    if task == "regression":
+        targets = np.asarray(labels, dtype=np.float64)
+        y, names = targets, []
+    else:
+        targets = None
+        y, names = encode_labels(labels)
+    train, val, test = split_indices(y, test_fraction, val_fraction, seed, classes=task != "regression")
+    plan = None
+    if columns is not None:
+        x, plan = columns(train)
+    target_scaler = None
+    if task == "regression":
+        target_scaler = TargetScaler().fit(targets[train])
+        y = target_scaler.transform(targets)
     scaler = Scaler.fit(x[train])
-    return Prepared(scaler.transform(x), y, names, train, val, test, scaler)
+    return Prepared(
+        scaler.transform(x), y, names, train, val, test, scaler, task, targets, target_scaler, plan
+    )
+
+
+class TargetScaler:
+    """Standardisation of regression targets, per output column: ``(y - mean) / scale``.
+
+    The training recipe (``scratchnn.config.train``) fits a network to the
+    standardised target, so the same learning rate suits targets in any units,
+    and undoes it for predictions: ``inverse_transform(network.predict(x))`` is
+    in the target's units. ``scale`` is the population standard deviation of
+    each column over the rows ``fit`` saw (the training rows); a constant column
+    gets scale 1. ``y`` is ``(N,)`` (one target) or ``(N, k)``; ``transform``
+    keeps the shape, ``inverse_transform`` of ``(N, 1)`` outputs gives ``(N,)``
+    for a scaler fitted on ``(N,)``. Stored with a model as plain JSON
+    (``to_dict``/``from_dict``), whose floats round-trip exactly.
+    """
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.ndim = 1
+
+    def fit(self, y) -> TargetScaler:
+        """Learn each column's mean and standard deviation from ``y``; returns ``self``."""
+        ndim = np.ndim(y)
+        y = self._as_2d(y, "y", fitted=False)
+        mean = y.mean(axis=0)
+        std = y.std(axis=0)
+        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return self._set(mean, scale, ndim)
+
+    def _set(self, mean, scale, ndim) -> TargetScaler:
+        mean = np.asarray(mean, dtype=np.float64)
+        scale = np.asarray(scale, dtype=np.float64)
+        if mean.ndim != 1 or mean.shape != scale.shape or mean.size == 0:
+            raise ValueError(f"target scaler mean and scale must be 1-D of one length, got {mean.shape}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("target scaler mean and scale must be finite, and scale > 0")
+        if ndim not in (1, 2) or (ndim == 1 and mean.size != 1):
+            raise ValueError(f"target scaler ndim must be 1 (one target) or 2, got {ndim!r}")
+        self.mean, self.scale, self.ndim = mean, scale, int(ndim)
+        return self
+
+    def _as_2d(self, y, name: str, fitted: bool = True) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"{name} must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}")
+        y2 = y.reshape(y.shape[0], -1)
+        if fitted:
+            if self.mean is None:
+                raise ValueError("this TargetScaler is not fitted yet: call fit(y_train) first")
+            if y2.shape[1] != self.mean.shape[0]:
+                raise ValueError(
+                    f"{name} has {y2.shape[1]} target columns, "
+                    f"but the scaler was fitted on {self.mean.shape[0]}"
+                )
+        return y2
+
+    def transform(self, y) -> np.ndarray:
+        """``(y - mean) / scale``, float64, in the shape of ``y``."""
+        shape = np.shape(y)
+        return ((self._as_2d(y, "y") - self.mean) / self.scale).reshape(shape)
+
+    def inverse_transform(self, z) -> np.ndarray:
+        """``z * scale + mean``: standardised values (a network's outputs) back in the target's units."""
+        z2 = self._as_2d(z, "z")
+        y = z2 * self.scale + self.mean
+        return y[:, 0] if self.ndim == 1 else y
+
+    def to_dict(self) -> dict:
+        if self.mean is None:
+            raise ValueError("this TargetScaler is not fitted yet: call fit(y_train) first")
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "ndim": self.ndim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TargetScaler:
+        try:
+            return cls()._set(d["mean"], d["scale"], d.get("ndim", 1 if len(d["mean"]) == 1 else 2))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a target scaler needs 'mean', 'scale' and 'ndim', got {d!r}") from exc
+
+
+__all__ += ["TargetScaler"]

@@ -19,7 +19,7 @@ def atomic_write(path, write) -> None:
     The rename is atomic on POSIX and Windows, so readers see either the old
     file or the complete new one, never half of it. If ``write`` raises (or the
     process is interrupted), the temporary file is removed and ``path`` is
-    untouched.
+    untouched. An ``OSError`` (a full disk, a missing permission) names ``path``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -34,11 +34,14 @@ def atomic_write(path, write) -> None:
         # the permissions an ordinary open() would have (0666 minus the umask).
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            # "[Errno 28] No space left on device" alone does not say which file failed
+            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
         raise
 
 

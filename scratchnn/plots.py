@@ -139,12 +139,17 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
         return tuple(value) if isinstance(value, list) else value
 
     lrs = sorted({get(r, "learning_rate") for r in rows}, key=float)
-    units = sorted({get(r, "hidden_units") for r in rows}, key=lambda u: (np.prod(u), str(u)))
+    # the architecture axis: the layer specs when the grid searches them, else the MLP's widths
+    arch = "layers" if any(get(r, "layers") is not None for r in rows) else "hidden_units"
+    if arch == "layers":
+        units = sorted({get(r, arch) for r in rows}, key=str)
+    else:
+        units = sorted({get(r, arch) for r in rows}, key=lambda u: (np.prod(u), str(u)))
     acc = np.full((len(lrs), len(units)), np.nan)
     best_bs: dict[tuple[int, int], object] = {}
     diverged = set()
     for row in rows:
-        i, j = lrs.index(get(row, "learning_rate")), units.index(get(row, "hidden_units"))
+        i, j = lrs.index(get(row, "learning_rate")), units.index(get(row, arch))
         if row.get("status") != "ok" or row.get("val_accuracy") is None:
             diverged.add((i, j))
             continue
@@ -161,9 +166,12 @@ def tuning_heatmap(rows: list[dict], path, defaults: dict | None = None) -> None
         vmin, vmax = vmin - 0.005, vmax + 0.005
     image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     fig.colorbar(image, ax=ax, label="validation accuracy")
-    ax.set_xticks(range(len(units)), [_fmt(u) for u in units])
+    labels = [_fmt(u) for u in units]
+    long = arch == "layers" and max(map(len, labels)) > 12
+    ax.set_xticks(range(len(units)), labels, rotation=20 if long else 0, ha="right" if long else "center")
     ax.set_yticks(range(len(lrs)), [_fmt(lr) for lr in lrs])
-    ax.set(xlabel="hidden units", ylabel="learning rate", title="Grid search: best validation accuracy")
+    xlabel = "layers" if arch == "layers" else "hidden units"
+    ax.set(xlabel=xlabel, ylabel="learning rate", title="Grid search: best validation accuracy")
     mid = (vmin + vmax) / 2
     for i in range(len(lrs)):
         for j in range(len(units)):
@@ -245,12 +253,18 @@ def misclassified_grid(
 def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64):
     """Each column of the first Dense layer's ``W (n_features, units)`` drawn as an image.
 
+    Weights that are not such a matrix (a convolution's 4-D filters, whose
+    picture is ``plot_images.conv_filters``, a Dense layer after other layers,
+    or None) are skipped: nothing is written and the result is None.
+
     Red and blue are positive and negative weights, on one colour scale for
     all units, symmetric around 0 and shown by the colour bar: the pattern of
     pixels that excites each hidden unit, and how strongly, comparable from
     unit to unit. Units are drawn left to right, top to bottom, in order.
     Returns the ``Figure``, already written to ``path``.
     """
+    if weights is None or np.ndim(weights) != 2 or np.shape(weights)[0] != math.prod(image_shape):
+        return None
     weights = np.asarray(weights, dtype=np.float64)
     n = min(max_units, weights.shape[1])
     tiles = [weights[:, k].reshape(image_shape) for k in range(n)]

@@ -3,12 +3,13 @@
 A SOURCE is one of
 
 * the name of a data set bundled with scikit-learn: ``digits``, ``iris``,
-  ``wine`` or ``breast_cancer``;
-* a ``.csv`` file with a header row: one column is the label (``target``, the
-  last column by default; labels may be numbers or strings), every other
-  column is a numeric feature;
+  ``wine`` or ``breast_cancer`` (classes), or ``diabetes`` (a numeric target);
+* a ``.csv`` file with a header row: one column is the target (``target``,
+  the last column by default; labels may be numbers or strings, a numeric
+  target may be a quantity), every other column is a feature: numbers, or
+  text (a column in which no cell is a number, or one named ``--categorical``);
 * a ``.npz`` file holding an array ``X`` (n_samples, n_features) and an array
-  ``y`` (n_samples,) of labels (integers or strings).
+  ``y`` (n_samples,) of labels (integers or strings) or numbers.
 
 Everything here reads: it turns user files into plain arrays, raw features
 (float64) and labels as text. Preparing them for training (label codes,
@@ -18,29 +19,31 @@ and the column.
 
 from __future__ import annotations
 
-import csv
 import math
-import operator
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .csv_reader import read_table
+
 __all__ = [
     "BUILTIN",
+    "IMAGE_SHAPES",
     "Dataset",
     "image_shape_for",
     "load_source",
     "read_feature_csv",
+    "read_features",
 ]
 
 #: Data sets bundled with scikit-learn, by the name the command line takes.
-BUILTIN = ("digits", "iris", "wine", "breast_cancer")
+BUILTIN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 
-#: Cells read as a missing value (pandas' common defaults, in lower case).
-_MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
+#: The image (C, H, W) each row of a built-in data set holds, for convolutional networks.
+IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
-#: Cells parsed per block while reading a CSV file (see ``_read_table``).
+#: Cells parsed per block while reading a CSV file (see ``scratchnn.csv_reader.read_table``).
 _BLOCK_CELLS = 1 << 16
 
 
@@ -48,21 +51,43 @@ _BLOCK_CELLS = 1 << 16
 class Dataset:
     """A table of raw features and text labels, as read from a SOURCE.
 
-    ``x``: float64 ``(N, F)``; ``labels``: str ``(N,)``; ``feature_names``: F
+    ``x``: float64 ``(N, F)``, NaN in text columns and empty cells;
+    ``labels``: str ``(N,)`` (None for rows to predict); ``feature_names``: F
     column names; ``target``: the name of the label column; ``image_shape``:
-    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None.
+    ``(h, w)`` when the rows are images (see ``image_shape_for``), else None;
+    ``input_shape``: ``(C, H, W)`` when the source says what image each row
+    holds (``IMAGE_SHAPES`` for the built-in sets; the command line's
+    ``--image-shape`` for files), else None.
+    A CSV file may also have ``text`` columns (name -> the cells, an object
+    array ``(N,)`` with "" where empty) and ``missing`` cells (name -> their
+    ``(row, line)``); ``lines`` gives each row's line in the file.
     """
 
     name: str
     x: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None
     feature_names: list[str]
     target: str
     image_shape: tuple[int, int] | None = None
+    text: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)
+    lines: np.ndarray | None = None
+    input_shape: tuple[int, int, int] | None = None
 
     @property
     def n_rows(self) -> int:
         return self.x.shape[0]
+
+    @property
+    def is_plain(self) -> bool:
+        """True if every feature is a number and no cell is empty: nothing for ``scratchnn.columns`` to do."""
+        return not self.text and not self.missing
+
+    def where(self, row: int) -> str:
+        """Row ``row`` (0-based) in words: its line in the file, or its row number."""
+        if self.lines is not None:
+            return f"line {int(self.lines[row])}"
+        return f"row {row + 1}"
 
 
 def image_shape_for(n_features: int) -> tuple[int, int] | None:
@@ -74,22 +99,36 @@ def image_shape_for(n_features: int) -> tuple[int, int] | None:
 # -- reading ---------------------------------------------------------------------
 
 
-def load_source(source: str, target: str | None = None, default_target: str | None = None) -> Dataset:
+def load_source(
+    source: str,
+    target: str | None = None,
+    default_target: str | None = None,
+    *,
+    text=(),
+    find_text: bool = True,
+    allow_missing: bool = False,
+) -> Dataset:
     """Read SOURCE (a built-in name, a ``.csv`` or a ``.npz`` path) into a ``Dataset``.
 
     ``target`` names the label column of a CSV file; without it, the column
     named ``default_target`` (a model's own label column) if the file has one,
     else the last column. ``target`` must be None or ``"target"`` for the other
-    kinds of source.
+    kinds of source. For CSV files: ``text`` names columns read as text
+    (``--categorical``); with ``find_text`` a column none of whose cells is a
+    number is text too (a column of numbers with a few words is an error that
+    names the first word); empty cells are an error unless ``allow_missing``.
     """
     if not isinstance(source, str) or not source:
         raise ValueError(f"data must be a data set name or a file path, got {source!r}")
+    lower = source.lower()
+    if text and not lower.endswith(".csv"):
+        raise ValueError(f"--categorical applies to CSV files only, got {source!r}")
     if source in BUILTIN:
         _check_target_unused(source, target)
         return _load_builtin(source)
-    lower = source.lower()
     if lower.endswith(".csv"):
-        return _load_csv(source, target, default_target)
+        table = {"text": frozenset(text), "find_text": find_text, "allow_missing": allow_missing}
+        return _load_csv(source, target, default_target, **table)
     if lower.endswith(".npz"):
         _check_target_unused(source, target)
         return _load_npz(source)
@@ -108,10 +147,15 @@ def _load_builtin(name: str) -> Dataset:
 
     bunch = getattr(datasets, f"load_{name}")()
     x = np.asarray(bunch.data, dtype=np.float64)
-    names = [str(n) for n in bunch.target_names]
-    labels = np.array([names[int(i)] for i in bunch.target])
+    if "target_names" in bunch:  # classes, by name
+        names = [str(n) for n in bunch.target_names]
+        labels = np.array([names[int(i)] for i in bunch.target])
+    else:  # a quantity (diabetes: disease progression a year after baseline), as exact text
+        labels = np.array([repr(float(v)) for v in bunch.target])
     features = [str(f) for f in getattr(bunch, "feature_names", [])] or _default_names(x.shape[1])
-    return Dataset(name, x, labels, features, "target", image_shape_for(x.shape[1]))
+    return Dataset(
+        name, x, labels, features, "target", image_shape_for(x.shape[1]), input_shape=IMAGE_SHAPES.get(name)
+    )
 
 
 def _default_names(n: int) -> list[str]:
@@ -145,136 +189,20 @@ def _load_npz(path: str) -> Dataset:
     if not np.all(np.isfinite(x)):
         row, col = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(f"{path}: X holds {x[row, col]} (missing or infinite) at row {row}, column {col}")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(
-                f"{path}: y must hold class labels (integers or strings), got non-integer floats"
-            )
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iubUS":
-        raise ValueError(f"{path}: y must hold integers or strings, got dtype {y.dtype}")
-    labels = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()])
+    if y.dtype.kind not in "iufUS":
+        raise ValueError(f"{path}: y must hold integers, numbers or strings, got dtype {y.dtype}")
+    # as text, as a CSV file's cells are: floats by repr, which reads back exactly; whether they are
+    # classes or a quantity is scratchnn.data.choose_task's to say
+    labels = np.array(
+        [
+            v.decode() if isinstance(v, bytes) else repr(v) if isinstance(v, float) else str(v)
+            for v in y.tolist()
+        ]
+    )
     return Dataset(path, x, labels, _default_names(x.shape[1]), "target", image_shape_for(x.shape[1]))
 
 
-def _count_lines(path: str) -> int:
-    """Newlines in the file, plus one: an upper bound on its rows, found without parsing."""
-    count = 1
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            count += chunk.count(b"\n")
-    return count
-
-
-def _rows(path: str):
-    """Yield ``(line number, cells)`` for each non-blank row of a CSV file, the header first."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for cells in reader:
-                # a row is blank if it has no cell, or only empty ones (",,,"); test the first
-                # cell before scanning the whole row, so a wide file is read in linear time
-                if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
-                    continue
-                yield reader.line_num, cells
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: malformed CSV: {exc}") from None
-
-
-def _read_table(path: str, choose) -> tuple[list[str], np.ndarray, int | None, np.ndarray | None]:
-    """Read a CSV file in one pass: ``(header, features, label column, labels)``.
-
-    ``choose(header)`` returns the indices of the feature columns, in the order
-    wanted, and the index of the label column (or None). Features come out as
-    float64 ``(N, len(columns))``, labels as stripped text ``(N,)``; blank lines
-    are skipped.
-
-    The time is linear in the number of cells and the memory about one float
-    array: the array is allocated once for as many rows as the file has lines
-    (pages never written cost nothing) and filled a block of rows at a time, so
-    only one block's cells are ever held as Python strings.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file not found: {path}")
-    rows = _rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise ValueError(f"{path} is empty: expected a header row naming the columns")
-    header = [c.strip() for c in first[1]]
-    seen: set[str] = set()
-    for i, name in enumerate(header):
-        if not name:
-            raise ValueError(f"{path}: header column {i + 1} has no name")
-        if name in seen:
-            raise ValueError(f"{path}: the header names column {name!r} twice")
-        seen.add(name)
-    columns, label = choose(header)
-    width = len(header)
-    # operator.itemgetter picks the cells in C; with one column it returns a bare cell, not a tuple
-    pick = operator.itemgetter(*columns) if len(columns) > 1 else (lambda cells: (cells[columns[0]],))
-    x = np.empty((_count_lines(path), len(columns)))
-    labels: list[str] = []
-    block: list = []
-    block_lines: list[int] = []
-    block_rows = max(1, _BLOCK_CELLS // max(1, len(columns)))
-    n = 0
-    for line, cells in rows:
-        if len(cells) != width:
-            raise ValueError(
-                f"{path}: line {line} has {len(cells)} cells, but the header has {width} columns"
-            )
-        block.append(pick(cells))
-        block_lines.append(line)
-        if label is not None:
-            text = cells[label].strip()
-            if not text:
-                raise ValueError(f"{path}: missing label in column {header[label]!r} on line {line}")
-            labels.append(text)
-        if len(block) == block_rows:
-            _fill(x[n : n + len(block)], path, header, columns, block, block_lines)
-            n += len(block)
-            block, block_lines = [], []
-    if block:
-        _fill(x[n : n + len(block)], path, header, columns, block, block_lines)
-        n += len(block)
-    if n == 0:
-        raise ValueError(f"{path} has a header but no data rows")
-    if n < x.shape[0]:
-        x.resize((n, len(columns)), refcheck=False)  # in place: no second copy of the array
-    return header, x, label, (np.array(labels) if label is not None else None)
-
-
-def _fill(out: np.ndarray, path, header, columns, block, lines) -> None:
-    """Parse a block of rows of text cells into ``out``; errors name the first bad cell's line and column."""
-    try:
-        out[...] = block  # NumPy parses the strings as float() does; fast path
-        if np.isfinite(out).all():
-            return
-    except ValueError:
-        pass
-    for row, line in zip(block, lines):  # slow path: find the first bad cell
-        for j, cell in zip(columns, row):
-            text = cell.strip()
-            if text.lower() in _MISSING:
-                shown = "an empty cell" if not text else repr(text)
-                raise ValueError(f"{path}: missing value ({shown}) in column {header[j]!r} on line {line}")
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(
-                    f"{path}: column {header[j]!r} on line {line} holds {text!r}, which is not a number"
-                    f" (if {header[j]!r} is the label column, pass --target {header[j]!r})"
-                ) from None
-            if not math.isfinite(value):
-                raise ValueError(
-                    f"{path}: column {header[j]!r} on line {line} holds {text!r}, which is not finite"
-                )
-    raise ValueError(f"{path}: could not read the feature columns as numbers")  # pragma: no cover
-
-
-def _load_csv(path: str, target: str | None, default_target: str | None = None) -> Dataset:
+def _load_csv(path: str, target: str | None, default_target: str | None = None, **table) -> Dataset:
     def choose(header):
         if len(header) < 2:
             raise ValueError(f"{path} needs at least one feature column and a label column, got {header}")
@@ -288,17 +216,24 @@ def _load_csv(path: str, target: str | None, default_target: str | None = None) 
             raise ValueError(f"--target {target!r} is not a column of {path}; its columns are {header}")
         return [j for j in range(len(header)) if j != t], t
 
-    header, x, t, labels = _read_table(path, choose)
+    header, x, t, labels, cells = read_table(path, choose, block_cells=_BLOCK_CELLS, **table)
     features = header[:t] + header[t + 1 :]
-    return Dataset(path, x, labels, features, header[t], image_shape_for(len(features)))
+    shape = image_shape_for(len(features)) if not cells.text else None
+    return Dataset(
+        path, x, labels, features, header[t], shape, text=cells.text, missing=cells.missing, lines=cells.lines
+    )
 
 
-def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
-    """Raw feature rows of a CSV file, columns picked by name in the model's order.
+def read_features(
+    path: str, feature_names: list[str], target: str | None = None, *, text=(), allow_missing: bool = False
+) -> Dataset:
+    """The rows of a CSV file to predict (``labels`` None), columns picked by name in the model's order.
 
     A column named like ``target`` (the label column the model was trained
     on) is ignored; any other column the model does not know is an error, so a
-    misspelt header is not silently dropped.
+    misspelt header is not silently dropped. ``text`` names the model's text
+    columns; every other column must hold numbers. Empty cells are an error
+    unless ``allow_missing`` (the model imputes them).
     """
 
     def choose(header):
@@ -319,4 +254,20 @@ def read_feature_csv(path: str, feature_names: list[str], target: str | None = N
             )
         return [position[name] for name in feature_names], None
 
-    return _read_table(path, choose)[1]
+    table = {"text": frozenset(text), "find_text": False, "allow_missing": allow_missing}
+    _, x, _, _, cells = read_table(path, choose, block_cells=_BLOCK_CELLS, **table)
+    return Dataset(
+        path,
+        x,
+        None,
+        list(feature_names),
+        target or "",
+        text=cells.text,
+        missing=cells.missing,
+        lines=cells.lines,
+    )
+
+
+def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
+    """Raw feature rows of a CSV file of numbers, by name in the model's order (see ``read_features``)."""
+    return read_features(path, feature_names, target).x

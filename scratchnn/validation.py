@@ -84,6 +84,42 @@ def _all_finite(arr: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(arr)))
 
 
+def check_float_range(x, dtype, name: str = "x", feature_names=None) -> None:
+    """Raise ``ValueError`` if ``x`` holds a finite value that ``dtype`` cannot hold.
+
+    A float64 value beyond float32's largest magnitude (about 3.4e38) is finite
+    but becomes an infinity once cast; the message names the row, the feature
+    (by ``feature_names[j]`` when given) and the value, and says what to do.
+    ``x`` is a float array or a SciPy sparse matrix (whose stored values are
+    checked). Costs two passes over ``x`` (its max and min), no temporary.
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f" or x.dtype.kind != "f" or x.dtype.itemsize <= dtype.itemsize:
+        return
+    values = x.data if hasattr(x, "tocsr") else x  # a sparse matrix: its stored values
+    if values.size == 0:
+        return
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        if not (np.max(values) > limit or np.min(values) < -limit):
+            return
+    dense_rows = x.tocsr() if hasattr(x, "tocsr") else x
+    for row in range(dense_rows.shape[0]):  # the first offending row: found once, on the error path
+        line = dense_rows[row].toarray()[0] if hasattr(dense_rows, "tocsr") else dense_rows[row]
+        big = np.flatnonzero(np.isfinite(line) & (np.abs(line) > limit))
+        if big.size:
+            col = int(big[0])
+            break
+    feature = f"feature {col}"
+    if feature_names is not None:
+        feature += f" ({str(feature_names[col])!r})"
+    raise ValueError(
+        f"{name} holds a value too large for {dtype.name} (first at row {row}, column {col}: "
+        f"{line[col].item()!r}): {feature} exceeds {dtype.name}'s range (largest magnitude "
+        f"{limit:.4g}); use dtype='float64' or scale the features (e.g. with StandardScaler)"
+    )
+
+
 def check_features(x, name: str = "x", dtype=None, n_features: int | None = None) -> np.ndarray:
     """Validate a feature matrix: 2-D, non-empty, numeric, finite.
 
@@ -110,14 +146,10 @@ def check_features(x, name: str = "x", dtype=None, n_features: int | None = None
         )
     # Finite float64 values beyond float32's range become inf in the cast: say so,
     # rather than let NumPy warn and the network train on infinities.
+    if dtype is not None and arr.dtype.kind == "f":
+        check_float_range(arr, dtype, name)
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(arr, dtype=dtype)
-    if converted.dtype != arr.dtype and not _all_finite(converted):
-        bad = np.argwhere(~np.isfinite(converted))[0]
-        raise ValueError(
-            f"{name} holds a value too large for {converted.dtype} "
-            f"(first at row {bad[0]}, column {bad[1]}: {arr[bad[0], bad[1]].item()!r})"
-        )
     arr = converted
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the network expects {n_features}")
@@ -165,3 +197,64 @@ def check_labels(
     if n_samples is not None and arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} samples, but {x_name} has {n_samples}")
     return np.ascontiguousarray(arr)
+
+
+def check_targets(
+    y,
+    name: str = "y",
+    n_samples: int | None = None,
+    n_outputs: int | None = None,
+    *,
+    x_name: str = "x",
+    dtype=None,
+) -> np.ndarray:
+    """Validate regression targets: finite numbers of shape (N,) or (N, k).
+
+    ``n_outputs`` is the network's output width: k for (N, k), 1 for (N,).
+    Returns a C-contiguous array of ``dtype`` (the network's), converted here once.
+    """
+    arr = np.asarray(y)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise TypeError(f"{name} must hold numbers (regression targets), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must have shape (n_samples,) or (n_samples, n_outputs), got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples, but {x_name} has {n_samples}")
+    width = 1 if arr.ndim == 1 else arr.shape[1]
+    if n_outputs is not None and width != n_outputs:
+        raise ValueError(
+            f"{name} has {width} target columns (shape {arr.shape}), but the network has {n_outputs} outputs"
+        )
+    if not _all_finite(arr):
+        bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(arr, dtype=dtype)
+    if converted.dtype != arr.dtype and not _all_finite(converted):
+        raise ValueError(f"{name} holds a value too large for {converted.dtype}")
+    return converted
+
+
+def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:
+    """``None``, or one finite weight ``>= 0`` per row as float64 ``(n_samples,)`` with a positive sum."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {_short(sample_weight)}") from None
+    if w.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per row, got shape {w.shape}")
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite and >= 0, got {w[i]!r} at row {i}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} must not be all zero: no row would count")
+    return np.ascontiguousarray(w)

@@ -1,4 +1,8 @@
-"""ScratchNNClassifier as a scikit-learn estimator: the contract, pipelines, searches, Digits."""
+"""The scikit-learn estimators: the contract (check_estimator for both), the classifier in pipelines,
+searches and on Digits, the conveniences scikit-learn's MLP users expect, and the input bugs fixed.
+
+The regressor's own behaviour is in tests/test_sklearn_regressor.py; scikit-learn's MLP tests,
+ported, in tests/test_mlp_port.py."""
 
 from __future__ import annotations
 
@@ -12,26 +16,65 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
 from scratchnn import NeuralNetwork
-from scratchnn.sklearn import ScratchNNClassifier
+from scratchnn.config import SETTINGS
+from scratchnn.sklearn import ScratchNNClassifier, ScratchNNRegressor
+from scratchnn.sklearn._base import SKLEARN_PARAMS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """The matrices here are tiny: BLAS threads on a shared machine only wait for each other
+    (measured 40x slower under load), so these tests run with one."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
 
 # Every check of scikit-learn's suite passes, so no check is listed as expected to fail.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+ESTIMATORS = [ScratchNNClassifier, ScratchNNRegressor]
 
 
 @parametrize_with_checks(
-    [ScratchNNClassifier(), ScratchNNClassifier(dtype="float64")],
+    [
+        ScratchNNClassifier(),
+        ScratchNNClassifier(dtype="float64"),
+        ScratchNNClassifier(warm_start=True),
+        ScratchNNRegressor(),
+        ScratchNNRegressor(dtype="float32", epochs=20, warm_start=True),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_each_scikit_learn_estimator_check(estimator, check):
     check(estimator)
 
 
-def test_check_estimator_passes_as_a_whole():
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm_start"])
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_check_estimator_passes_as_a_whole_partial_fit_checked(cls, warm_start):
     # on_skip=None: checks needing optional packages (pandas) are skipped without a warning
     results = check_estimator(
-        ScratchNNClassifier(), expected_failed_checks=EXPECTED_FAILED_CHECKS, on_skip=None
+        cls(warm_start=warm_start), expected_failed_checks=EXPECTED_FAILED_CHECKS, on_skip=None
     )
     assert not [r for r in results if r["status"] == "failed"]
+    # scikit-learn checks partial_fit once the estimator has it
+    assert "check_estimators_partial_fit_n_features" in {r["check_name"] for r in results}
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_parameters_are_exactly_the_settings_plus_scikit_learn_ones(cls):
+    params = cls().get_params()
+    assert set(params) == {s.name for s in SETTINGS} | set(SKLEARN_PARAMS)
+    for s in SETTINGS:  # documented in the numpydoc Parameters section generated from SETTINGS
+        assert f"{s.name} : {s.doc_type()}, default=" in cls.__doc__
+    assert "{parameters}" not in cls.__doc__
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_an_unknown_parameter_is_a_type_error_naming_it(cls):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hidden_layer_sizes'"):
+        cls(hidden_layer_sizes=(5,))
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +231,215 @@ def test_predict_checks_the_number_of_features():
     clf = ScratchNNClassifier(epochs=1, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="X has 3 features, but ScratchNNClassifier is expecting 4"):
         clf.predict(X[:, :3])
+
+
+# -- scikit-learn's MLP conveniences, on the classifier ------------------------------------------
+
+
+def test_partial_fit_needs_classes_first_then_continues_one_epoch_per_call():
+    X, y = blobs()
+    clf = ScratchNNClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[:60], y[:60], classes=[0, 1, 2])
+    first = [w.copy() for w in clf.coefs_]
+    clf.partial_fit(X[60:], y[60:])
+    assert clf.n_iter_ == 1  # epochs of the last call, as scikit-learn's
+    assert clf.t_ == len(X)
+    assert len(clf.loss_curve_) == 2
+    assert not np.array_equal(first[0], clf.coefs_[0])  # the second call trained the same network
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"y holds label 7, not among classes_ \[0, 1, 2\]"):
+        clf.partial_fit(X[:5], np.full(5, 7))
+    with pytest.raises(ValueError, match="is not the same as on the first call to partial_fit"):
+        clf.partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        clf.set_params(early_stopping=True).partial_fit(X, y)
+
+
+def test_partial_fit_classes_may_include_labels_the_first_batch_lacks():
+    X, y = blobs()
+    labels = np.array(["a", "b", "c"])[y]
+    clf = ScratchNNClassifier(random_state=0).partial_fit(X[y < 2], labels[y < 2], classes=["a", "b", "c"])
+    assert clf.predict_proba(X).shape == (len(X), 3)
+    for _ in range(30):
+        clf.partial_fit(X, labels)
+    assert clf.score(X, labels) > 0.9
+
+
+def test_warm_start_continues_the_weights_and_the_counters():
+    X, y = blobs()
+    cold = ScratchNNClassifier(epochs=4, random_state=0).fit(X, y)
+    warm = ScratchNNClassifier(epochs=2, warm_start=True, random_state=0).fit(X, y)
+    after_first = warm.coefs_[0].copy()
+    warm.fit(X, y)
+    assert warm.n_iter_ == 2  # epochs of the last fit, as scikit-learn's
+    assert len(warm.loss_curve_) == 4
+    assert warm.t_ == 4 * len(X)
+    assert not np.array_equal(after_first, warm.coefs_[0])
+    # two warm fits of 2 epochs are one run of 4 epochs (same weights, optimizer state and batch order)
+    np.testing.assert_allclose(warm.loss_curve_, cold.loss_curve_, rtol=1e-6)
+    refit = ScratchNNClassifier(epochs=2, random_state=0).fit(X, y).fit(X, y)  # no warm start: anew
+    assert refit.n_iter_ == 2
+
+
+def test_a_sample_weight_of_two_is_the_row_given_twice_in_one_full_batch():
+    X, y = blobs(n=30)
+    w = np.ones(len(X))
+    w[:5] = 2.0
+    params = dict(batch_size=100, epochs=3, dtype="float64", random_state=0)
+    weighted = ScratchNNClassifier(**params).fit(X, y, sample_weight=w)
+    repeated = ScratchNNClassifier(**params).fit(np.vstack([X, X[:5]]), np.concatenate([y, y[:5]]))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-10, atol=1e-12)
+    unweighted = ScratchNNClassifier(**params).fit(X, y)
+    assert not np.allclose(weighted.predict_proba(X), unweighted.predict_proba(X), rtol=1e-6)
+
+
+def test_predict_log_proba_is_the_log_of_predict_proba_and_stays_finite_where_it_underflows():
+    X, y = blobs()
+    clf = ScratchNNClassifier(epochs=3, dtype="float64", random_state=0).fit(X, y)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X), rtol=1e-12)
+    clf.coefs_[-1][...] *= 1e4  # logits about 1e4 apart: softmax gives exact zeros
+    log_proba = clf.predict_log_proba(X)
+    assert np.all(np.isfinite(log_proba))
+    assert np.any(clf.predict_proba(X) == 0.0)
+    z = clf.network_.forward(X)
+    np.testing.assert_allclose(log_proba, z - z.max(axis=1, keepdims=True), atol=1e-6)  # gaps ~1e4
+
+
+def test_coefs_and_intercepts_are_the_dense_layers_own_arrays_in_scikit_learns_shapes():
+    X, y = blobs()
+    clf = ScratchNNClassifier(hidden_units=(8, 6), epochs=1, random_state=0).fit(X, y)
+    assert [w.shape for w in clf.coefs_] == [(4, 8), (8, 6), (6, 3)]  # (n_in, n_out), as sklearn's
+    assert [b.shape for b in clf.intercepts_] == [(8,), (6,), (3,)]
+    dense = [layer for layer in clf.network_.layers if layer.params]
+    assert all(w is layer.W for w, layer in zip(clf.coefs_, dense))
+    assert all(b is layer.b for b, layer in zip(clf.intercepts_, dense))
+    before = clf.predict_proba(X)
+    clf.intercepts_[-1][0] += 100.0  # a write into the view is a write into the network
+    assert not np.allclose(before, clf.predict_proba(X))
+    assert np.all(clf.predict(X) == clf.classes_[0])
+
+
+def test_without_early_stopping_best_loss_is_the_lowest_training_loss_and_no_validation_scores():
+    clf = ScratchNNClassifier(epochs=5, random_state=0).fit(*blobs())
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None
+    assert clf.best_validation_score_ is None
+    assert "val_loss" not in clf.history_[0]
+
+
+def test_early_stopping_records_validation_scores_and_keeps_the_best_epoch():
+    X, y = blobs(n=300)
+    clf = ScratchNNClassifier(epochs=60, patience=3, validation_fraction=0.2, random_state=0).fit(X, y)
+    val_losses = clf.history_.column("val_loss")
+    assert len(clf.validation_scores_) == len(val_losses) == clf.n_iter_ == len(clf.loss_curve_)
+    assert clf.validation_scores_ == clf.history_.column("val_accuracy")
+    best = clf.history_.best_epoch
+    assert clf.best_loss_ == min(val_losses) == val_losses[best - 1]
+    assert clf.best_validation_score_ == clf.validation_scores_[best - 1]
+    assert clf.t_ == clf.n_iter_ * 240  # 80% of the rows train
+
+
+def test_early_stopping_true_without_patience_waits_ten_epochs_as_scikit_learn():
+    X, y = blobs(n=200)
+    clf = ScratchNNClassifier(epochs=300, early_stopping=True, random_state=0).fit(X, y)
+    assert clf.history_.stopped_early
+    assert clf.n_iter_ == clf.history_.best_epoch + 10
+
+
+def test_patience_without_early_stopping_watches_the_training_loss():
+    X, y = blobs(n=200)
+    clf = ScratchNNClassifier(epochs=300, patience=2, early_stopping=False, learning_rate=1.0, random_state=0)
+    clf.fit(X, y)
+    assert "val_loss" not in clf.history_[0]
+    assert clf.t_ == clf.n_iter_ * 200  # nothing held out
+    curve = clf.loss_curve_
+    if clf.history_.stopped_early:
+        assert min(curve[-2:]) >= min(curve[:-2])
+
+
+def test_multilabel_targets_train_sigmoid_outputs_with_binary_cross_entropy():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=200, n_features=6, n_classes=3, random_state=0)
+    clf = ScratchNNClassifier(epochs=40, random_state=0).fit(X, Y)
+    assert type(clf.network_.loss).__name__ == "BCEWithLogitsLoss"
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    proba = clf.predict_proba(X)
+    assert proba.shape == (200, 3)
+    assert np.all((proba > 0) & (proba < 1))
+    assert not np.allclose(proba.sum(axis=1), 1.0)  # each column its own yes/no
+    np.testing.assert_array_equal(clf.predict(X), (proba > 0.5).astype(int))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-12)
+    assert clf.score(X, Y) > 0.6  # exact-match accuracy, as scikit-learn's
+
+
+def test_sparse_csr_rows_are_densified_a_block_of_batches_at_a_time(monkeypatch):
+    import scipy.sparse
+
+    from scratchnn.sklearn import _base
+
+    X, y = blobs(n=200)
+    X_sparse = scipy.sparse.csr_matrix(np.where(np.abs(X) > 3, X, 0.0))
+    monkeypatch.setattr(_base, "SPARSE_BLOCK_BYTES", 2 * 16 * 4 * 8)  # two batches of 16 float64 rows
+    seen = []
+    toarray = scipy.sparse.csr_matrix.toarray
+
+    def recording_toarray(self, *args, **kwargs):
+        seen.append(self.shape[0])
+        return toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(scipy.sparse.csr_matrix, "toarray", recording_toarray)
+    clf = ScratchNNClassifier(epochs=20, dtype="float64", random_state=0).fit(X_sparse, y)
+    assert seen
+    assert max(seen) == 32
+    assert sum(seen) == 20 * 200
+    monkeypatch.setattr(scipy.sparse.csr_matrix, "toarray", toarray)
+    dense = X_sparse.toarray()
+    np.testing.assert_array_equal(clf.predict_proba(X_sparse), clf.predict_proba(dense))
+    assert clf.score(X_sparse, y) > 0.9
+
+
+# -- bugs found by running scikit-learn's MLP tests against the estimator ------------------------
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "predict", "predict_proba", "predict_log_proba"])
+def test_a_feature_beyond_float32s_range_is_refused_naming_the_feature_without_a_warning(method):
+    X, y = blobs()
+    huge = X.copy()
+    huge[7, 2] = 1e39  # finite in float64, infinite in the float32 the network computes in
+    clf = ScratchNNClassifier(epochs=1, random_state=0)
+    if method in ("fit", "partial_fit"):
+        call = (
+            (lambda: clf.fit(huge, y))
+            if method == "fit"
+            else (lambda: clf.partial_fit(huge, y, classes=[0, 1, 2]))
+        )
+    else:
+        clf.fit(X, y)
+        call = lambda: getattr(clf, method)(huge)  # noqa: E731
+    # pytest turns warnings into errors: a RuntimeWarning from the cast would fail here first
+    with pytest.raises(
+        ValueError, match=r"row 7, column 2: 1e\+39\): feature 2 exceeds float32's range"
+    ) as err:
+        call()
+    assert "dtype='float64'" in str(err.value)
+    assert "scale" in str(err.value)
+    ScratchNNClassifier(epochs=1, dtype="float64", random_state=0).fit(huge, y)  # float64 holds it
+
+
+def test_float64_inputs_too_large_to_compute_with_blame_the_scale_not_the_learning_rate():
+    X, y = blobs()
+    with pytest.raises(ValueError, match=r"because of the input's scale, not the learning rate") as err:
+        ScratchNNClassifier(epochs=1, dtype="float64", random_state=0).fit(X * 1e300, y)
+    assert "smaller learning rate" not in str(err.value)
+    assert "StandardScaler" in str(err.value)
+
+
+def test_a_class_too_small_for_the_validation_split_is_named_by_its_label():
+    X, _ = blobs(n=40)
+    y = np.array(["spam"] * 39 + ["ham"])
+    with pytest.raises(ValueError, match=r"class 'ham' has 1 of the 40 rows") as err:
+        ScratchNNClassifier(patience=2).fit(X, y)
+    assert "[0]" not in str(err.value)

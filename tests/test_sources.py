@@ -112,3 +112,34 @@ def test_read_feature_csv_picks_columns_by_name_and_ignores_the_label_column(tmp
         sources.read_feature_csv(write(tmp_path / "a.csv", "h\n1\n"), ["w", "h"], target="label")
     with pytest.raises(ValueError, match="has column 'z'"):
         sources.read_feature_csv(write(tmp_path / "b.csv", "w,h,z\n1,2,3\n"), ["w", "h"], target="label")
+
+
+def test_diabetes_is_a_builtin_source_with_a_numeric_target():
+    from sklearn.datasets import load_diabetes
+
+    ds = sources.load_source("diabetes")
+    expected = load_diabetes()
+    assert ds.x.shape == (442, 10)
+    assert ds.feature_names == list(expected.feature_names)
+    np.testing.assert_array_equal(np.asarray(ds.labels, dtype=np.float64), expected.target)
+    assert data.choose_task(ds.labels)[0] == "regression"
+
+
+def test_npz_float_targets_are_read_exactly_for_regression(tmp_path):
+    y = np.array([0.1, 1.0 / 3, 2.5e-300, 7.0])
+    np.savez(tmp_path / "r.npz", X=np.ones((4, 2)), y=y)
+    ds = sources.load_source(str(tmp_path / "r.npz"))
+    assert np.asarray(ds.labels, dtype=np.float64).tobytes() == y.tobytes()
+    np.savez(tmp_path / "c.npz", X=np.ones((4, 2)), y=np.array([0.0, 1.0, 1.0, 0.0]))
+    assert data.encode_labels(sources.load_source(str(tmp_path / "c.npz")).labels)[1] == ["0", "1"]
+    np.savez(tmp_path / "b.npz", X=np.ones((2, 2)), y=np.array([True, False]))
+    with pytest.raises(ValueError, match="y must hold integers, numbers or strings, got dtype bool"):
+        sources.load_source(str(tmp_path / "b.npz"))
+
+
+def test_categorical_names_a_real_feature_column_of_a_csv_file(tmp_path):
+    path = write(tmp_path / "t.csv", "a,b,y\n1,2,x\n3,4,y\n")
+    with pytest.raises(ValueError, match="--categorical 'c' is not a feature column of"):
+        sources.load_source(path, text=["c"])
+    with pytest.raises(ValueError, match="--categorical applies to CSV files only"):
+        sources.load_source("iris", text=["a"])

@@ -4,6 +4,7 @@
     scratchnn tune     --data SOURCE --out DIR [--grid SPEC] [--jobs N] [--resume]
     scratchnn evaluate --model DIR/model.npz --data SOURCE [--all-rows]
     scratchnn predict  --model DIR/model.npz --input FILE.csv [--output FILE.csv] [--proba]
+    scratchnn playground [--port N] [--host ADDRESS] [--model FILE]
 
 SOURCE is ``digits``, ``iris``, ``wine`` or ``breast_cancer`` (bundled with
 scikit-learn), a CSV file with a header row, or an ``.npz`` file with arrays
@@ -39,6 +40,7 @@ COMMANDS = {
     "tune": "scratchnn.cli.tune",
     "evaluate": "scratchnn.cli.evaluate",
     "predict": "scratchnn.cli.predict",
+    "playground": "scratchnn.cli.playground",
 }
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
-from .. import data, sources
-from . import common, options
+from .. import data
+from . import common, options, outputs, regression, tables
+from .errors import one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
 DESCRIPTION = (
     "Score a saved model on SOURCE: accuracy, per-class precision, recall and F1, and the confusion "
-    "matrix, as text and as DIR/confusion_matrix.png."
+    "matrix, as text and as DIR/confusion_matrix.png (and DIR/misclassified_evaluate.png for image data)."
 )
 EPILOG = """\
 On the SOURCE the model was trained on, the rows held out by --test-fraction
 are scored (the split is recomputed from the seed stored in the model); any
-other data is scored whole. The output says which rows were used.
+other data is scored whole. The output says which rows were used. The metrics
+are printed first; a plot that cannot be written (a read-only folder) is a
+warning, not an error.
 
 example:
   scratchnn evaluate --model runs/digits/model.npz --data digits
@@ -36,81 +40,138 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="score every row of SOURCE, not only the held-out test split of the training data",
     )
+    options.add_unknown_categories(parser)
     parser.add_argument(
         "--out",
         metavar="DIR",
-        help="directory for confusion_matrix.png (and misclassified.png for image data); default: the "
-        "model's directory",
+        help="directory for confusion_matrix.png (and misclassified_evaluate.png for image data); "
+        "default: the model's directory",
     )
+    options.add_force(parser, "plots in DIR that scratchnn did not write")
     options.add_common(parser)
 
 
 def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
     """The rows to score and the sentence that says which they are."""
     split = meta.get("split") or {}
-    same = meta.get("source", {}).get("fingerprint") == data.fingerprint(x, ds.labels)
+    source = meta.get("source", {})
+    same = source.get("fingerprint") == data.fingerprint(x, ds.labels)
+    reordered = not same and source.get("rows_fingerprint") == common.rows_fingerprint(x, ds.labels)
     if args.all_rows:
         which = f"all {len(y)} rows of {ds.name} (--all-rows)"
         if same:
             which += ", including the rows the model was trained on"
         return np.arange(len(y)), which
     if same and split.get("test_fraction", 0) > 0:
-        _, _, rows = data.split_indices(y, split["test_fraction"], split["val_fraction"], split["seed"])
+        classes = meta.get("task", "classification") != "regression"
+        _, _, rows = data.split_indices(
+            y, split["test_fraction"], split["val_fraction"], split["seed"], classes=classes
+        )
         which = (
             f"the held-out test split of {ds.name}: {len(rows)} of {len(y)} rows, never used in training "
             f"(split seed {split['seed']}, test fraction {split['test_fraction']}); "
             "--all-rows scores every row"
         )
         return rows, which
-    why = (
-        "the model was trained on this data without a test split, so these include its training rows"
-        if same
-        else "this data is not the data the model was trained on"
-    )
+    if same:
+        why = "the model was trained on this data without a test split, so these include its training rows"
+    elif reordered:
+        why = (
+            "these are the rows the model was trained on, in a different order, so its held-out split "
+            "cannot be found again: these include its training rows"
+        )
+    else:
+        why = "this data is not the data the model was trained on"
     return np.arange(len(y)), f"all {len(y)} rows of {ds.name} ({why})"
 
 
 def run(args) -> int:
-    from sklearn.metrics import classification_report, confusion_matrix
-
-    from .. import plots
+    from sklearn.metrics import confusion_matrix
 
     network, meta, names, scaler = common.load_model(args.model)
-    ds = sources.load_source(args.data, args.target, default_target=meta.get("target"))
+    task, plan, target_scaler = tables.model_parts(meta)
+    if task == "regression":
+        return regression.evaluate(args, network, meta, scaler, plan, target_scaler, _rows_to_score)
+    ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
+    features = tables.features(ds, meta, plan, args.unknown_categories)
     y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
-    y_pred = network.predict(scaler.transform(x[rows]))
+    y_pred = network.predict(scaler.transform(features[rows]))
     accuracy = float(np.mean(y_pred == y_true))
     labels = list(range(len(names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    out = args.out or os.path.dirname(os.path.abspath(args.model))
-    png = os.path.join(out, "confusion_matrix.png")
-    plots.confusion_matrix(matrix, names, png, title=f"Confusion matrix ({len(rows)} rows)")
-    written = [png]
-    shape = tuple(meta["image_shape"]) if meta.get("image_shape") else None
-    if shape and int(np.prod(shape)) == x.shape[1]:
-        path = os.path.join(out, "misclassified.png")
-        plots.misclassified_grid(x[rows], y_true, y_pred, names, shape, path)
-        written.append(path)
     if args.quiet:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"Accuracy: {accuracy:.4f} on {len(rows)} rows ({scope})")
+    else:
+        report = classification_report(y_true, y_pred, names)
+        print(f"Evaluated on {which}")
+        print(f"Accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_true))} of {len(rows)} rows correct)")
+        print()
+        print(report.rstrip())
+        print()
+        print("Confusion matrix (rows: true class, columns: predicted class):")
+        print(_matrix_table(names, matrix))
+        print()
+    shape = tuple(meta["image_shape"]) if meta.get("image_shape") else None
+    image = (x[rows], shape) if shape and int(np.prod(shape)) == x.shape[1] else None
+    try:
+        written = _write_plots(args, names, matrix, y_true, y_pred, image)
+    except OSError as exc:  # the metrics above stand; only the plots are missing
+        print(f"warning: could not write the plots: {one_line(exc)}; use --out DIR", file=sys.stderr)
         return 0
-    report = classification_report(
-        y_true, y_pred, labels=labels, target_names=names, digits=4, zero_division=0
-    )
-    print(f"Evaluated on {which}")
-    print(f"Accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_true))} of {len(rows)} rows correct)")
-    print()
-    print(report.rstrip())
-    print()
-    print("Confusion matrix (rows: true class, columns: predicted class):")
-    print(_matrix_table(names, matrix))
-    print()
-    print("Wrote " + ", ".join(written))
+    common.say(args, "Wrote " + ", ".join(written))
     return 0
+
+
+def _write_plots(args, names, matrix, y_true, y_pred, image) -> list[str]:
+    """confusion_matrix.png (and misclassified_evaluate.png) in ``--out``, never over train's own plots."""
+    from .. import plots
+
+    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
+    paths = [os.path.join(out, "confusion_matrix.png")]
+    if image is not None:
+        paths.append(os.path.join(out, "misclassified_evaluate.png"))
+    for path in paths:
+        outputs.check_output(path, "--out", inputs, force=args.force)
+    plots.confusion_matrix(matrix, names, paths[0], title=f"Confusion matrix ({len(y_true)} rows)")
+    if image is not None:
+        plots.misclassified_grid(image[0], y_true, y_pred, names, image[1], paths[1])
+    outputs.record(out, [os.path.basename(p) for p in paths], "evaluate")
+    return paths
+
+
+def classification_report(y_true, y_pred, names: list[str], digits: int = 4) -> str:
+    """scikit-learn's ``classification_report`` text, with every class listed and supports as counts.
+
+    scikit-learn's own report turns the supports into floats (``63.0``) when no
+    prediction is right; this one lays out the same table from
+    ``precision_recall_fscore_support`` and prints each support as an integer.
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = list(range(len(names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    support = [int(v) for v in s]
+    total = sum(support)
+    width = max(len("weighted avg"), digits, *(len(n) for n in names))
+    headers = ["precision", "recall", "f1-score", "support"]
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    text = ("{:>{width}s} " + " {:>9}" * 4).format("", *headers, width=width) + "\n\n"
+    for name, *values in zip(names, p, r, f, support):
+        text += row.format(name, *values, width=width, digits=digits)
+    text += "\n"
+    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if total else 0.0
+    accuracy_row = "{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
+    text += accuracy_row.format("accuracy", "", "", accuracy, total, width=width, digits=digits)
+    weights = np.asarray(support, dtype=float)
+    for average, w in (("macro avg", None), ("weighted avg", weights if total else None)):
+        means = [float(np.average(v, weights=w)) for v in (p, r, f)]
+        text += row.format(average, *means, total, width=width, digits=digits)
+    return text
 
 
 def _matrix_table(names, matrix) -> str:

@@ -9,7 +9,9 @@ import math
 import sys
 import textwrap
 
+from ..columns import IMPUTE, UNKNOWN
 from ..config import SETTINGS, TrainingConfig
+from ..data import TASKS
 from .errors import EXIT_USER_ERROR
 
 
@@ -24,9 +26,10 @@ class Parser(argparse.ArgumentParser):
 FORMATTER = argparse.RawDescriptionHelpFormatter
 
 SOURCE_HELP = (
-    "SOURCE: digits, iris, wine or breast_cancer (bundled with scikit-learn); a CSV file with a header "
-    "row (labels in the --target column, the last column by default; labels may be strings); or an "
-    ".npz file with arrays X (rows x features) and y (labels)"
+    "SOURCE: digits, iris, wine, breast_cancer or diabetes (bundled with scikit-learn); a CSV file with a "
+    "header row (the target in the --target column, the last column by default: labels, which may be "
+    "strings, or numbers to predict; feature columns of numbers or text); or an .npz file with arrays X "
+    "(rows x features) and y (labels or numbers)"
 )
 
 
@@ -49,6 +52,9 @@ def _int_type(ok, what: str):
 positive_int = _int_type(lambda v: v >= 1, "a positive integer")
 non_negative_int = _int_type(lambda v: v >= 0, "a non-negative integer")
 nonzero_int = _int_type(lambda v: v != 0, "a non-zero integer (-1 for all cores)")
+#: The largest seed: NumPy's and scikit-learn's seeds are 32-bit unsigned integers.
+MAX_SEED = 2**32 - 1
+seed_int = _int_type(lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 
 
 def fraction(text: str) -> float:
@@ -83,12 +89,81 @@ def add_common(parser) -> None:
     )
 
 
+def add_force(parser, what: str) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {what}; never the files this command reads",
+    )
+
+
 def add_data(parser, required: bool = True, target_help: str | None = None) -> None:
     parser.add_argument("--data", required=required, metavar="SOURCE", help=SOURCE_HELP)
     parser.add_argument(
         "--target",
         metavar="COLUMN",
         help=target_help or "name of the label column of a CSV file (default: the last column)",
+    )
+
+
+def image_shape(text: str) -> tuple[int, int, int]:
+    """``CxHxW`` (or ``HxW``, one channel) as ``(C, H, W)``, each a positive integer."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"must look like CxHxW (e.g. 1x28x28) or HxW, got {text!r}")
+    return dims if len(dims) == 3 else (1, *dims)
+
+
+def add_image_shape(parser) -> None:
+    parser.add_argument(
+        "--image-shape",
+        type=image_shape,
+        metavar="CxHxW",
+        help="the image each row holds, channel by channel and row by row (e.g. 1x28x28 for MNIST pixels "
+        "or 3x32x32), for a --layers spec that starts with a convolution; stored in the model. Built-in "
+        "image sets know theirs (digits: 1x8x8)",
+    )
+
+
+def add_table(parser) -> None:
+    """What the target is for, and what to do with text columns and empty cells (train and tune)."""
+    group = parser.add_argument_group("the target and the columns")
+    group.add_argument(
+        "--task",
+        choices=TASKS,
+        default="auto",
+        help="what to learn from the target: classes or a number; auto chooses regression when every "
+        "target value is a number and they are not a handful of whole numbers, and says why "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--categorical",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="read COLUMN's cells as categories (one-hot encoded) even if they look like numbers; repeat "
+        "for several columns (a column in which no cell is a number is categorical anyway)",
+    )
+    group.add_argument(
+        "--impute",
+        choices=list(IMPUTE),
+        help="fill empty cells with the training rows' mean, median or most frequent value of their "
+        "column (text columns: the most frequent category); stored with the model, which then fills "
+        "empty cells when it predicts (default: empty cells are an error)",
+    )
+
+
+def add_unknown_categories(parser) -> None:
+    """What evaluate and predict do with a category the training rows never had."""
+    parser.add_argument(
+        "--unknown-categories",
+        choices=UNKNOWN,
+        default="error",
+        help="a value of a text column that the training rows never had: an error naming the row, or "
+        "ignore, which encodes it as no category (default: %(default)s)",
     )
 
 
@@ -112,7 +187,7 @@ def add_split(parser, val_use: str = "") -> None:
     )
     group.add_argument(
         "--seed",
-        type=non_negative_int,
+        type=seed_int,
         default=0,
         help="seed of the splits, the initial weights and the batch order: the same seed gives the "
         "same model (default: %(default)s)",
@@ -153,6 +228,7 @@ def grid_help(settings=SETTINGS, width: int = 78) -> str:
     text = (
         f"--grid SPEC: settings separated by ';', values by ','. Keys are TrainingConfig names: {keys}. "
         "Values are read as int, then float, then text; hidden_units takes 64 for one layer or 128x64 "
-        "for two. The default searches the seed's three dimensions:"
+        "for two; layers takes specs such as conv16k3-relu-gap-dense (none: the MLP). The default "
+        "searches the seed's three dimensions:"
     )
     return textwrap.fill(text, width, break_on_hyphens=False)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 
-from .. import sources
 from ..files import atomic_write
-from . import common, options
+from . import common, options, outputs, regression, tables
+from .errors import UserError
 
 HELP = "labels (or class probabilities) for the rows of a CSV file"
 DESCRIPTION = "Predict a label for each row of a CSV file of raw, unscaled features."
 EPILOG = """\
 FILE.csv needs a header with the model's feature columns (any order); a label
 column named like the one the model was trained on is ignored. Labels come out
-in the names of the training data.
+in the names of the training data. --output never replaces the model or
+FILE.csv, nor (without --force) a file scratchnn did not write.
 
 example:
   scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv
@@ -35,17 +37,29 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="also write each class's probability, in columns proba_<label>",
     )
+    options.add_unknown_categories(parser)
+    options.add_force(parser, "an existing --output file that scratchnn did not write")
     options.add_common(parser)
 
 
 def run(args) -> int:
+    if args.output:  # before any work: a refused --output should not cost the prediction first
+        inputs = {"the --model file": args.model, "the --input file": args.input}
+        outputs.check_output(args.output, "--output", inputs, force=args.force)
     network, meta, names, scaler = common.load_model(args.model)
-    features = meta.get("feature_names") or [f"x{i}" for i in range(network.n_features)]
-    x = scaler.transform(sources.read_feature_csv(args.input, features, meta.get("target")))
+    task, plan, target_scaler = tables.model_parts(meta)
+    if args.proba and task == "regression":
+        raise UserError("--proba gives class probabilities, but this model predicts a number")
+    rows = tables.read_rows(args.input, meta, plan, network.n_features)
+    x = scaler.transform(tables.features(rows, meta, plan, args.unknown_categories))
     predicted = network.predict(x)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if args.proba:
+    if task == "regression":  # numbers in the target's units, each written to read back exactly
+        predicted = regression.predict(network, x, target_scaler)
+        writer.writerow(["prediction"])
+        writer.writerows([v] for v in regression.format_predictions(predicted))
+    elif args.proba:
         proba = network.predict_proba(x)
         writer.writerow(["prediction", *(f"proba_{n}" for n in names)])
         for label, p in zip(predicted, proba):
@@ -56,6 +70,9 @@ def run(args) -> int:
     text = buffer.getvalue()
     if args.output:
         atomic_write(args.output, lambda f: f.write(text.encode()))
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if outputs.read_manifest(folder) is not None:  # a run folder: the predictions are scratchnn's now
+            outputs.record(folder, [os.path.basename(args.output)], "predict")
         common.say(args, f"Wrote {len(predicted)} predictions to {args.output}")
     else:
         sys.stdout.write(text)

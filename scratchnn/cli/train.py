@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
+from ..config import TrainingConfig, build, fit, infer_task
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
-from . import common, options
+from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -19,23 +19,33 @@ EPILOG = """\
 Writes DIR/model.npz (weights, scaler, label names, settings), DIR/history.json
 (per epoch: loss, val_loss, val_accuracy, lr) and DIR/learning_curves.png; for
 image data (a square number of features, e.g. digits' 8x8 pixels) also
-DIR/misclassified.png and DIR/first_layer_weights.png.
+DIR/misclassified.png and DIR/first_layer_weights.png; for a network with
+convolutions DIR/conv_filters.png (the first convolution's filters) and
+DIR/feature_maps.png (one test image's feature maps) instead of the latter.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
+DIR must be new or empty, or hold an earlier run that --force replaces (its
+files go once the new run has finished; files scratchnn did not write stay).
 
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
+  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
+      --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
+  scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
 """
 
 
 def add_arguments(parser) -> None:
     options.add_data(parser)
+    options.add_image_shape(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for the model, history and plots"
     )
+    options.add_table(parser)
     options.add_split(parser)
     options.add_training(parser.add_argument_group("network and training"))
+    options.add_force(parser, "the earlier run in DIR")
     options.add_common(parser)
 
 
@@ -46,17 +56,40 @@ def check_patience(args, config: TrainingConfig) -> None:
 
 
 def run(args) -> int:
-    config = options.config_from_args(args)
+    config = common.config_from_args(args)
     check_patience(args, config)
-    ds, prep = common.read_and_prepare(args)
-    common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
-    fit_and_save(args, ds, prep, config, args.out)
+    ds, prep, why = tables.read_and_prepare(args)
+    config = tables.config_for_task(config, prep)
+    common.check_layers([config.layers], ds, prep)
+    common.check_network_fits(config, prep.x.shape[1], prep.n_outputs)
+    with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:
+        common.say(args, *tables.summary(args, ds, prep, why))
+        fit_and_save(args, ds, prep, config, folder)
     return 0
 
 
-def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: dict | None = None):
-    """Train ``config`` on the training rows, then write the model, history and plots to ``out``."""
+def data_inputs(args) -> dict:
+    """The files a training command reads (``--data``, unless it names a bundled dataset)."""
+    return {"the --data file": args.data if os.path.isfile(args.data) else None}
+
+
+def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
+    """What to change after ``exc``: the weight decay when it makes each step overshoot, else the rate."""
+    lr, wd = config.learning_rate, config.weight_decay
+    if wd and lr * wd >= 1:
+        return (
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
+            f"the weight decay {wd:g} is too large for the learning rate {lr:g}: each step scales the "
+            f"weights by 1 - {lr:g} x {wd:g}, so the decay alone overshoots zero; try a weight decay "
+            f"below {1 / lr:g}"
+        )
+    return str(exc)
+
+
+def fit_and_save(
+    args, ds, prep, config: TrainingConfig, folder: outputs.RunFolder, extra_meta: dict | None = None
+):
+    """Train ``config`` on the training rows, then write the model, history and plots into ``folder``."""
     x_tr, y_tr = prep.part("train")
     x_val, y_val = prep.part("val") if len(prep.val) else (None, None)
     progress = common.Progress(args.quiet, config.epochs, "train", "epoch")
@@ -68,38 +101,52 @@ def fit_and_save(args, ds, prep, config: TrainingConfig, out: str, extra_meta: d
         progress.update(format_epoch(record, config.epochs), **postfix)
 
     meta = {
-        **common.metadata(args, ds, prep),
+        **tables.metadata(args, ds, prep),
         "training": {**config.to_dict(), "seed": args.seed},
         **(extra_meta or {}),
     }
     trainer = None
     try:
-        network, trainer = build(config, x_tr.shape[1], prep.n_classes, seed=args.seed, n_train=len(x_tr))
+        task = infer_task(config.loss, y_tr)  # integer labels: classification, also with --loss mse
+        network, trainer = build(
+            config,
+            x_tr.shape[1],
+            prep.n_outputs,
+            seed=args.seed,
+            n_train=len(x_tr),
+            task=task,
+            input_shape=ds.input_shape,
+        )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:
         progress.close()
-        _save_interrupted(trainer, meta, out)
+        _save_interrupted(trainer, meta, folder)
         raise Interrupted from None
     except TrainingDiverged as exc:
         progress.close()
-        raise UserError(f"{exc}; no model was saved") from None
+        raise UserError(f"{diverged_message(exc, config)}; no model was saved") from None
     progress.close()
 
     if history.best_epoch is None and history:
         history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
     result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if len(prep.val):
+    if prep.task == "regression":
+        result.update(regression.result(network, prep))
+    elif len(prep.val):
         result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test):
+    if len(prep.test) and prep.task != "regression":
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
-    model_path = os.path.join(out, common.MODEL_FILE)
+    model_path = folder.path(common.MODEL_FILE)
     save(network, model_path, meta)
-    history_path = os.path.join(out, common.HISTORY_FILE)
+    history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
-    written = [model_path, history_path, *_training_plots(ds, prep, network, history, out)]
+    written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
+    folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if "test_accuracy" in result:
+    if prep.task == "regression":
+        print("\n".join(regression.report(network, prep)))
+    elif "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
     elif "val_accuracy" in result:
         print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
@@ -118,28 +165,48 @@ def _history_json(history, interrupted: bool = False) -> dict:
     }
 
 
-def _training_plots(ds, prep, network, history, out: str) -> list[str]:
+def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> list[str]:
     from .. import plots
 
     written = []
     if history:
-        path = os.path.join(out, "learning_curves.png")
-        plots.learning_curves(list(history), path)
+        path = folder.path("learning_curves.png")
+        # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
+        plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
+    if prep.task == "regression":
+        return written + regression.training_plots(network, prep, folder)
     shape = ds.image_shape
+    rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
+    # the first layer with a weight matrix or filter bank: Dense W (n_features, units), Conv2D W 4-D
+    weights = next((p for layer in network.layers for p in layer.params if p.ndim >= 2), None)
+    if weights is not None and weights.ndim == 4:
+        written += _conv_plots(ds, prep, network, weights, rows[0], folder)
+    elif shape and plots.first_layer_weights(weights, shape, folder.path("first_layer_weights.png")):
+        written.append(folder.path("first_layer_weights.png"))
     if shape:
-        path = os.path.join(out, "first_layer_weights.png")
-        plots.first_layer_weights(network.layers[0].W, shape, path)
-        written.append(path)
-        rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
         pred = network.predict(prep.x[rows])
-        path = os.path.join(out, "misclassified.png")
+        path = folder.path("misclassified.png")
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
 
 
-def _save_interrupted(trainer, meta: dict, out: str) -> None:
+def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder) -> list[str]:
+    """The first convolution's filters, and the feature maps of one held-out (else training) image."""
+    from .. import plot_images
+
+    filters = folder.path("conv_filters.png")
+    plot_images.conv_filters(weights, filters)
+    maps = folder.path("feature_maps.png")
+    raw = ds.x[row]
+    image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
+    label = prep.label_names[prep.y[row]]
+    plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
+    return [filters, maps]
+
+
+def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
     """After Ctrl-C: save the best weights so far (or the current ones) and the history."""
     if trainer is None:
         print("interrupted before training started; nothing was saved", file=sys.stderr)
@@ -154,10 +221,11 @@ def _save_interrupted(trainer, meta: dict, out: str) -> None:
         print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
-    model_path = os.path.join(out, common.MODEL_FILE)
+    model_path = folder.path(common.MODEL_FILE)
     save(network, model_path, meta)
-    history_path = os.path.join(out, common.HISTORY_FILE)
+    history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
+    folder.finish(complete=False)
     print(
         f"interrupted after {len(history)} finished epochs: saved {which} to {model_path} "
         f"and the history to {history_path}",

@@ -6,11 +6,11 @@ import os
 import sys
 
 from ..config import SETTINGS_BY_NAME
-from ..hyperparameter_tuning import DEFAULT_GRID, check_grid, grid_search
-from ..tuning_files import METRICS, ResumeError, format_value, parse_grid
-from . import common, options
-from .errors import Interrupted, UserError
-from .train import fit_and_save
+from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
+from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
+from . import common, options, outputs, tables
+from .errors import Interrupted, UserError, from_user
+from .train import data_inputs, fit_and_save
 
 HELP = "grid-search settings on a validation split, then train the best"
 DESCRIPTION = "Grid-search training settings on a validation split of SOURCE, then train and save the best."
@@ -22,25 +22,32 @@ Writes DIR/results.csv (one row per trial, written as each trial finishes;
 status ok or diverged), DIR/tuning_heatmap.png (learning rate x hidden units,
 best batch size in each cell), and the best settings trained and saved as
 'train' does (model.npz, history.json, plots). After Ctrl-C, run the same
-command with --resume to run only the trials not yet in results.csv.
+command with --resume to run only the trials not yet in results.csv. DIR must
+be new or empty, or hold an earlier run: --resume continues its search,
+--force replaces it. --jobs above the number of cores runs one trial per core.
 
-example:
+examples:
   scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
+  scratchnn tune --data digits --optimizer adam --out runs/cnn-tune \
+      --grid "layers=conv16k3p1-relu-gap-dense,conv32k3p1-bn-relu-maxpool2-dense;learning_rate=0.003,0.01"
 """
 
 
 def add_arguments(parser) -> None:
     options.add_data(parser)
+    options.add_image_shape(parser)
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
     )
     parser.add_argument("--grid", metavar="SPEC", help="the settings to search (see below)")
+    options.add_table(parser)
     parser.add_argument(
         "--jobs",
         type=options.nonzero_int,
         default=1,
         metavar="N",
-        help="trials run in parallel on this machine; -1 uses every core (default: %(default)s)",
+        help="trials run in parallel on this machine, at most one per core; -1 uses every core "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--scheduler",
@@ -66,13 +73,17 @@ def add_arguments(parser) -> None:
         metavar="N",
         help="epochs of the final training of the best settings (default: %(default)s)",
     )
+    options.add_force(parser, "the earlier run in DIR, its results.csv included")
     options.add_common(parser)
 
 
 def _trial_line(done: int, total: int, row: dict) -> str:
-    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in METRICS)
+    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in (*METRICS, "val_r2"))
     if row["status"] != "ok":
         return f"Trial {done}/{total} | {settings} | {row['status']}"
+    if row.get("val_r2") is not None:  # a regression trial
+        scores = f"Val Loss: {row['val_loss']:.4f} | Val R2: {row['val_r2']:.4f}"
+        return f"Trial {done}/{total} | {settings} | {scores}"
     return (
         f"Trial {done}/{total} | {settings} | "
         f"Val Loss: {row['val_loss']:.4f} | Val Acc: {row['val_accuracy']:.4f}"
@@ -84,14 +95,33 @@ def run(args) -> int:
         grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    base = options.config_from_args(args)
-    n_trials = len(check_grid(grid, base))  # every value checked before any data is read
+    base = common.config_from_args(args)
+    with from_user():
+        combos = check_grid(grid, base)  # every value checked before any data is read
+    n_trials = len(combos)
     if args.val_fraction == 0:
         raise UserError("tune chooses settings on a validation split: set --val-fraction above 0")
-    ds, prep = common.read_and_prepare(args)
-    common.check_out_dir(args.out)
-    common.say(args, common.summary(ds, prep))
-    results_path = os.path.join(args.out, common.RESULTS_FILE)
+    if args.scheduler is None and args.jobs > available_cores():
+        print(
+            f"note: --jobs {args.jobs} is more than the {available_cores()} cores of this machine; "
+            f"running {available_cores()} trials at a time",
+            file=sys.stderr,
+        )
+    ds, prep, why = tables.read_and_prepare(args)
+    base = tables.config_for_task(base, prep)
+    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
+    for params in combos:
+        config = base.replace(**params)
+        common.check_network_fits(config, prep.x.shape[1], prep.n_outputs, option="hidden_units")
+    inputs = data_inputs(args)
+    with outputs.RunFolder(args.out, "tune", inputs=inputs, force=args.force, resume=args.resume) as folder:
+        common.say(args, *tables.summary(args, ds, prep, why))
+        return _search(args, ds, prep, base, grid, n_trials, folder)
+
+
+def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
+    results_path = folder.path(common.RESULTS_FILE)
+    folder.path(os.path.basename(record_path(results_path)))
     state = {"done": 0, "progress": None}
 
     def on_resume(n_done, total):
@@ -102,9 +132,11 @@ def run(args) -> int:
         if state["progress"] is None:
             state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
         state["done"] += 1
-        acc = row["val_accuracy"]
+        key = "val_r2" if prep.task == "regression" else "val_accuracy"
+        score = row.get(key)
         state["progress"].update(
-            _trial_line(state["done"], n_trials, row), val_acc="diverged" if acc is None else f"{acc:.4f}"
+            _trial_line(state["done"], n_trials, row),
+            **{key.replace("accuracy", "acc"): "diverged" if score is None else f"{score:.4f}"},
         )
 
     def close_progress():
@@ -121,7 +153,8 @@ def run(args) -> int:
             n_jobs=args.jobs,
             scheduler=args.scheduler,
             base=base,
-            n_classes=prep.n_classes,
+            n_classes=prep.n_outputs,
+            input_shape=ds.input_shape,
             callback=on_trial,
             results_path=results_path,
             resume=args.resume,
@@ -129,6 +162,7 @@ def run(args) -> int:
         )
     except KeyboardInterrupt:
         close_progress()
+        folder.finish(complete=False)
         print(
             f"interrupted: {state['done']} of {n_trials} trials are saved in {results_path}; "
             "run the same command with --resume to finish the search",
@@ -143,25 +177,31 @@ def run(args) -> int:
         close_progress()
         raise UserError(f"--scheduler: {exc}") from None
     close_progress()
-    return _report_and_train_best(args, ds, prep, base, grid, result, results_path)
+    return _report_and_train_best(args, ds, prep, base, grid, result, results_path, folder)
 
 
-def _report_and_train_best(args, ds, prep, base, grid, result, results_path) -> int:
+def _report_and_train_best(args, ds, prep, base, grid, result, results_path, folder) -> int:
     from .. import plots
 
-    heatmap = os.path.join(args.out, "tuning_heatmap.png")
-    plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
     n_diverged = sum(r["status"] != "ok" for r in result.results)
-    common.say(
-        args, f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged) and {heatmap}"
-    )
+    written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
+    if prep.task != "regression":  # the heatmap shows validation accuracy, which a numeric target lacks
+        heatmap = folder.path("tuning_heatmap.png")
+        plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
+        written += f" and {heatmap}"
+    common.say(args, written)
     if not result.best_params:
         raise UserError(f"every trial diverged; try smaller learning rates (see {results_path})")
     best = ", ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
-    print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
+    if getattr(result, "metric", "val_accuracy") == "val_loss":
+        row = next(r for r in result.results if all(r[k] == v for k, v in result.best_params.items()))
+        score = f"the lowest validation loss, {result.best_score:.4f}; validation R2 {row['val_r2']:.4f}"
+        print(f"Best settings: {best} ({score})")
+    else:
+        print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
     config = base.replace(**result.best_params, epochs=args.final_epochs)
     common.say(args, f"Training the best settings for {args.final_epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
     grid_text = {k: [format_value(v) for v in vs] for k, vs in grid.items()}
-    fit_and_save(args, ds, prep, config, args.out, {"tuning": {"grid": grid_text, "best_params": plain}})
+    fit_and_save(args, ds, prep, config, folder, {"tuning": {"grid": grid_text, "best_params": plain}})
     return 0

@@ -1,0 +1,154 @@
+"""A table as it comes, for the commands: what the target is for, and what is done to each column.
+
+``read_and_prepare`` reads ``--data`` with ``--categorical`` and ``--impute``,
+chooses the task (``--task``, see ``scratchnn.data.choose_task``), and
+prepares the splits, the column plan (``scratchnn.columns``) and, for
+regression, the target scaler, all learned from the training rows. The model
+file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
+rows the same way (``model_parts``, ``read_rows``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import data, sources
+from ..columns import ColumnPlan
+from . import common
+from .errors import UserError, from_user
+
+
+def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
+    """Read ``--data``, choose the task, and prepare it with the split options: ``(ds, prep, why)``."""
+    categorical = list(getattr(args, "categorical", None) or [])
+    impute = getattr(args, "impute", None)
+    with from_user():
+        ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
+        common.set_image_shape(ds, getattr(args, "image_shape", None))
+        task, why = data.choose_task(
+            ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
+        )
+    columns = None
+    if not ds.is_plain or impute is not None:
+
+        def columns(train):
+            plan = ColumnPlan.fit(ds, train, impute)
+            # the held-out rows may hold a category the training rows lack: it is encoded as none
+            held = np.setdiff1d(np.arange(ds.n_rows), train)
+            return plan.transform(ds, rows=held), plan
+
+    with from_user():
+        prep = data.prepare(
+            ds.x,
+            ds.labels,
+            test_fraction=args.test_fraction,
+            val_fraction=args.val_fraction,
+            seed=args.seed,
+            task=task,
+            columns=columns,
+        )
+    return ds, prep, why
+
+
+def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[str]:
+    """What was read and decided: rows, features and splits, the task and why, what each column became."""
+    held = f", {len(prep.test)} test rows held out for evaluate" if len(prep.test) else ""
+    target = "a numeric target" if prep.task == "regression" else f"{prep.n_classes} classes"
+    lines = [
+        f"{ds.name}: {ds.n_rows} rows, {len(ds.feature_names)} features, {target} -> "
+        f"{len(prep.train)} training, {len(prep.val)} validation{held}"
+    ]
+    if getattr(args, "task", "auto") == "auto" and (prep.task == "regression" or why.endswith("numbers")):
+        # a target of numbers could be either: say which was chosen (text labels can only be classes)
+        other = "classification" if prep.task == "regression" else "regression"
+        lines.append(f"Task: {prep.task}, since {why} (--task {other} to change)")
+    if prep.columns is not None:
+        lines += prep.columns.describe(ds, prep.train)
+    return lines
+
+
+def config_for_task(config, prep: data.Prepared):
+    """The training settings for the task: regression trains with mean squared error unless told otherwise."""
+    if prep.task != "regression":
+        return config
+    if config.loss == "cross-entropy":  # the default loss, for classes: a regression's default is mse
+        return config.replace(loss="mse")
+    if config.loss not in ("mse", "huber", "mae"):
+        raise UserError(f"--loss {config.loss} is for classes; a numeric target takes mse, huber or mae")
+    return config
+
+
+def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
+    """``common.metadata`` with the task, and (when used) the column plan and the target scaler."""
+    meta = common.metadata(args, ds, prep)
+    meta["task"] = prep.task
+    if prep.columns is not None:
+        meta["columns"] = prep.columns.to_dict()
+    if prep.target_scaler is not None:
+        meta["target_scaler"] = prep.target_scaler.to_dict()
+    return meta
+
+
+# -- models for evaluate and predict ---------------------------------------------------
+
+
+def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
+    """``(task, column plan or None, target scaler or None)`` recorded in a model's metadata."""
+    task = meta.get("task", "classification")
+    plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
+    target_scaler = None
+    if task == "regression":
+        if not meta.get("target_scaler"):
+            raise UserError("the model is a regression model without its target scaler")
+        target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
+    return task, plan, target_scaler
+
+
+def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
+    """``--data`` for ``evaluate``, its columns read as the model's were (text columns, empty cells)."""
+    text = plan.text_columns if plan is not None else ()
+    allow_missing = plan is not None and plan.impute is not None
+    with from_user():
+        return sources.load_source(
+            args.data,
+            args.target,
+            default_target=meta.get("target"),
+            text=text,
+            find_text=False,
+            allow_missing=allow_missing,
+        )
+
+
+def read_rows(path: str, meta: dict, plan: ColumnPlan | None, n_features: int) -> sources.Dataset:
+    """The rows of ``--input`` for ``predict``, their columns read as the model's were."""
+    features = meta.get("feature_names") or [f"x{i}" for i in range(n_features)]
+    text = plan.text_columns if plan is not None else ()
+    allow_missing = plan is not None and plan.impute is not None
+    with from_user():
+        return sources.read_features(
+            path, features, meta.get("target"), text=text, allow_missing=allow_missing
+        )
+
+
+def features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str = "error") -> np.ndarray:
+    """The dataset's features as the network's input before scaling: by name, then through the plan."""
+    with from_user():
+        return _features(ds, meta, plan, unknown)
+
+
+def _features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str) -> np.ndarray:
+    if plan is None:
+        return common.select_features(ds, meta.get("feature_names"))
+    if ds.feature_names != plan.input_names:
+        x = common.select_features(ds, plan.input_names)  # the numbers in the model's order; text is by name
+        ds = sources.Dataset(
+            ds.name,
+            x,
+            ds.labels,
+            list(plan.input_names),
+            ds.target,
+            text=ds.text,
+            missing=ds.missing,
+            lines=ds.lines,
+        )
+    return plan.transform(ds, unknown=unknown)

@@ -1,0 +1,369 @@
+"""The playground's web server: Starlette on uvicorn, a WebSocket per tab, training in a small thread pool.
+
+Routes:
+
+* ``/`` the training page, ``/digits`` the draw-a-digit page, ``/static/...`` their files;
+* ``/ws`` a tab's session: JSON messages in (``configure``, ``play``, ``pause``,
+  ``step``, ``reset``, ``columns``, ``ping``), JSON messages out (``hello``, ``data``,
+  ``update``, ``state``, ``error``, ``pong``);
+* ``/api/meta`` the controls (``settings.meta``); ``/api/status`` sessions and running jobs;
+* ``/api/session/{id}/upload`` (POST, the CSV file as the body), ``.../model.npz``, ``.../script.py``;
+* ``/api/digits/predict`` (POST JSON: a drawing) -> its 8x8 image and class probabilities.
+
+Each tab's session lives as long as its socket: closing the tab stops its
+training and frees it. At most ``max_sessions`` sessions exist at once (a tab
+beyond that is told to retry); their training runs in a pool of ``workers``
+threads, so extra sessions wait their turn instead of taking more cores. Every
+bad request gets a 4xx answer with a one-line message; nothing a client sends
+reaches a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import csv
+import io
+import json
+import secrets
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from . import digits
+from .session import Session, Upload
+from .settings import check_settings, meta
+
+__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
+
+STATIC = Path(__file__).with_name("static")
+MAX_UPLOAD_BYTES = 4 << 20
+MAX_UPLOAD_ROWS = 50_000
+MAX_MESSAGE_CHARS = 64 << 10
+MAX_DRAWING_SIDE = 512
+#: Seconds of training between two updates while playing, and the shortest time between updates.
+TRAIN_SLICE = 0.02
+MIN_PERIOD = 1 / 40
+#: Settings that change only how the page draws, not the run.
+DRAWING_ONLY = ("show_test",)
+
+
+class Tab:
+    """One browser tab: its socket, its session, and the task that plays it."""
+
+    def __init__(self, app: Playground, websocket: WebSocket, sid: str) -> None:
+        self.app, self.websocket, self.sid = app, websocket, sid
+        self.session = Session(check_settings({}))
+        self.lock = asyncio.Lock()  # one job at a time touches the session
+        self.playing = False
+        self.task: asyncio.Task | None = None
+
+    async def send(self, message: dict) -> None:
+        await self.websocket.send_text(json.dumps(message))
+
+    async def job(self, fn, *args):
+        async with self.lock:
+            return await self.app.run_job(fn, *args)
+
+    async def handle(self, msg) -> None:
+        if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+            raise ValueError('a message must be a JSON object with a "type"')
+        kind = msg["type"]
+        if kind == "configure":
+            settings = check_settings(msg.get("settings", {}), self.session.settings)
+            old = self.session.settings
+            if all(settings[k] == old[k] for k in settings if k not in DRAWING_ONLY):
+                self.session.settings = settings  # nothing the run depends on changed: keep training
+                await self.send(self.session.data())
+                await self.send(await self.job(self.session.update, []))
+                return
+            await self.pause()
+            await self.job(self.session.configure, settings)
+            await self.send(self.session.data())
+            await self.send(await self.job(self.session.update, []))
+        elif kind == "columns":
+            cols = [msg.get(k) for k in ("x1", "x2", "label")]
+            if self.session.upload is None:
+                raise ValueError("upload a CSV file before choosing its columns")
+            if not all(isinstance(c, str) for c in cols):
+                raise ValueError(f"columns need x1, x2 and label as column names, got {cols}")
+            await self.pause()
+            await self.job(self.session.upload.choose, *cols)
+            await self.handle({"type": "configure", "settings": {"dataset": "csv"}})
+        elif kind == "play":
+            if not self.playing and not self.session.diverged:
+                self.playing = True
+                self.task = asyncio.create_task(self._play())
+            await self.send({"type": "state", "playing": self.playing})
+        elif kind == "pause":
+            await self.pause()
+        elif kind == "ping":  # answered after every message before it: lets a client wait for them
+            await self.send({"type": "pong"})
+        elif kind == "step":
+            await self.pause()
+            await self.send(await self.job(self._advance, 1, None))
+        elif kind == "reset":
+            await self.pause()
+            if "seed" in msg:
+                self.session.settings = check_settings({"seed": msg["seed"]}, self.session.settings)
+            await self.job(self.session.reset)
+            await self.send(await self.job(self.session.update, []))
+        else:
+            raise ValueError(f"unknown message type {kind[:40]!r}")
+
+    def _advance(self, epochs, seconds) -> dict:
+        return self.session.update(self.session.run(epochs, seconds))
+
+    async def _play(self) -> None:
+        try:
+            while self.playing:
+                started = time.perf_counter()
+                update = await self.job(self._advance, None, TRAIN_SLICE)
+                if not self.playing:
+                    break
+                await self.send(update)
+                if self.session.diverged:
+                    self.playing = False
+                    await self.send({"type": "state", "playing": False})
+                await asyncio.sleep(max(0.0, MIN_PERIOD - (time.perf_counter() - started)))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.playing = False  # the tab went away; close() cleans up
+
+    async def pause(self, notify: bool = True) -> None:
+        """Stop playing; ``notify=False`` when the socket may be gone."""
+        self.playing = False
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if notify:
+                await self.send({"type": "state", "playing": False})
+
+
+class Playground:
+    """The server's state: the tabs, the training pool and the digit model."""
+
+    def __init__(self, max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> None:
+        self.max_sessions = max_sessions
+        self.tabs: dict[str, Tab] = {}
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnn-train")
+        self.jobs_running = 0
+        self._jobs_lock = threading.Lock()
+        self.digit_model = digits.DigitModel.from_file(digit_model) if digit_model else None
+
+    async def run_job(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._counted, fn, *args)
+
+    def _counted(self, fn, *args):
+        with self._jobs_lock:
+            self.jobs_running += 1
+        try:
+            return fn(*args)
+        finally:
+            with self._jobs_lock:
+                self.jobs_running -= 1
+
+    def digit_classifier(self) -> digits.DigitModel:
+        return self.digit_model or digits.default_model()
+
+    # -- the socket of a tab ---------------------------------------------------------
+    async def websocket(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        if len(self.tabs) >= self.max_sessions:
+            await websocket.send_text(json.dumps({
+                "type": "error", "retry": True,
+                "message": f"the server is busy ({self.max_sessions} sessions open); retry in a moment",
+            }))  # fmt: skip
+            await websocket.close(code=1013)
+            return
+        sid = secrets.token_urlsafe(12)
+        tab = self.tabs[sid] = Tab(self, websocket, sid)
+        try:
+            await tab.send({"type": "hello", "session": sid, "settings": tab.session.settings})
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self._dispatch(tab, message.get("text"))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the tab closed mid-send
+        finally:
+            await tab.pause(notify=False)
+            self.tabs.pop(sid, None)
+
+    async def _dispatch(self, tab: Tab, text) -> None:
+        try:
+            if text is None:
+                raise ValueError("messages must be JSON text, not binary")
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise ValueError(
+                    f"a message may hold at most {MAX_MESSAGE_CHARS} characters, got {len(text)}"
+                )
+            try:
+                msg = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                raise ValueError(f"a message must be JSON, got {text[:40]!r}") from None
+            await tab.handle(msg)
+        except ValueError as exc:
+            await tab.send({"type": "error", "message": str(exc)})
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            raise
+        except Exception as exc:  # a bug: the tab hears of it in one line, the server keeps serving
+            print(f"playground: unexpected {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            await tab.send({"type": "error", "message": f"unexpected {type(exc).__name__} on the server"})
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def tab_of(self, request: Request) -> Tab:
+        tab = self.tabs.get(request.path_params["sid"])
+        if tab is None:
+            raise HTTPException(404, "no such session (it ends when its tab closes)")
+        return tab
+
+    async def upload(self, request: Request) -> Response:
+        tab = self.tab_of(request)
+        name = request.query_params.get("name", "upload.csv")[:100] or "upload.csv"
+        body, size = bytearray(), 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= MAX_UPLOAD_BYTES:
+                body += chunk
+            elif size > 16 * MAX_UPLOAD_BYTES:
+                break  # read (and dropped) so the client sees the answer rather than a broken pipe
+        if size > MAX_UPLOAD_BYTES:
+            return JSONResponse(
+                {"error": f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB"}, status_code=413
+            )
+        try:
+            text = bytes(body).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, f"{name} is not a UTF-8 text file (byte {exc.start})") from None
+        rows = text.count("\n")
+        if rows > MAX_UPLOAD_ROWS:
+            raise HTTPException(
+                413, f"{name} has {rows} lines; the playground takes at most {MAX_UPLOAD_ROWS}"
+            )
+        try:
+            header = next(csv.reader(io.StringIO(text)), None)
+        except csv.Error as exc:
+            raise HTTPException(400, f"{name}: malformed CSV: {exc}") from None
+        header = [h.strip() for h in header or []]
+        if len(header) < 3:
+            raise HTTPException(
+                400, f"{name} needs a header with at least 3 columns (x1, x2, label), got {header}"
+            )
+        tab.session.upload = Upload(name, text, header)
+        return JSONResponse({"name": name, "columns": header, "lines": rows})
+
+    async def download(self, request: Request) -> Response:
+        tab = self.tab_of(request)
+        what = request.path_params["what"]
+        if what not in ("model.npz", "script.py"):
+            raise HTTPException(404, f"no download {what[:40]!r}: model.npz or script.py")
+        if what == "model.npz":
+            body = await tab.job(tab.session.model_file)
+            kind, filename = "application/octet-stream", "playground_model.npz"
+        else:
+            body = await tab.job(tab.session.script)
+            kind, filename = "text/x-python; charset=utf-8", "playground_run.py"
+        return Response(
+            body, media_type=kind, headers={"content-disposition": f'attachment; filename="{filename}"'}
+        )
+
+    async def predict_digit(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_MESSAGE_CHARS:
+            raise HTTPException(413, f"a drawing may take at most {MAX_MESSAGE_CHARS} bytes")
+        drawing = _read_drawing(body)
+        model = await self.run_job(self.digit_classifier)
+        bitmap, image = digits.preprocess(drawing)
+        proba = await self.run_job(model.proba, image[None])
+        return JSONResponse({
+            "image": image.tolist(), "bitmap": ["".join(map(str, row)) for row in bitmap],
+            "proba": proba[0].tolist(), "labels": model.label_names,
+        })  # fmt: skip
+
+    async def status(self, request: Request) -> Response:
+        return JSONResponse({
+            "sessions": len(self.tabs), "playing": sum(t.playing for t in self.tabs.values()),
+            "jobs_running": self.jobs_running, "max_sessions": self.max_sessions,
+        })  # fmt: skip
+
+    async def shutdown(self) -> None:
+        for tab in list(self.tabs.values()):
+            await tab.pause(notify=False)
+        self.pool.shutdown(wait=True)
+
+
+def _read_drawing(body: bytes) -> np.ndarray:
+    """The drawing of a request: JSON ``{"width", "height", "bits"}``, bits packed row by row, base64."""
+    try:
+        msg = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise HTTPException(400, "the drawing must be JSON: {width, height, bits}") from None
+    if not isinstance(msg, dict):
+        raise HTTPException(400, "the drawing must be a JSON object: {width, height, bits}")
+    w, h, bits = msg.get("width"), msg.get("height"), msg.get("bits")
+    for name, v in (("width", w), ("height", h)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_DRAWING_SIDE:
+            raise HTTPException(
+                400, f"{name} must be an integer from 1 to {MAX_DRAWING_SIDE}, got {str(v)[:40]}"
+            )
+    try:
+        packed = np.frombuffer(base64.b64decode(bits, validate=True), dtype=np.uint8)
+    except (binascii.Error, TypeError, ValueError):
+        raise HTTPException(400, "bits must be base64 text") from None
+    if packed.size != (w * h + 7) // 8:
+        raise HTTPException(400, f"bits must hold {(w * h + 7) // 8} bytes for {w}x{h}, got {packed.size}")
+    return np.unpackbits(packed)[: w * h].reshape(h, w)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> Starlette:
+    """The Starlette application (``app.state.playground`` holds the ``Playground``)."""
+    pg = Playground(max_sessions, workers, digit_model)
+
+    def page(name: str):
+        async def endpoint(request: Request) -> Response:
+            return FileResponse(STATIC / name, media_type="text/html")
+
+        return endpoint
+
+    async def api_meta(request: Request) -> Response:
+        return JSONResponse(meta())
+
+    routes = [
+        Route("/", page("index.html")),
+        Route("/digits", page("digits.html")),
+        Route("/api/meta", api_meta),
+        Route("/api/status", pg.status),
+        Route("/api/session/{sid}/upload", pg.upload, methods=["POST"]),
+        Route("/api/session/{sid}/{what:str}", pg.download),
+        Route("/api/digits/predict", pg.predict_digit, methods=["POST"]),
+        WebSocketRoute("/ws", pg.websocket),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await pg.shutdown()
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error}, lifespan=lifespan)
+    app.state.playground = pg
+    return app

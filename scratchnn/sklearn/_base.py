@@ -1,0 +1,337 @@
+"""What both estimators share: their parameters (made from ``SETTINGS``), the training loop around
+scratchnn's ``Trainer``, early stopping, ``partial_fit``/``warm_start``, and the checks at the door.
+
+scikit-learn's ``BaseMultilayerPerceptron`` is the model: ``fit`` and ``partial_fit`` check their
+input once and call one ``_fit(..., incremental)``; each epoch is one pass of scratchnn's trainer,
+after which the loss curve, the validation score and the stopping rule are updated.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import pickle
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ..config import SETTINGS, TrainingConfig, build, settings_doc
+from ..trainer import History, TrainingDiverged
+from ..validation import check_float_range
+
+#: Parameters of the estimators that are not training settings: scikit-learn's own meanings.
+SKLEARN_PARAMS = {
+    "early_stopping": None,
+    "validation_fraction": 0.1,
+    "warm_start": False,
+    "random_state": None,
+    "verbose": False,
+}
+
+#: Documentation of ``SKLEARN_PARAMS``, in numpydoc form (the settings' own comes from ``settings_doc``).
+SKLEARN_PARAMS_DOC = """\
+    early_stopping : bool or None, default=None
+        Hold out ``validation_fraction`` of the training rows and stop once their loss has not
+        improved by more than ``tol`` for ``patience`` epochs, keeping the best epoch's weights.
+        None: on exactly when ``patience`` is set. True without ``patience``: patience 10
+        (scikit-learn's ``n_iter_no_change``). False with ``patience``: stop once the *training*
+        loss has not improved by ``tol`` for ``patience`` epochs (scikit-learn without early stopping).
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping, strictly between 0 and 1.
+    warm_start : bool, default=False
+        ``fit`` continues from the weights and optimizer state of the previous ``fit`` instead of
+        starting anew (``n_iter_``, ``t_`` and ``loss_curve_`` continue too).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the batch order, dropout and the early-stopping split, through one seed
+        drawn from it. An int makes ``fit`` reproducible.
+    verbose : bool, default=False
+        Print one line per epoch."""
+
+#: Sparse rows are densified this many bytes (whole mini-batches) at a time, as the trainer's block copy.
+SPARSE_BLOCK_BYTES = 1 << 20
+
+#: sklearn's ``n_iter_no_change`` default, used when early_stopping=True is given without patience.
+DEFAULT_PATIENCE = 10
+
+
+def _field(key: str, value) -> str:
+    return f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
+
+
+class BaseScratchNN(BaseEstimator):
+    """A scikit-learn face on scratchnn's network and trainer; subclasses say what the target is.
+
+    The constructor is made per subclass from ``SETTINGS`` (one keyword per training setting, named
+    as the setting, with the subclass's ``_defaults``) and ``SKLEARN_PARAMS``, so a setting added to
+    ``SETTINGS`` becomes a parameter of both estimators with nothing written here.
+    Subclasses define ``_defaults``, ``_losses`` (the losses they accept), ``_targets``,
+    ``_validation_score`` and ``_split``.
+    """
+
+    _defaults: ClassVar[dict] = {}
+    _losses: ClassVar[tuple] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        defaults = {s.name: cls._defaults.get(s.name, s.default) for s in SETTINGS}
+        defaults.update(SKLEARN_PARAMS)
+
+        def __init__(self, **params):
+            # scikit-learn's contract: store the parameters unchanged, check them in fit
+            unknown = sorted(set(params) - set(defaults))
+            if unknown:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+            for name, default in defaults.items():
+                setattr(self, name, params.get(name, default))
+
+        # get_params, clone and repr read the parameters from the signature, as for any estimator
+        kind = inspect.Parameter.KEYWORD_ONLY
+        __init__.__signature__ = inspect.Signature(
+            [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+            + [inspect.Parameter(name, kind, default=value) for name, value in defaults.items()]
+        )
+        __init__.__qualname__ = f"{cls.__name__}.__init__"
+        cls.__init__ = __init__
+        if cls.__doc__:
+            settings = settings_doc(defaults={k: v for k, v in defaults.items() if k in cls._defaults})
+            cls.__doc__ = cls.__doc__.replace("    {parameters}", settings + "\n" + SKLEARN_PARAMS_DOC)
+
+    # -- settings --------------------------------------------------------------------------
+    def _config(self, **overrides) -> TrainingConfig:
+        """The parameters as a ``TrainingConfig`` (which checks them, naming the bad one)."""
+        params = self.get_params()
+        settings = {name: params[name] for name in TrainingConfig.field_names() if name in params}
+        settings.update(overrides)
+        config = TrainingConfig(**settings)
+        if config.loss not in self._losses:
+            raise ValueError(
+                f"loss must be one of {list(self._losses)} for {type(self).__name__}, got {config.loss!r}"
+            )
+        return config
+
+    def _stopping(self, config, incremental: bool) -> tuple[bool, int | None]:
+        """``(hold out a validation split?, patience)``, from early_stopping and patience."""
+        early = self.early_stopping
+        if early is not None and not isinstance(early, (bool, np.bool_)):
+            raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
+        if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
+            if early:
+                raise ValueError("partial_fit does not support early_stopping=True")
+            return False, None
+        if early is None:
+            early = config.patience is not None
+        patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
+        if early:
+            fraction = self.validation_fraction
+            if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+                raise ValueError(
+                    f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
+                )
+        return bool(early), patience
+
+    # -- checks at the door ------------------------------------------------------------------
+    def _check_X(self, X, y="no_validation", *, reset: bool, dtype: str, **kwargs):
+        """``validate_data`` (sparse CSR allowed) plus the float32-range check naming the feature."""
+        if isinstance(y, str) and y == "no_validation":
+            X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse="csr", reset=reset)
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr", reset=reset, **kwargs
+            )
+        check_float_range(X, dtype, "X", getattr(self, "feature_names_in_", None))
+        if not hasattr(X, "tocsr"):
+            X = np.ascontiguousarray(X, dtype=dtype)
+        elif X.dtype != dtype:
+            X = X.astype(dtype)
+        return X if isinstance(y, str) and y == "no_validation" else (X, y)
+
+    # -- training ----------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``(X, y)``: a new network, or the previous one with ``warm_start=True``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; cast to ``dtype``. A SciPy CSR matrix is densified a block of
+            mini-batches at a time, never whole.
+        y : array-like
+            Targets (see the class's description).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the loss, a weighted mean (normalised as scikit-learn's).
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
+        config = self._config()
+        reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
+        targets, n_outputs, config = self._targets(
+            y, config, reset=reset, incremental=incremental, classes=classes
+        )
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
+        early, patience = self._stopping(config, incremental)
+        if reset:
+            # One seed, drawn once from random_state, drives everything below it.
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self._split_seed, build_seed = np.random.SeedSequence(seed).spawn(2)
+            self.network_, self._trainer = build(
+                config, X.shape[1], n_outputs, seed=build_seed, n_train=X.shape[0]
+            )
+            self.t_, self.loss_curve_ = 0, []
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
+        x_val = y_val = None
+        if early:
+            X, x_val, targets, y_val, sw = self._split(X, targets, sw, y)
+        self.validation_scores_ = [] if early else None
+        self.best_validation_score_ = None
+        self.best_loss_ = math.inf
+        self.history_ = History()
+        self._run(config, X, targets, sw, x_val, y_val, 1 if incremental else config.epochs, patience)
+        return self
+
+    def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
+        """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
+        with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
+        trainer, net = self._trainer, self.network_
+        tol = float(getattr(config, "tol", 0.0))
+        params = net.parameters() + net.buffers()
+        best_params, waited, step0 = None, 0, trainer.step
+        history = self.history_
+        for _ in range(epochs):
+            try:
+                loss = self._epoch(X, y, sw, config.batch_size)
+            except TrainingDiverged as exc:
+                scale_error = self._scale_error(X, exc, before_update=trainer.step == step0)
+                if scale_error is not None:
+                    raise scale_error from None
+                raise
+            self.n_iter_ += 1
+            self.t_ += X.shape[0]
+            self.loss_curve_.append(loss)
+            record = {"epoch": self.n_iter_, "loss": loss}
+            monitored = loss
+            if x_val is not None:
+                outputs = net.forward(x_val, training=False)
+                record["val_loss"] = monitored = float(net.compute_loss(outputs, y_val))
+                record[self._score_name] = score = self._validation_score(outputs, y_val)
+                self.validation_scores_.append(score)
+            history.append(record)
+            if self.verbose:
+                print(" | ".join(_field(k, v) for k, v in record.items()))
+            waited = waited + 1 if monitored > self.best_loss_ - tol else 0
+            if monitored < self.best_loss_:
+                self.best_loss_ = monitored
+                if x_val is not None:
+                    best_params = [p.copy() for p in params]
+                    history.best_epoch, self.best_validation_score_ = self.n_iter_, record[self._score_name]
+            if patience is not None and waited >= patience:
+                history.stopped_early = True
+                break
+        if best_params is not None:  # early stopping keeps the best epoch's weights, as scikit-learn's MLP
+            for p, best in zip(params, best_params):
+                p[...] = best
+
+    def _epoch(self, X, y, sw, batch_size: int) -> float:
+        """One pass over ``(X, y)``; returns the mean training loss.
+
+        Dense ``X`` goes to the trainer whole. Sparse ``X`` is visited in a random order and
+        densified one block of whole mini-batches at a time (about 1 MiB), each block trained
+        as one pass of the trainer: the dense matrix never exists.
+        """
+        trainer = self._trainer
+        if not hasattr(X, "tocsr"):
+            return self._pass(trainer, X, y, None if sw is None else sw)
+        n = X.shape[0]
+        rows_per_block = batch_size * max(
+            1, SPARSE_BLOCK_BYTES // (batch_size * X.shape[1] * X.dtype.itemsize)
+        )
+        perm = trainer.rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, rows_per_block):
+            rows = perm[start : start + rows_per_block]
+            block = X[rows].toarray()
+            total += self._pass(trainer, block, y[rows], None if sw is None else sw[rows]) * rows.shape[0]
+        return total / n
+
+    @staticmethod
+    def _pass(trainer, X, y, sw) -> float:
+        extra = {} if sw is None else {"sample_weight": sw}
+        return float(trainer.fit(X, y, epochs=1, verbose=False, **extra)[0]["loss"])
+
+    def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
+        """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
+        the cause: the loss of the very first mini-batch was already not finite (no update had
+        happened), or some feature is so large that its square overflows the dtype, so that the
+        first layer's outputs and their gradients cannot be represented whatever the step size."""
+        values = X.data if hasattr(X, "tocsr") else X
+        largest = float(np.max(np.abs(values))) if values.size else 0.0
+        with np.errstate(over="ignore"):
+            squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
+        if not (squared_overflows or (before_update and exc.batch == 1)):
+            return None
+        return ValueError(
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
+            f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
+            f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
+            "StandardScaler"
+        )
+
+    # -- the fitted network, as scikit-learn names it --------------------------------------------
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out): the Dense layers' own ``W`` arrays.
+
+        scratchnn's Dense computes ``x @ W + b`` with ``W (in_features, out_features)``, scikit-learn's
+        layout, so these are the network's arrays themselves (not copies): writing into them changes
+        the network. Taken as the first parameter of each layer that has parameters.
+        """
+        check_is_fitted(self, "network_")
+        return [layer.params[0] for layer in self.network_.layers if layer.params]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, ``intercepts_[i]`` of shape (n_out,): the Dense layers' own ``b`` arrays."""
+        check_is_fitted(self, "network_")
+        return [layer.params[1] for layer in self.network_.layers if layer.params]
+
+    def _outputs(self, X) -> np.ndarray:
+        """The network's raw outputs for ``X``, in float64."""
+        check_is_fitted(self, "network_")
+        X = self._check_X(X, reset=False, dtype=self.network_.dtype)
+        if hasattr(X, "tocsr"):
+            step = max(1, SPARSE_BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
+            parts = [self.network_.forward(X[i : i + step].toarray()) for i in range(0, X.shape[0], step)]
+            return np.concatenate(parts).astype(np.float64)
+        return self.network_.forward(X, training=False).astype(np.float64)
+
+    # The network, its layers, the optimizer's state and the trainer share arrays (an optimizer
+    # updates the very arrays the layers compute with). joblib pickles each array on its own, which
+    # would split them: the loaded model would train copies it never reads. So the fitted network
+    # and trainer travel as one plain pickle, which keeps the sharing (and, loaded from a
+    # read-only memory map, still gives writable arrays).
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        if "network_" in state:
+            state["_network_and_trainer"] = pickle.dumps((state.pop("network_"), state.pop("_trainer")))
+        return state
+
+    def __setstate__(self, state) -> None:
+        state = dict(state)
+        blob = state.pop("_network_and_trainer", None)
+        super().__setstate__(state)
+        if blob is not None:
+            self.network_, self._trainer = pickle.loads(blob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

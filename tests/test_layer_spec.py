@@ -1,0 +1,186 @@
+"""Architecture as data: the layer spec grammar, the networks it builds, and the ``layers`` setting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchnn import config, network
+from scratchnn.layers import LAYERS
+from scratchnn.layers.spec import KEYWORDS, build_network, format_layers, parse_layers
+from scratchnn.serialization import load, save
+
+
+def kinds(net) -> list[str]:
+    return [type(layer).__name__ for layer in net.layers]
+
+
+def test_the_reference_cnn_builds_with_reshape_in_front_and_sizes_filled_in():
+    spec = "conv32k3p1-bn-relu-conv64k3-bn-relu-maxpool2-conv128k3-bn-relu-gap-dense10"
+    net = build_network(spec, (1, 8, 8), 10, seed=0)
+    assert kinds(net) == [
+        "Reshape", "Conv2D", "BatchNorm2d", "ReLU", "Conv2D", "BatchNorm2d", "ReLU",
+        "MaxPool2D", "Conv2D", "BatchNorm2d", "ReLU", "GlobalAvgPool2D", "Dense",
+    ]  # fmt: skip
+    conv1, conv2, conv3 = (layer for layer in net.layers if type(layer).__name__ == "Conv2D")
+    assert conv1.W.shape == (32, 1, 3, 3)
+    assert conv1.padding == (1, 1)
+    assert conv2.W.shape == (64, 32, 3, 3)  # no padding: 8x8 -> 6x6, pooled to 3x3
+    assert conv2.padding == (0, 0)
+    assert conv3.W.shape == (128, 64, 3, 3)  # 3x3 -> 1x1
+    assert net.layers[2].num_channels == 32
+    assert net.layers[-1].W.shape == (128, 10)
+    assert (net.n_features, net.n_outputs) == (64, 10)
+    assert net.predict(np.zeros((5, 64))).shape == (5,)
+
+
+def test_a_bare_final_dense_takes_the_number_of_outputs_and_flatten_is_put_before_it():
+    net = build_network("conv4k3same-relu-maxpool2-dense", (1, 8, 8), 3, seed=0)
+    assert kinds(net) == ["Reshape", "Conv2D", "ReLU", "MaxPool2D", "Flatten", "Dense"]
+    assert net.layers[-1].W.shape == (4 * 4 * 4, 3)
+
+
+def test_an_mlp_spec_is_the_same_network_as_hidden_units_with_the_same_seed():
+    from_spec = build_network("dense32-relu-dense16-relu-dense", 64, 10, seed=7)
+    mlp = network.build_mlp(64, (32, 16), 10, seed=7)
+    assert kinds(from_spec) == kinds(mlp)
+    for a, b in zip(from_spec.parameters(), mlp.parameters()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_each_weight_layer_is_initialised_as_the_activation_after_it_asks():
+    net = build_network("dense8-tanh-dense8-relu-dense", 4, 2, seed=0)
+    assert [layer.init for layer in net.layers if hasattr(layer, "init")] == ["xavier", "he", "he"]
+    net = build_network("conv4-sigmoid-gap-dense", (1, 5, 5), 2, seed=0)
+    assert (net.layers[1].init, net.layers[-1].init) == ("xavier", "xavier")
+
+
+def test_every_layer_type_has_a_keyword():
+    built = {KEYWORDS[k].layer for k in KEYWORDS} - {"BatchNorm"} | {"BatchNorm1d", "BatchNorm2d"}
+    assert set(LAYERS) <= built
+    spec = "reshape1x6x6-conv4k3-bn-lrelu0.2-avgpool2s1-conv4k1-sigmoid-maxpool2-tanh-gap-identity-dense5-bn"
+    net = build_network(spec + "-relu-drop0.25-flatten-dense", 36, 3, seed=0)
+    assert set(kinds(net)) == set(LAYERS)
+    assert net.layers[3].negative_slope == pytest.approx(0.2)
+    assert net.layers[4].stride == (1, 1)
+
+
+def test_parse_reads_numbers_pairs_and_words():
+    conv, pool, drop = parse_layers("Conv16k3x5s2p1x2 - MaxPool3s1 - drop0.5")
+    assert conv.keyword == "conv"
+    assert conv.args == {
+        "out_channels": 16, "kernel_size": (3, 5), "stride": (2, 2), "padding": (1, 2),
+    }  # fmt: skip
+    assert pool.args == {"kernel_size": (3, 3), "stride": (1, 1)}
+    assert drop.args == {"rate": 0.5}
+    assert parse_layers("conv8same")[0].args["padding"] == "same"
+    assert parse_layers("conv8k5valid")[0].args["padding"] == "valid"
+    assert parse_layers("dense")[0].args == {"out_features": None}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "conv32k3p1-bn-relu-conv64k3-bn-relu-maxpool2-conv128k3-bn-relu-gap-dense10",
+        "dense128-relu-drop0.5-dense64-lrelu0.01-dense",
+        "reshape3x4x4-conv8k3x1s2x1-tanh-avgpool2s1-flatten-dense",
+    ],
+)
+def test_the_canonical_text_reads_back_to_the_same_spec(text):
+    specs = parse_layers(text)
+    assert parse_layers(format_layers(specs)) == specs
+    assert format_layers(format_layers(text)) == format_layers(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "token", "words"),
+    [
+        ("conv32k3-relu-maxpol2-dense", "'maxpol2'", "token 3"),
+        ("conv0-dense", "'conv0'", "out_channels"),
+        ("conv32kk3-dense", "'conv32kk3'", "conv<C>[k<K>]"),
+        ("dense-relu-dense", "'dense'", "only the last dense"),
+        ("conv32--dense", "''", "empty"),
+        ("drop1.5-dense", "'drop1.5'", "rate"),
+        ("conv8k3s2same-dense", "'conv8k3s2same'", "stride 1"),
+        ("dense64,dense", "'dense64,dense'", "dense[N]"),
+        ("", "", "at least one layer"),
+    ],
+)
+def test_a_bad_spec_raises_value_error_naming_the_token(text, token, words):
+    with pytest.raises(ValueError, match="layers") as info:
+        parse_layers(text)
+    assert token in str(info.value)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "shape", "token", "words"),
+    [
+        ("conv32-relu-dense", 64, "'conv32'", "--image-shape"),
+        ("conv8-maxpool2-maxpool2-maxpool2-maxpool2-dense", (1, 8, 8), "token 4 'maxpool2'", "does not fit"),
+        ("conv8-gap-conv8-dense", (1, 8, 8), "token 3 'conv8'", "needs images"),
+        ("dense5", 64, "'dense5'", "needs 3 outputs"),
+        ("conv8-relu-gap", (1, 8, 8), "'gap'", "needs 3 outputs"),
+        ("reshape1x4x4-conv8-dense", 64, "'reshape1x4x4'", "16 values"),
+    ],
+)
+def test_a_spec_that_does_not_fit_its_input_names_the_token(text, shape, token, words):
+    with pytest.raises(ValueError, match=r"^layers: token") as info:
+        build_network(text, shape, 3)
+    assert token in str(info.value)
+    assert words in str(info.value)
+
+
+def test_non_spec_values_are_type_errors():
+    with pytest.raises(TypeError, match="layers"):
+        parse_layers(["dense"])
+    with pytest.raises(TypeError, match="input_shape"):
+        build_network("dense", "64", 3)
+
+
+def test_the_layers_setting_is_checked_once_and_names_the_token():
+    assert config.TrainingConfig().layers is None
+    assert config.TrainingConfig(layers="conv8-relu-gap-dense").layers == "conv8-relu-gap-dense"
+    with pytest.raises(ValueError, match="'relux'"):
+        config.TrainingConfig(layers="conv8-relux-gap-dense")
+    setting = config.SETTINGS_BY_NAME["layers"]
+    assert setting.from_text("off") is None
+    with pytest.raises(ValueError, match="token 2 'relux'"):
+        setting.from_text("conv8-relux-dense")
+
+
+def test_config_build_uses_the_spec_and_the_image_shape():
+    cfg = config.TrainingConfig(layers="conv4-bn-relu-gap-dense", label_smoothing=0.1)
+    net, _ = config.build(cfg, 64, 10, seed=0, input_shape=(1, 8, 8))
+    assert kinds(net)[:2] == ["Reshape", "Conv2D"]
+    assert net.loss.label_smoothing == 0.1
+    with pytest.raises(ValueError, match="--image-shape"):
+        config.build(cfg, 64, 10, seed=0)
+    with pytest.raises(ValueError, match="input_shape"):
+        config.build(cfg, 64, 10, seed=0, input_shape=(1, 4, 4))
+
+
+def test_config_train_trains_a_cnn_and_the_same_seed_gives_the_same_digits():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 36))
+    y = (x[:, :18].sum(axis=1) > 0).astype(np.int64)
+    cfg = config.TrainingConfig(layers="conv4-bn-relu-maxpool2-dense", epochs=3, optimizer="adam",
+                                learning_rate=0.01)  # fmt: skip
+    net_a, hist_a = config.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
+    net_b, hist_b = config.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
+    assert hist_a.column("loss") == hist_b.column("loss")
+    assert hist_a[-1]["loss"] < hist_a[0]["loss"]
+    np.testing.assert_array_equal(net_a.predict_proba(x), net_b.predict_proba(x))
+
+
+def test_a_built_cnn_saves_and_loads_to_the_same_predictions_bit_for_bit(tmp_path):
+    net = build_network("conv4k3p1-bn-relu-maxpool2-conv8k3-bn-relu-gap-drop0.1-dense", (1, 8, 8), 10, seed=1)
+    x = np.random.default_rng(2).standard_normal((40, 64)).astype(np.float32)
+    for layer in net.layers:  # non-trivial running statistics, as after training
+        if hasattr(layer, "running_mean"):
+            layer.running_mean[:] = np.linspace(-1, 1, layer.running_mean.size)
+            layer.running_var[:] = np.linspace(0.5, 2, layer.running_var.size)
+    save(net, tmp_path / "cnn.npz")
+    loaded = load(tmp_path / "cnn.npz")
+    assert kinds(loaded) == kinds(net)
+    assert loaded.predict_proba(x).tobytes() == net.predict_proba(x).tobytes()
