@@ -32,6 +32,7 @@ W6 is measured in a fresh process per implementation.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import statistics
@@ -439,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--only", default="W5,W6", help="comma-separated subset of W5,W6")
     parser.add_argument("--output", type=Path, default=None, help="write the section here")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs of each (after a warm-up)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -449,8 +451,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only must name W5 and/or W6, got {args.only!r}")
     from benchmarks.run import loadavg
 
+    sizes = dataclasses.replace(QUICK if args.quick else CnnSizes())
+    if args.repeats is not None:
+        if args.repeats < 1:
+            parser.error(f"--repeats must be a positive integer, got {args.repeats}")
+        sizes.repeats = sizes.w5_repeats = args.repeats
     load_start = loadavg()
-    results = run(args.quick, only)
+    results = run(args.quick, only, sizes)
     section = report(results, f"{load_start} at the start, {loadavg()} at the end")
     print()
     print(section)
