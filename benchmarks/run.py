@@ -21,6 +21,9 @@ Workloads (the acceptance figures are float32; W1 and W2 are also run in float64
 * CSV: reading a 200,000 x 50 CSV file (time and peak memory, against
   ``numpy.loadtxt``) and ``scratchnn train``/``predict`` on 100,000 columns
   (see ``benchmarks/csv_load.py``).
+* W5, W6: convolutional networks (the Digits CNN, and an MNIST-sized CNN with
+  its matrix-product floor and peak memory) at 1 and 2 threads, against
+  PyTorch: see ``benchmarks/cnn.py``, which writes its own section.
 
 Every implementation does the same work: the same architecture, batch size and
 number of updates, a fresh permutation of the training set each epoch, and the
@@ -53,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import csv_load  # noqa: E402
+from benchmarks import cnn, csv_load  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -596,7 +599,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 # -- main --------------------------------------------------------------------------------------------------
-WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV")
+WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV", "W5", "W6")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -661,12 +664,22 @@ def main(argv: list[str] | None = None) -> int:
     if "CSV" in only:
         print("  CSV  loading a tall and a wide file", flush=True)
         results["CSV"] = csv_load.run(args.quick)
+    cnn_workloads = [w for w in ("W5", "W6") if w in only]
+    if cnn_workloads:
+        results["CNN"] = cnn.run(args.quick, cnn_workloads)
     info["load_end"] = loadavg()
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)
+    cnn_section = None
+    if "CNN" in results:
+        load = f"{info['load_start']} at the start, {info['load_end']} at the end"
+        cnn_section = cnn.report(results["CNN"], load)
+        print(cnn_section)
     if output is not None:
         write_section(output, section)
+        if cnn_section is not None:
+            cnn.write_section(output, cnn_section)
         print(f"wrote {output}")
     return 0
 

@@ -142,10 +142,11 @@ class NeuralNetwork:
                 "(or training=True); the last one was evaluated in chunks"
             )
         grad = self.loss.backward()
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            # the first layer's input gradient would be dL/dx of the data: unused
-            grad = self.layers[i].backward(grad, input_grad=i > 0)
+        # Below the first layer with parameters (a Reshape in front of a CNN, say) input
+        # gradients lead only to dL/dx of the data, which nothing uses: stop there.
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            grad = self.layers[i].backward(grad, input_grad=i > first)
 
     def parameters(self) -> list[np.ndarray]:
         """All parameter arrays, layer by layer (``W`` before ``b``)."""
