@@ -90,6 +90,33 @@ def test_a_bad_digit_model_or_port_is_a_one_line_error(tmp_path):
         assert "Traceback" not in out.stderr
 
 
+def test_a_digit_model_file_given_with_model_is_the_one_that_classifies(tmp_path):
+    import base64
+
+    import scratchnn
+
+    network = scratchnn.build_mlp(64, (16,), 10, seed=0)
+    scratchnn.save(network, tmp_path / "digits.npz")
+    s = Server("--model", str(tmp_path / "digits.npz"))
+    try:
+        drawing = np.zeros((64, 64), dtype=np.uint8)
+        drawing[8:56, 28:36] = 1  # a "1": a bar 48 pixels tall and 8 wide
+        body = {"width": 64, "height": 64, "bits": base64.b64encode(np.packbits(drawing)).decode()}
+        code, answer = request(s.url + "api/digits/predict", data=json.dumps(body).encode(), method="POST")
+        assert code == 200
+        answer = json.loads(answer)
+        image = np.array(answer["image"])
+        # scaled to 32 pixels tall and 5 wide, centred: bitmap columns 13-17, 3 in block 3 and 2 in block 4
+        expected_image = np.zeros((8, 8), dtype=int)
+        expected_image[:, 3], expected_image[:, 4] = 12, 8
+        np.testing.assert_array_equal(image, expected_image)
+        expected = network.predict_proba(image.reshape(1, 64).astype(np.float32))[0]
+        np.testing.assert_allclose(answer["proba"], expected, rtol=1e-6)
+        assert answer["model"] == str(tmp_path / "digits.npz")
+    finally:
+        assert s.stop()[0] == 0
+
+
 def test_a_session_steps_one_epoch_and_its_downloads_exist_only_while_it_is_open(server):
     with connect(ws_url(server)) as ws:
         hello = json.loads(ws.recv(timeout=10))

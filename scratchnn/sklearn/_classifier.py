@@ -138,7 +138,9 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("loss='bce' is for multilabel y of shape (n_samples, n_labels), got 1-D labels")
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
-            raise ValueError(f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}")
+            raise ValueError(
+                f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}"
+            )
         return np.searchsorted(self.classes_, y), len(self.classes_), config
 
     def _split(self, X, codes, sw, y):
