@@ -55,7 +55,7 @@ MAX_UPLOAD_ROWS = 50_000
 MAX_MESSAGE_CHARS = 64 << 10
 MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
-TRAIN_SLICE = 0.02
+TRAIN_SLICE = 0.012
 MIN_PERIOD = 1 / 40
 #: Settings that change only how the page draws, not the run.
 DRAWING_ONLY = ("show_test",)
