@@ -75,6 +75,35 @@ def test_chapters_show_the_installed_source_not_a_copy(site):
             assert line in text, f"{page}: line of {method.__qualname__} missing: {line}"
 
 
+def _page_text(path: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_every_layer_loss_optimizer_and_schedule_is_shown_from_its_source_in_a_chapter(site):
+    """Each name table's classes: the methods they define themselves appear, line for line, in a chapter."""
+    from scratchnn.layers import LAYERS
+    from scratchnn.losses import LOSSES
+    from scratchnn.optimizers import OPTIMIZERS
+    from scratchnn.schedules import SCHEDULES
+
+    chapters = "\n".join(_page_text(p) for p in sorted((site / "learn").glob("*.html")))
+    tables = [LAYERS, LOSSES, OPTIMIZERS, SCHEDULES]
+    classes = [cls for table in tables for cls in table.values() if cls is not None]  # "constant": None
+    assert len(classes) > 20
+    missing = []
+    for cls in classes:
+        own = [
+            getattr(cls, name)
+            for name in ("_pointwise", "forward", "backward", "step", "__call__")
+            if name in cls.__dict__
+        ]
+        for obj in own or [cls]:
+            lines = [line.strip() for line in inspect.getsource(obj).splitlines() if line.strip()]
+            if not all(line in chapters for line in lines):
+                missing.append(getattr(obj, "__qualname__", cls.__name__))
+    assert not missing, f"not shown from the source in any chapter: {missing}"
+
+
 # -- the reference ----------------------------------------------------------------
 
 
@@ -270,3 +299,131 @@ def test_screenshot_of_a_chapter_shows_rendered_formulas(site, served, browser, 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (1600, 1280)
     assert pixels[..., :3].std() > 0.05  # not a blank page
+
+
+# -- the README, the front door -------------------------------------------------------
+
+README = ROOT / "README.md"
+
+
+def _readme_section(name: str) -> str:
+    text = README.read_text()
+    start, end = f"<!-- --8<-- [start:{name}] -->", f"<!-- --8<-- [end:{name}] -->"
+    assert start in text, f"README.md has no section {name!r}"
+    assert end in text, f"README.md's section {name!r} has no end"
+    return text[text.index(start) + len(start) : text.index(end)]
+
+
+def _fenced(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of Markdown ``text`` as ``(language, body)`` pairs, in order."""
+    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", text, flags=re.M | re.S)]
+
+
+def _shows(expected: str, actual: str) -> bool:
+    """Whether ``actual`` prints the lines of ``expected`` in order, ``...`` standing for any lines."""
+    want = expected.rstrip("\n").splitlines()
+    got = actual.rstrip("\n").splitlines()
+    i, skipping = 0, False
+    for line in want:
+        if line == "...":
+            skipping = True
+            continue
+        if skipping:
+            while i < len(got) and got[i] != line:
+                i += 1
+        if i >= len(got) or got[i] != line:
+            return False
+        i, skipping = i + 1, False
+    return skipping or i == len(got)
+
+
+def test_readme_is_at_most_200_lines_and_links_into_the_site():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines"
+    links = re.findall(r"\]\((docs/[^)#]+)", README.read_text())
+    assert {"docs/learn/index.md", "docs/guides/index.md", "docs/results.md"} <= set(links)
+    for link in links:
+        assert (ROOT / link).is_file(), f"README links to a missing page: {link}"
+
+
+def test_readme_headline_figures_are_the_figures_of_results_md():
+    sys.path.insert(0, str(ROOT / "docs" / "_tools"))
+    try:
+        import book
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_tools"))
+    section = _readme_section("results")
+    rows = [
+        [c.strip() for c in line.strip()[1:-1].split("|")]
+        for line in section.splitlines()
+        if line.startswith("|") and not set(line) <= set("|-: ")
+    ]
+    accuracy = {row["method"]: row for row in book.accuracy_table()}
+    speed = {
+        (r["workload"], r["implementation"]): r["ratio"]
+        for r in book.speed_table()
+        if r["dtype"] == "float32"
+    }
+    checked = 0
+    for cells in rows:
+        if cells[0] in accuracy:
+            assert cells[1:] == [f"{accuracy[cells[0]]['mean']:.4f}", f"{accuracy[cells[0]]['std']:.4f}"], (
+                cells
+            )
+            checked += 1
+        elif re.match(r"W\d,", cells[0]):
+            workload = cells[0].split(",")[0]
+            assert float(cells[1]) == round(speed[(workload, "torch")], 2), cells
+            assert float(cells[2]) == round(speed[(workload, "sklearn")], 2), cells
+            checked += 1
+        else:
+            assert cells[0] in {"method", "workload"}, f"README row not found in RESULTS.md: {cells}"
+    assert checked >= 5
+    # every figure of the section was checked above: no other number is quoted there
+    prose = "\n".join(line for line in section.splitlines() if not line.startswith("|"))
+    assert not re.findall(r"\b0\.\d{2,}", prose), "figures outside the tables are not checked"
+
+
+def test_the_site_home_page_includes_the_readme_sections(site):
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "index.html").read_text()))
+    page = " ".join(page.split())
+    for name in ("intro", "commands", "main", "api", "cli", "results"):
+        prose = re.sub(r"```.*?```|^#+ |^\|[^\n]*$", "", _readme_section(name), flags=re.S | re.M)
+        sentence = max(prose.split("\n\n"), key=len)
+        words = " ".join(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", sentence).replace("`", "").split())
+        assert words[:120] in page, f"README section {name!r} is not on the site's home page"
+
+
+def _python(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_readme_commands_print_what_the_readme_shows(tmp_path):
+    main_text = _fenced(_readme_section("main"))
+    cli_blocks = _fenced(_readme_section("cli"))
+    ((_, api_code),) = [b for b in _fenced(_readme_section("api")) if b[0] == "python"]
+    main_out = _python(str(ROOT / "main.py"), cwd=tmp_path)
+    assert main_out.returncode == 0, main_out.stderr
+    expected_main = next(body for lang, body in main_text if lang == "text")
+    assert _shows(expected_main, main_out.stdout), main_out.stdout
+    (command,) = [body.strip() for lang, body in cli_blocks if lang == "bash"]
+    assert command.startswith("scratchnn ")
+    train = _python("-m", "scratchnn", *command.split()[1:], cwd=tmp_path)
+    assert train.returncode == 0, train.stderr
+    expected_train = next(body for lang, body in cli_blocks if lang == "text")
+    assert _shows(expected_train, train.stdout), train.stdout
+    api = _python("-c", api_code, cwd=tmp_path)
+    assert api.returncode == 0, api.stderr
+    accuracy, _ = api.stdout.splitlines()[-1].split(" ", 1)  # the example's own print
+    assert 0.9 < float(accuracy) <= 1.0
+
+
+def test_shows_matches_lines_in_order_with_gaps():
+    assert _shows("a\n...\nd", "a\nb\nc\nd")
+    assert _shows("a\nb", "a\nb")
+    assert not _shows("a\nb", "a\nb\nc")
+    assert not _shows("a\n...\nd", "a\nb\nc")
+    assert not _shows("b\n...", "a\nb")

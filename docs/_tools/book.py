@@ -8,11 +8,17 @@ chapter shows the code that actually runs and cannot drift from it.
 
 from __future__ import annotations
 
+import atexit
+import base64
 import importlib
 import inspect
 import os
 import pkgutil
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
 import types
 
@@ -69,6 +75,73 @@ def show(name: str, value) -> str:
             text = "\n" + textwrap.indent(text, "    ")
         return f"{name} = {text}"
     return f"{name} = {value}"
+
+
+# -- commands run at build time (the guides) ----------------------------------------
+
+_WORKDIR: str | None = None
+
+
+def workdir() -> str:
+    """The scratch folder every command of this build runs in (made on first use, removed at exit).
+
+    Pages share it in the order they are built, so a guide that trains a model
+    in one block can evaluate it in the next; a page must not rely on another
+    page's files.
+    """
+    global _WORKDIR
+    if _WORKDIR is None:
+        _WORKDIR = tempfile.mkdtemp(prefix="scratchnn-book-")
+        atexit.register(shutil.rmtree, _WORKDIR, True)
+    return _WORKDIR
+
+
+def _trim(lines: list[str], head: int | None, tail: int) -> list[str]:
+    if head is None or len(lines) <= head + tail + 1:
+        return lines
+    return [*lines[:head], "...", *(lines[len(lines) - tail :] if tail else [])]
+
+
+def shell(script: str, *, status: int = 0, head: int | None = None, tail: int = 0, show: bool = True) -> str:
+    """Run ``script`` in bash in :func:`workdir` and return it and its real output as Markdown.
+
+    ``scratchnn`` and ``python`` are the build's own (the virtualenv running
+    MkDocs, with this checkout first on ``PYTHONPATH``). The exit status must be
+    ``status`` (2 for the error examples), or the build fails with the output.
+    ``head``/``tail`` keep that many first and last lines of a long output,
+    with ``...`` between. ``show=False`` runs a set-up step without printing it.
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env["COLUMNS"] = "100"  # argparse's help wraps at this width
+    env["MPLBACKEND"] = "Agg"
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        cwd=workdir(),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != status:
+        raise RuntimeError(f"exit status {proc.returncode}, expected {status}, for:\n{script}\n{proc.stdout}")
+    if not show:
+        return ""
+    out = "\n".join(_trim(proc.stdout.rstrip("\n").splitlines(), head, tail))
+    parts = [f"```bash\n{script.strip()}\n```"]
+    if out:
+        parts.append(f"```text\n{out}\n```")
+    return "\n\n".join(parts)
+
+
+def image(path: str, alt: str, width: int | None = None) -> str:
+    """An image the build made (a path in :func:`workdir`), inlined as a data URI."""
+    with open(os.path.join(workdir(), path), "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    size = f' width="{width}"' if width else ""
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}"{size}>'
 
 
 # -- the reference ---------------------------------------------------------------
@@ -252,18 +325,59 @@ def speed_plot() -> str:
 
 
 def accuracy_plot() -> str:
-    """Mean test accuracy over the five splits with the standard deviation as error bars, inline SVG."""
+    """Mean test accuracy over the five splits, one standard deviation as error bars, inline SVG.
+
+    Points, not bars: the axis starts near the lowest split, and bars from an
+    arbitrary baseline would make the differences look larger than they are.
+    Each split is a small dot below its method's mean; equal values are
+    stacked, so all five dots are always visible.
+    """
     plt = _plt()
     rows = accuracy_table()
     fig, ax = plt.subplots(figsize=(7, 0.55 * len(rows) + 1))
     ys = list(range(len(rows)))[::-1]
-    ax.barh(ys, [r["mean"] for r in rows], xerr=[r["std"] for r in rows], capsize=4, color="#5c6bc0")
     for y, r in zip(ys, rows):
-        ax.plot(r["seeds"], [y] * len(r["seeds"]), "o", color="black", markersize=3)
-        ax.text(r["mean"] + r["std"] + 0.001, y, f"{r['mean']:.4f}", va="center", fontsize=8)
+        ax.errorbar(r["mean"], y, xerr=r["std"], fmt="D", color="#3949ab", capsize=5, markersize=6)
+        seen: dict[float, int] = {}
+        for s in r["seeds"]:
+            k = seen[s] = seen.get(s, -1) + 1
+            ax.plot(s, y - 0.22 - 0.09 * k, "o", color="#ef6c00", markersize=3)
+        right = max(r["mean"] + r["std"], *r["seeds"])
+        ax.text(right + 0.0015, y, f"{r['mean']:.4f} ± {r['std']:.4f}", va="center", fontsize=8)
     labels = [re.sub(r"`", "", r["method"]) for r in rows]
     ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_ylim(-0.9, len(rows) - 0.4)
     low = min(min(r["seeds"]) for r in rows)
-    ax.set_xlim(low - 0.01, 1.0)
-    ax.set_xlabel("test accuracy on Digits (bar: mean, line: one std, dots: the five splits)")
+    ax.set_xlim(low - 0.005, 1.0)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.set_xlabel("test accuracy on Digits (diamond: mean, line: one std, dots below: the five splits)")
     return _svg(fig)
+
+
+# -- gradient checks of one layer (the image-layer chapters) --------------------------
+
+
+def check_layer(layer, x: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Relative errors of ``layer``'s backward pass against central differences, per array.
+
+    The loss is a random linear function of the layer's output,
+    ``L = sum(w * layer.forward(x, training=True))``, so ``dL/dy = w`` exactly and
+    every entry of the input and of each parameter is checked, not only what a
+    particular loss happens to reach. Returns ``{"x": ..., "params[0]": ..., ...}``.
+    """
+    from scratchnn.gradcheck import numerical_gradient, relative_error
+
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(layer.forward(x, training=True).shape)
+
+    def loss() -> float:
+        return float(np.sum(w * layer.forward(x, training=True)))
+
+    loss()
+    errors = {"x": relative_error(layer.backward(w), numerical_gradient(loss, x))}
+    for i, (param, grad) in enumerate(zip(layer.params, layer.grads)):
+        loss()
+        layer.backward(w)
+        analytic = grad.copy()
+        errors[f"params[{i}]"] = relative_error(analytic, numerical_gradient(loss, param))
+    return errors
