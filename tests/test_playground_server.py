@@ -289,12 +289,55 @@ def fuzz_messages(rng: np.random.Generator) -> list:
         "show_test",
         "__proto__",
     ]
-    for _ in range(160):
+    for _ in range(110):
         k = int(rng.integers(1, 4))
         settings = {
             names[int(rng.integers(len(names)))]: values[int(rng.integers(len(values)))] for _ in range(k)
         }
         cases.append(json.dumps({"type": "configure", "settings": settings}))
+    return cases
+
+
+def fuzz_uploads(rng: np.random.Generator) -> list[bytes]:
+    """CSV uploads: random bytes, ragged rows, text and non-finite cells, odd quoting, odd headers."""
+    cells = [
+        "1",
+        "-2.5",
+        "1e308",
+        "1e999",
+        "nan",
+        "inf",
+        "",
+        " ",
+        "x",
+        '"q"',
+        '"a,b"',
+        "0x10",
+        "١",
+        "\x00",
+        "'",
+    ]
+    cases = [
+        b"",
+        b"\n\n",
+        b"a,b,c",
+        b"a,a,a\n1,2,3\n",
+        b'"unclosed,b,c\n1,2,3\n',
+        b"\xef\xbb\xbfa,b,c\n1,2,x\n3,4,y\n",
+    ]
+    for _ in range(70):
+        if rng.random() < 0.2:
+            cases.append(bytes(rng.integers(0, 256, int(rng.integers(1, 300)), dtype=np.uint8)))
+            continue
+        width = int(rng.integers(1, 6))
+        header = ",".join(["a", "b", "label", "d", "e"][:width])
+        rows = []
+        for _ in range(int(rng.integers(0, 30))):
+            n = width if rng.random() < 0.8 else int(rng.integers(0, 8))
+            rows.append(",".join(cells[int(rng.integers(len(cells)))] if rng.random() < 0.3 else
+                                 f"{rng.normal():.3f}" if j < 2 else str(int(rng.integers(0, 3)))
+                                 for j in range(n)))  # fmt: skip
+        cases.append(("\n".join([header, *rows]) + "\n").encode())
     return cases
 
 
@@ -311,15 +354,31 @@ def test_fuzzed_requests_and_messages_never_give_a_500_or_kill_the_server(server
     messages = fuzz_messages(rng)
     errors = 0
     with connect(ws_url(server), max_size=None) as ws:
-        json.loads(ws.recv(timeout=10))
+        sid = json.loads(ws.recv(timeout=10))["session"]
         for message in messages:
             ws.send(message)
             for reply in until_pong(ws):
                 assert "Traceback" not in json.dumps(reply)
                 errors += reply["type"] == "error"
         assert server.status()["sessions"] >= 1
+
+        uploads, accepted = fuzz_uploads(rng), 0
+        for body in uploads:
+            code, answer = request(
+                f"{server.url}api/session/{sid}/upload?name=f.csv", data=body, method="POST"
+            )
+            assert code in (200, 400, 413), code
+            if code == 200:  # the header was fine: the cells are read when the columns are chosen
+                accepted += 1
+                columns = json.loads(answer)["columns"]
+                ws.send(
+                    json.dumps({"type": "columns", "x1": columns[0], "x2": columns[1], "label": columns[-1]})
+                )
+                for reply in until_pong(ws):
+                    assert reply["type"] in ("error", "state", "data", "update"), reply
+        assert 10 < accepted < len(uploads)
     assert errors > len(messages) / 2
-    assert len(requests) + len(messages) >= 200
+    assert len(requests) + len(messages) + len(uploads) >= 200
     with connect(ws_url(server), max_size=None) as ws:  # a message over the socket's 1 MB limit ends only it
         json.loads(ws.recv(timeout=10))
         ws.send("x" * (2 << 20))
