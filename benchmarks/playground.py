@@ -27,9 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-from sections import replace_section
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.sections import replace_section  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- playground:start -->", "<!-- playground:end -->"
 NETWORKS = {
