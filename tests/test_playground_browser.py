@@ -108,9 +108,19 @@ def test_step_is_one_epoch_pause_stops_and_reset_starts_over_with_new_weights(br
     weights = page.evaluate("JSON.stringify(playground.weights)")
     page.click("#reset")
     page.wait_for_function("playground.epoch === 0 && playground.history.length === 0")
-    assert epoch(page) == 0
+    page.wait_for_function("document.getElementById('epoch').textContent === '000'")  # drawn next frame
     assert page.evaluate("JSON.stringify(playground.weights)") != weights
     assert "seed=3&" not in page.evaluate("location.search")  # the new weights' seed is in the URL
+    page.click("#add-layer")
+    page.wait_for_selector("#neuron-2-1")
+    page.click(".remove-neuron >> nth=0")
+    page.wait_for_function("playground.settings.hidden.join() === '3,2,2'")
+    assert "hidden=3%2C2%2C2" in page.evaluate("location.search")
+    points = page.evaluate("JSON.stringify(playground.data.train)")
+    page.click("#regenerate")  # new points from a new data seed
+    page.wait_for_function(f"JSON.stringify(playground.data.train) !== {json.dumps(points)}")
+    assert "data_seed=1&" not in page.evaluate("location.search")
+    page.wait_for_function("document.getElementById('epoch').textContent === '000'")
     assert page.errors == []
     page.click("#play")
     page.wait_for_function("playground.playing")
