@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import data
 from . import common, options, outputs, regression, tables
-from .errors import one_line
+from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
 DESCRIPTION = (
@@ -95,7 +95,8 @@ def run(args) -> int:
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
-    y = data.encode_with(ds.labels, names)
+    with from_user():  # a label the model never learned is the data's mistake
+        y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
     y_pred = network.predict(scaler.transform(features[rows]))
