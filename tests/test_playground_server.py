@@ -297,8 +297,14 @@ def test_twenty_training_sessions_keep_the_server_responsive_and_leave_nothing_b
                     last = m["epoch"]
             results.append(last)
 
+    # Two sessions first, at once: they import and allocate what every later one reuses, and start both
+    # of the server's training threads (its pool starts them on demand and keeps them).
     warm: list[int] = []
-    tab({}, 1.0, warm)  # the first session imports and allocates what every later one reuses
+    warming = [threading.Thread(target=tab, args=({"seed": i}, 1.5, warm)) for i in range(2)]
+    for t in warming:
+        t.start()
+    for t in warming:
+        t.join()
     time.sleep(0.5)
     rss_before, threads_before = proc.memory_info().rss, proc.num_threads()
     results: list[int] = []
