@@ -123,3 +123,19 @@ class Browser:
         self.context.close()
         self.browser.close()
         self._pw.stop()
+
+
+def ws_url(server: Server) -> str:
+    """The address of the server's WebSocket."""
+    return server.url.replace("http://", "ws://") + "ws"
+
+
+def until_pong(ws) -> list[dict]:
+    """Every message up to the answer to a ping sent now."""
+    ws.send(json.dumps({"type": "ping"}))
+    seen = []
+    while True:
+        message = json.loads(ws.recv(timeout=20))
+        if message["type"] == "pong":
+            return seen
+        seen.append(message)

@@ -73,10 +73,17 @@ def test_play_on_the_circle_learns_it_within_30_seconds_and_everything_moves(bro
     assert changed.mean() > 0.05  # the boundary heatmap is redrawn as the network learns
     assert page.evaluate("document.getElementById('chart').toDataURL()") != chart_first
     assert float(page.text_content("#test-loss")) < 0.1 or float(page.text_content("#test-accuracy")) >= 0.95
-    page.hover("#neuron-0-1")  # a hidden neuron drawn large
-    page.wait_for_function("document.getElementById('showing').textContent.startsWith('neuron 2')")
     page.click("#play")  # pause
     page.wait_for_function("!playground.playing")
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    link = page.locator("#links path").nth(4)  # the weight from x2 to the first neuron
+    link.dispatch_event("mousemove", {"clientX": 400, "clientY": 300})
+    weight = float(link.get_attribute("data-weight"))
+    assert page.is_visible("#tooltip")
+    assert page.text_content("#tooltip").startswith(f"weight {weight:.4f}")
+    assert weight == page.evaluate("playground.weights[0].w[1][0]")  # links run over (inputs, neurons)
+    page.hover("#neuron-0-1")  # a hidden neuron drawn large
+    page.wait_for_function("document.getElementById('showing').textContent.startsWith('neuron 2')")
     ASSETS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ASSETS / "playground.png"), full_page=True)
     assert page.errors == []
@@ -101,11 +108,30 @@ def test_step_is_one_epoch_pause_stops_and_reset_starts_over_with_new_weights(br
     weights = page.evaluate("JSON.stringify(playground.weights)")
     page.click("#reset")
     page.wait_for_function("playground.epoch === 0 && playground.history.length === 0")
-    assert epoch(page) == 0
+    page.wait_for_function("document.getElementById('epoch').textContent === '000'")  # drawn next frame
     assert page.evaluate("JSON.stringify(playground.weights)") != weights
     assert "seed=3&" not in page.evaluate("location.search")  # the new weights' seed is in the URL
+    page.click("#add-layer")
+    page.wait_for_selector("#neuron-2-1")
+    page.click(".remove-neuron >> nth=0")
+    page.wait_for_function("playground.settings.hidden.join() === '3,2,2'")
+    assert "hidden=3%2C2%2C2" in page.evaluate("location.search")
+    points = page.evaluate("JSON.stringify(playground.data.train)")
+    page.click("#regenerate")  # new points from a new data seed
+    page.wait_for_function(f"JSON.stringify(playground.data.train) !== {json.dumps(points)}")
+    assert "data_seed=1&" not in page.evaluate("location.search")
+    page.wait_for_function("document.getElementById('epoch').textContent === '000'")
     assert page.errors == []
-    page.close()
+    page.click("#play")
+    page.wait_for_function("playground.playing")
+    sessions = server.status()["sessions"]
+    page.close()  # closing the tab ends its session and its training
+    deadline = time.time() + 10
+    while server.status()["sessions"] == sessions and time.time() < deadline:
+        time.sleep(0.05)
+    status = server.status()
+    assert status["sessions"] == sessions - 1
+    assert status["playing"] == 0
 
 
 QUERY = (

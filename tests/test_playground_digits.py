@@ -10,9 +10,11 @@ from scratchnn.data import load_digits_split
 
 N_IMAGES = 50
 
-# Draws horizontal runs of on pixels of a 32x32 bitmap onto the pad, each run one stroke of pointer events
-# (down at its first pixel, move to its last, up), as a hand with a pen one bitmap pixel wide would.
-DRAW = """(runs) => {
+# Clears the pad with its button, then draws the horizontal runs of on pixels of a 32x32 bitmap onto it, each
+# run one stroke of pointer events (down at its first pixel, move to its last, up), as a hand with a pen one
+# bitmap pixel wide would; resolves with what the page shows once it has the answer for the whole drawing.
+DRAW = """async (runs) => {
+  document.getElementById("clear").click();
   const pad = document.getElementById("pad");
   const r = pad.getBoundingClientRect(), cell = pad.clientWidth / 32;
   const at = (x, y) => ({ clientX: r.left + pad.clientLeft + x, clientY: r.top + pad.clientTop + y,
@@ -23,6 +25,8 @@ DRAW = """(runs) => {
     if (last > first) pad.dispatchEvent(new PointerEvent("pointermove", at((last + 0.5) * cell, y)));
     pad.dispatchEvent(new PointerEvent("pointerup", at((last + 0.5) * cell, y)));
   }
+  while (digits.answered !== digits.version) await new Promise((done) => setTimeout(done, 2));
+  return [digits.image, digits.proba, document.getElementById("prediction").textContent];
 }"""
 
 
@@ -76,18 +80,29 @@ def test_drawn_test_images_are_read_as_well_as_the_images_and_look_like_them(bro
     images = np.round(x_test * 16).astype(int).reshape(-1, 8, 8)[:N_IMAGES]
     correct, differences = 0, []
     for image, label in zip(images, y_test[:N_IMAGES]):
-        page.click("#clear")
-        page.evaluate(DRAW, runs_of(bitmap_of(image)))
-        page.wait_for_function("digits.answered === digits.version")
-        seen = np.array(page.evaluate("digits.image"))
-        proba = np.array(page.evaluate("digits.proba"))
+        seen, proba, shown = page.evaluate(DRAW, runs_of(bitmap_of(image)))
+        seen, proba = np.array(seen), np.array(proba)
         differences.append(np.abs(seen - image).mean())
         correct += int(proba.argmax() == label)
-        assert page.text_content("#prediction") == str(proba.argmax())
+        assert shown == str(proba.argmax())
     assert correct / N_IMAGES >= 0.9
     assert np.mean(differences) < 2
-    page.select_option("#pen", "18")
+    page.select_option("#pen", "18")  # for the README: a 3 drawn with the mouse, as a person would
+    page.click("#clear")
+    box = page.locator("#pad").bounding_box()
+    strokes = [[(70, 60), (120, 40), (175, 60), (180, 100), (130, 125)], [(130, 125), (185, 150), (180, 200),
+               (120, 220), (70, 200)]]  # fmt: skip
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0], box["y"] + stroke[0][1])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=6)
+        page.mouse.up()
+    page.wait_for_function("digits.answered === digits.version")
+    assert page.text_content("#prediction") == "3"
     ASSETS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ASSETS / "playground-digits.png"), full_page=True)
+    page.screenshot(
+        path=str(ASSETS / "playground-digits.png"), clip={"x": 0, "y": 0, "width": 1100, "height": 500}
+    )
     assert page.errors == []
     page.close()

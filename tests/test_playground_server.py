@@ -1,17 +1,16 @@
-"""The playground server run as ``scratchnn playground`` in a subprocess: the command, limits, fuzz, load."""
+"""The playground server in a subprocess: sessions, upload limits, 200+ fuzzed inputs, 20 sessions at once."""
 
 from __future__ import annotations
 
+import base64
 import json
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import psutil
 import pytest
-from playground_support import ROOT, Server, env, request
+from playground_support import Server, request, until_pong, ws_url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -21,73 +20,6 @@ def server():
     s = Server("--port", "0")
     yield s
     s.stop()
-
-
-def ws_url(server: Server) -> str:
-    return server.url.replace("http://", "ws://") + "ws"
-
-
-def until_pong(ws) -> list[dict]:
-    """Every message up to the answer to a ping sent now."""
-    ws.send(json.dumps({"type": "ping"}))
-    seen = []
-    while True:
-        message = json.loads(ws.recv(timeout=20))
-        if message["type"] == "pong":
-            return seen
-        seen.append(message)
-
-
-def test_the_command_serves_on_loopback_prints_the_address_and_stops_cleanly_on_ctrl_c():
-    s = Server()
-    try:
-        assert s.url.startswith("http://127.0.0.1:")
-        port = int(s.url.rsplit(":", 1)[1].strip("/"))
-        listening = [c for c in psutil.Process(s.proc.pid).net_connections() if c.status == "LISTEN"]
-        assert [(c.laddr.ip, c.laddr.port) for c in listening] == [("127.0.0.1", port)]
-        code, body = s.get("/")
-        assert code == 200
-        assert b"scratchnn playground" in body
-    finally:
-        code, out, err = s.stop()
-    assert code == 0
-    assert "stopped" in out
-    assert "Traceback" not in err
-
-
-def test_another_host_is_served_with_a_warning():
-    s = Server("--host", "0.0.0.0", "--port", "0")
-    code, _, err = s.stop()
-    assert code == 0
-    assert "warning: serving on 0.0.0.0: anyone who can reach port" in err
-
-
-def test_without_the_extra_the_command_says_how_to_install_it():
-    code = (
-        "import sys; sys.modules['uvicorn'] = None  # as if not installed\n"
-        "from scratchnn.cli import main; sys.exit(main(['playground']))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), cwd=ROOT)
-    assert out.returncode == 2
-    assert "pip install 'scratchnn[playground]'" in out.stderr
-    assert "uvicorn is missing" in out.stderr
-
-
-def test_a_bad_digit_model_or_port_is_a_one_line_error(tmp_path):
-    bad = tmp_path / "not_a_model.npz"
-    bad.write_bytes(b"junk")
-    for args in (["--model", str(bad)], ["--port", "70000"]):
-        out = subprocess.run(
-            [sys.executable, "-m", "scratchnn", "playground", *args],
-            capture_output=True,
-            text=True,
-            env=env(),
-            cwd=ROOT,
-            timeout=60,
-        )
-        assert out.returncode == 2
-        assert out.stderr.startswith("error: ")
-        assert "Traceback" not in out.stderr
 
 
 def test_a_session_steps_one_epoch_and_its_downloads_exist_only_while_it_is_open(server):
@@ -122,20 +54,6 @@ def test_uploads_beyond_the_limits_are_refused_with_a_message(server):
         code, body = request(url, data=b"\xff\xfe\x00junk", method="POST")
         assert code == 400
         assert "not a UTF-8 text file" in json.loads(body)["error"]
-
-
-def test_sessions_beyond_the_cap_are_told_to_retry():
-    s = Server("--max-sessions", "2")
-    try:
-        with connect(ws_url(s)) as a, connect(ws_url(s)) as b:
-            assert json.loads(a.recv(timeout=10))["type"] == "hello"
-            assert json.loads(b.recv(timeout=10))["type"] == "hello"
-            with connect(ws_url(s)) as c:
-                refused = json.loads(c.recv(timeout=10))
-                assert refused["retry"] is True
-                assert "busy" in refused["message"]
-    finally:
-        assert s.stop()[0] == 0
 
 
 # -- fuzzing: hostile messages and requests never give a 500 or a dead server ---------------------------
@@ -184,8 +102,6 @@ def fuzz_requests(rng: np.random.Generator) -> list[tuple[str, str, bytes | None
         elif kind == 1:
             w, h = (int(v) for v in rng.integers(-5, 600, 2))
             bits = bytes(rng.integers(0, 256, max(0, (w * h + 7) // 8) % 40000, dtype=np.uint8))
-            import base64
-
             text = base64.b64encode(bits).decode()
             cases.append(
                 ("POST", "/api/digits/predict", json.dumps({"width": w, "height": h, "bits": text}).encode())
@@ -262,12 +178,55 @@ def fuzz_messages(rng: np.random.Generator) -> list:
         "show_test",
         "__proto__",
     ]
-    for _ in range(160):
+    for _ in range(110):
         k = int(rng.integers(1, 4))
         settings = {
             names[int(rng.integers(len(names)))]: values[int(rng.integers(len(values)))] for _ in range(k)
         }
         cases.append(json.dumps({"type": "configure", "settings": settings}))
+    return cases
+
+
+def fuzz_uploads(rng: np.random.Generator) -> list[bytes]:
+    """CSV uploads: random bytes, ragged rows, text and non-finite cells, odd quoting, odd headers."""
+    cells = [
+        "1",
+        "-2.5",
+        "1e308",
+        "1e999",
+        "nan",
+        "inf",
+        "",
+        " ",
+        "x",
+        '"q"',
+        '"a,b"',
+        "0x10",
+        "١",
+        "\x00",
+        "'",
+    ]
+    cases = [
+        b"",
+        b"\n\n",
+        b"a,b,c",
+        b"a,a,a\n1,2,3\n",
+        b'"unclosed,b,c\n1,2,3\n',
+        b"\xef\xbb\xbfa,b,c\n1,2,x\n3,4,y\n",
+    ]
+    for _ in range(70):
+        if rng.random() < 0.2:
+            cases.append(bytes(rng.integers(0, 256, int(rng.integers(1, 300)), dtype=np.uint8)))
+            continue
+        width = int(rng.integers(1, 6))
+        header = ",".join(["a", "b", "label", "d", "e"][:width])
+        rows = []
+        for _ in range(int(rng.integers(0, 30))):
+            n = width if rng.random() < 0.8 else int(rng.integers(0, 8))
+            rows.append(",".join(cells[int(rng.integers(len(cells)))] if rng.random() < 0.3 else
+                                 f"{rng.normal():.3f}" if j < 2 else str(int(rng.integers(0, 3)))
+                                 for j in range(n)))  # fmt: skip
+        cases.append(("\n".join([header, *rows]) + "\n").encode())
     return cases
 
 
@@ -284,15 +243,31 @@ def test_fuzzed_requests_and_messages_never_give_a_500_or_kill_the_server(server
     messages = fuzz_messages(rng)
     errors = 0
     with connect(ws_url(server), max_size=None) as ws:
-        json.loads(ws.recv(timeout=10))
+        sid = json.loads(ws.recv(timeout=10))["session"]
         for message in messages:
             ws.send(message)
             for reply in until_pong(ws):
                 assert "Traceback" not in json.dumps(reply)
                 errors += reply["type"] == "error"
         assert server.status()["sessions"] >= 1
+
+        uploads, accepted = fuzz_uploads(rng), 0
+        for body in uploads:
+            code, answer = request(
+                f"{server.url}api/session/{sid}/upload?name=f.csv", data=body, method="POST"
+            )
+            assert code in (200, 400, 413), code
+            if code == 200:  # the header was fine: the cells are read when the columns are chosen
+                accepted += 1
+                columns = json.loads(answer)["columns"]
+                ws.send(
+                    json.dumps({"type": "columns", "x1": columns[0], "x2": columns[1], "label": columns[-1]})
+                )
+                for reply in until_pong(ws):
+                    assert reply["type"] in ("error", "state", "data", "update"), reply
+        assert 10 < accepted < len(uploads)
     assert errors > len(messages) / 2
-    assert len(requests) + len(messages) >= 200
+    assert len(requests) + len(messages) + len(uploads) >= 200
     with connect(ws_url(server), max_size=None) as ws:  # a message over the socket's 1 MB limit ends only it
         json.loads(ws.recv(timeout=10))
         ws.send("x" * (2 << 20))
@@ -322,8 +297,14 @@ def test_twenty_training_sessions_keep_the_server_responsive_and_leave_nothing_b
                     last = m["epoch"]
             results.append(last)
 
+    # Two sessions first, at once: they import and allocate what every later one reuses, and start both
+    # of the server's training threads (its pool starts them on demand and keeps them).
     warm: list[int] = []
-    tab({}, 1.0, warm)  # the first session imports and allocates what every later one reuses
+    warming = [threading.Thread(target=tab, args=({"seed": i}, 1.5, warm)) for i in range(2)]
+    for t in warming:
+        t.start()
+    for t in warming:
+        t.join()
     time.sleep(0.5)
     rss_before, threads_before = proc.memory_info().rss, proc.num_threads()
     results: list[int] = []

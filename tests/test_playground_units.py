@@ -95,6 +95,15 @@ def test_the_same_settings_give_the_same_losses_and_reset_draws_new_weights():
     assert not np.array_equal(before[0], a.network.parameters()[0])
 
 
+def test_a_network_without_hidden_layers_is_logistic_regression_on_the_features():
+    s = Session(check_settings({"hidden": [], "features": ["x1^2", "x2^2"]}))
+    assert [type(layer).__name__ for layer in s.network.layers] == ["Dense"]
+    s.run(40)
+    assert s.history[-1][3] > 0.95  # the circle is linear in x1^2 and x2^2
+    assert s.neurons() == []
+    assert "no hidden layer" in s.script()
+
+
 def test_a_time_budget_trains_at_least_one_epoch_and_divergence_stops_with_the_hint():
     s = Session(check_settings({}))
     assert len(s.run(None, seconds=0.0)) == 1

@@ -55,7 +55,7 @@ MAX_UPLOAD_ROWS = 50_000
 MAX_MESSAGE_CHARS = 64 << 10
 MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
-TRAIN_SLICE = 0.02
+TRAIN_SLICE = 0.012
 MIN_PERIOD = 1 / 40
 #: Settings that change only how the page draws, not the run.
 DRAWING_ONLY = ("show_test",)
@@ -75,25 +75,25 @@ class Tab:
         await self.websocket.send_text(json.dumps(message))
 
     async def job(self, fn, *args):
+        """``fn(*args)`` in the training pool, one job of this tab at a time.
+
+        A cancelled caller (pause, a closed tab) still waits for the thread to
+        finish its slice before letting the lock go, so no two threads ever touch the session.
+        """
         async with self.lock:
-            return await self.app.run_job(fn, *args)
+            future = asyncio.ensure_future(self.app.run_job(fn, *args))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                await asyncio.wait([future])
+                raise
 
     async def handle(self, msg) -> None:
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             raise ValueError('a message must be a JSON object with a "type"')
         kind = msg["type"]
         if kind == "configure":
-            settings = check_settings(msg.get("settings", {}), self.session.settings)
-            old = self.session.settings
-            if all(settings[k] == old[k] for k in settings if k not in DRAWING_ONLY):
-                self.session.settings = settings  # nothing the run depends on changed: keep training
-                await self.send(self.session.data())
-                await self.send(await self.job(self.session.update, []))
-                return
-            await self.pause()
-            await self.job(self.session.configure, settings)
-            await self.send(self.session.data())
-            await self.send(await self.job(self.session.update, []))
+            await self.configure(check_settings(msg.get("settings", {}), self.session.settings))
         elif kind == "columns":
             cols = [msg.get(k) for k in ("x1", "x2", "label")]
             if self.session.upload is None:
@@ -102,7 +102,7 @@ class Tab:
                 raise ValueError(f"columns need x1, x2 and label as column names, got {cols}")
             await self.pause()
             await self.job(self.session.upload.choose, *cols)
-            await self.handle({"type": "configure", "settings": {"dataset": "csv"}})
+            await self.configure(check_settings({"dataset": "csv"}, self.session.settings), rebuild=True)
         elif kind == "play":
             if not self.playing and not self.session.diverged:
                 self.playing = True
@@ -123,6 +123,17 @@ class Tab:
             await self.send(await self.job(self.session.update, []))
         else:
             raise ValueError(f"unknown message type {kind[:40]!r}")
+
+    async def configure(self, settings: dict, rebuild: bool = False) -> None:
+        """Rebuild the run for ``settings`` (unless only drawing settings changed) and send it to the tab."""
+        old = self.session.settings
+        if not rebuild and all(settings[k] == old[k] for k in settings if k not in DRAWING_ONLY):
+            self.session.settings = settings  # nothing the run depends on changed: it goes on as it was
+        else:
+            await self.pause()
+            await self.job(self.session.configure, settings)
+        await self.send(self.session.data())
+        await self.send(await self.job(self.session.update, []))
 
     def _advance(self, epochs, seconds) -> dict:
         return self.session.update(self.session.run(epochs, seconds))
@@ -292,7 +303,7 @@ class Playground:
         proba = await self.run_job(model.proba, image[None])
         return JSONResponse({
             "image": image.tolist(), "bitmap": ["".join(map(str, row)) for row in bitmap],
-            "proba": proba[0].tolist(), "labels": model.label_names,
+            "proba": proba[0].tolist(), "labels": model.label_names, "model": model.source,
         })  # fmt: skip
 
     async def status(self, request: Request) -> Response:

@@ -93,6 +93,7 @@ function show(answer, version) {
   dg.proba = answer.proba;
   dg.labels = answer.labels;
   dg.answered = version;
+  document.getElementById("model").textContent = `The network: ${answer.model}.`;
   const img = document.getElementById("image8"), c = img.getContext("2d"), cell = img.width / 8;
   answer.image.forEach((row, i) => row.forEach((v, j) => {
     const grey = Math.round(255 - (v / 16) * 255);
