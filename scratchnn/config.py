@@ -23,137 +23,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers.spec import build_network, parse_layers
-from .network import ACTIVATIONS, LOSSES, NeuralNetwork, build_mlp
+from .data import TargetScaler
+from .layers import ACTIVATIONS
+from .layers.spec import build_network
+from .losses import LOSSES
+from .network import NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
-from .trainer import History, Trainer
+from .setting import Setting
+from .trainer import History, Trainer, check_early_stopping, check_pair
 from .validation import (
     check_features,
-    check_float_in_range,
     check_labels,
-    check_positive_float,
     check_positive_int,
     check_random_state,
+    check_sample_weight,
+    check_targets,
 )
 
-__all__ = ["SETTINGS", "Setting", "TrainingConfig", "build", "fit", "settings_doc", "train"]
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One training setting, declared once.
-
-    ``kind`` is ``int`` (a positive integer), ``float`` (a number in the
-    interval ``low``..``high``; ``closed`` says which ends belong to it, as in
-    scikit-learn's ``Interval``: "left", "right", "both" or "neither"), ``str``
-    (one of ``choices``), ``"units"`` (hidden layer widths: an int or a
-    tuple of ints) or ``"layers"`` (a layer spec, ``scratchnn.layers.spec``).
-    ``optional`` lets the value be None (the feature is off).
-    ``flag`` and ``metavar`` name the command-line option (default:
-    ``--name-with-dashes``).
-    """
-
-    name: str
-    default: object
-    help: str
-    kind: object = float
-    choices: tuple = ()
-    low: float = -math.inf
-    high: float = math.inf
-    closed: str = "left"
-    optional: bool = False
-    flag: str = ""
-    metavar: str | None = None
-
-    @property
-    def option(self) -> str:
-        """The command-line flag, e.g. ``--batch-size``."""
-        return self.flag or "--" + self.name.replace("_", "-")
-
-    def check(self, value) -> None:
-        """Raise ``ValueError``/``TypeError`` naming the setting if ``value`` is not allowed."""
-        if value is None and self.optional:
-            return
-        if self.kind == "units":
-            _check_units(value, self.name)
-        elif self.kind == "layers":
-            parse_layers(value)  # ValueError naming the token that is wrong
-        elif self.kind is int:
-            check_positive_int(value, self.name)
-        elif self.kind is str:
-            if value not in self.choices:
-                if len(self.choices) == 2:
-                    allowed = " or ".join(map(repr, self.choices))
-                else:
-                    allowed = f"one of {list(self.choices)}"
-                raise ValueError(f"{self.name} must be {allowed}, got {value!r}")
-        elif self.low == 0 and self.high == math.inf and self.closed == "neither":
-            check_positive_float(value, self.name)
-        else:
-            check_float_in_range(value, self.name, self.low, self.high, high_inclusive=self.closed == "both")
-
-    def describe(self) -> str:
-        """The allowed values in words: "a positive integer", "a number in [0, 1)", ..."""
-        if self.kind == "units":
-            return "positive integers separated by commas, e.g. 128,64"
-        if self.kind == "layers":
-            return "layers joined by '-', e.g. conv32k3p1-bn-relu-maxpool2-gap-dense"
-        if self.kind is int:
-            return "a positive integer"
-        if self.kind is str:
-            return "one of " + ", ".join(self.choices)
-        if self.low == 0 and self.high == math.inf:
-            return "a positive number" if self.closed == "neither" else "a number >= 0"
-        right = "]" if self.closed == "both" else ")"
-        return f"a number in [{self.low:g}, {self.high:g}{right}"
-
-    def from_text(self, text: str):
-        """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
-        if self.optional and text.strip().lower() in ("none", "off"):
-            return None
-        if self.kind == "layers":
-            self.check(text)  # its own message names the token that is wrong
-            return text
-        try:
-            if self.kind == "units":
-                parts = text.replace("x", ",").split(",")
-                units = tuple(int(p) for p in parts)
-                value = units[0] if len(units) == 1 else units
-            elif self.kind is int:
-                value = int(text)
-            elif self.kind is float:
-                value = float(text)
-            else:
-                value = text
-            self.check(value)
-        except (ValueError, TypeError):
-            raise ValueError(f"must be {self.describe()}, got {text!r}") from None
-        return value
-
-    def doc_type(self) -> str:
-        """The numpydoc type of the setting, e.g. ``{"sgd", "adam"}`` or ``int or None``."""
-        if self.kind == "units":
-            kind = "int or tuple of int"
-        elif self.kind == "layers":
-            kind = "str"
-        elif self.kind is str:
-            kind = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
-        else:
-            kind = self.kind.__name__
-        return kind + (" or None" if self.optional else "")
-
-
-def _check_units(value, name: str) -> None:
-    units = (value,) if isinstance(value, (int, np.integer)) else value
-    try:
-        if isinstance(units, (str, bytes)):  # iterable, but "64" is not (6, 4)
-            raise TypeError
-        units = tuple(units)
-    except TypeError:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
-    for u in units:
-        check_positive_int(u, name)
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "TrainingConfig",
+    "TrainingData",
+    "build",
+    "check_data",
+    "fit",
+    "infer_task",
+    "settings_doc",
+    "train",
+]
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -163,8 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "conv32k3p1-bn-relu-maxpool2-gap-dense; replaces hidden_units, activation and dropout",
             kind="layers", optional=True, metavar="SPEC"),
     Setting("activation", "relu", "activation of the hidden layers", kind=str, choices=tuple(ACTIVATIONS)),
-    Setting("loss", "cross-entropy", "loss: softmax cross-entropy, or mean squared error on one-hot targets",
-            kind=str, choices=tuple(LOSSES)),
+    Setting("loss", "cross-entropy", "loss: softmax cross-entropy for classes, binary cross-entropy (bce) "
+            "for multilabel 0/1 columns, or for numbers mean squared error (also on one-hot codes of class "
+            "labels), huber or mean absolute error (mae)", kind=str, choices=tuple(LOSSES)),
     Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, or adamw (Adam with decoupled "
             "weight decay), with torch.optim's conventions", kind=str, choices=tuple(OPTIMIZERS)),
     Setting("learning_rate", 0.1, "learning rate, the peak of the schedule if there is one; try 0.001 for "
@@ -173,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_size", 16, "rows per mini-batch; the last, shorter batch of an epoch is kept", kind=int,
             metavar="N"),
     Setting("epochs", 20, "passes over the training rows", kind=int, metavar="N"),
+    Setting("shuffle", True, "shuffle the training rows every epoch (false: the rows in their order)",
+            kind=bool, metavar="BOOL"),
     Setting("weight_decay", 0.0, "weight decay (L2): added to the gradient for sgd, momentum and adam, "
             "decoupled for adamw", low=0, metavar="L2"),
     Setting("dropout", 0.0, "dropout rate after each hidden layer while training (0: no dropout)", low=0,
@@ -183,6 +85,9 @@ SETTINGS: tuple[Setting, ...] = (
             "annealing, or linear warm-up then cosine", kind=str, choices=tuple(SCHEDULES)),
     Setting("patience", None, "early stopping: stop once the validation loss has not improved for N "
             "epochs and keep the best epoch's weights", kind=int, optional=True, metavar="N"),
+    Setting("tol", 0.0, "early stopping: an epoch counts as improved only if the validation loss falls "
+            "below the best by more than this (scikit-learn's tol, Keras's min_delta)", low=0,
+            metavar="DELTA"),
     Setting("dtype", "float32", "floating-point type of the weights and the data they see", kind=str,
             choices=("float32", "float64")),
 )  # end of SETTINGS  # fmt: skip
@@ -252,30 +157,36 @@ TrainingConfig = dataclasses.make_dataclass(
 def build(
     config: TrainingConfig,
     n_features: int,
-    n_classes: int,
+    n_outputs: int,
     seed=None,
     n_train: int | None = None,
+    task: str | None = None,
     *,
     input_shape: tuple | None = None,
 ):
     """``(network, trainer)`` for ``config``, with weights and shuffling drawn from ``seed``.
 
+    ``n_outputs`` is the number of classes (classification), of 0/1 columns
+    (multilabel) or of target columns (regression). ``task`` None builds for
+    the loss's own task; ``task="classification"`` with a regression loss fits
+    one-hot codes of class labels (``infer_task`` says which task data asks for).
     ``n_train`` (the number of training rows) sizes the learning-rate schedule.
     ``input_shape`` ``(C, H, W)``: the image each row of ``n_features`` holds,
     for a ``layers`` spec that starts with a convolution.
-    A caller trains with ``trainer.fit(...)`` inside its own ``try``, so that
-    after Ctrl-C it still holds the trainer (its best weights, its history).
+    A caller trains with ``fit(config, trainer, ...)`` inside its own ``try``, so
+    that after Ctrl-C it still holds the trainer (its best weights, its history).
     """
     rng = check_random_state(seed)
     if config.layers is not None:
-        network = _build_from_layers(config, n_features, n_classes, input_shape, rng)
+        network = _build_from_layers(config, n_features, n_outputs, input_shape, rng)
     else:
         network = build_mlp(
             n_features,
             config.hidden_units,
-            n_classes,
+            n_outputs,
             activation=config.activation,
             loss=config.loss,
+            task=task,
             dropout=config.dropout,
             label_smoothing=config.label_smoothing,
             seed=rng,
@@ -289,7 +200,9 @@ def build(
             raise ValueError("n_train is needed to size a learning-rate schedule")
         steps = config.epochs * math.ceil(n_train / config.batch_size)
         schedule = make_schedule(config.schedule, steps)
-    trainer = Trainer(network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule)
+    trainer = Trainer(
+        network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle
+    )
     return network, trainer
 
 
@@ -311,6 +224,87 @@ def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, 
     )
 
 
+def infer_task(loss: str, y) -> str:
+    """The task of training ``loss`` on targets ``y``: the loss's own, except for the seed's option
+    of a regression loss on integer class labels ``(N,)``, which is classification on one-hot codes.
+
+    Regression targets are floats: integer-valued targets meant as numbers are given as floats.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    task = LOSSES[loss].task
+    if task == "regression":
+        kind = np.asarray(y).dtype.kind
+        if np.ndim(y) == 1 and kind in "iub":
+            return "classification"
+    return task
+
+
+@dataclass
+class TrainingData:
+    """Arrays checked once at a public door, for the trusted inner paths (``_train``, ``_fit``).
+
+    ``x_train (N, F)`` and ``x_val`` in the config's dtype; ``y_train``/``y_val``
+    as ``check_pair`` returns them; ``n_outputs`` the network's output width;
+    ``task`` as ``infer_task``; ``sample_weight`` float64 ``(N,)`` or None;
+    ``input_shape`` the image ``(C, H, W)`` each row holds, or None.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    n_outputs: int
+    task: str
+    sample_weight: np.ndarray | None = None
+    input_shape: tuple | None = (
+        None  # (C, H, W) of each row, for a layers spec that starts with a convolution
+    )
+
+
+def check_data(
+    config: TrainingConfig, x_train, y_train, x_val=None, y_val=None, *, n_outputs=None, task=None,
+    sample_weight=None, outputs_name: str = "n_outputs",
+) -> TrainingData:  # fmt: skip
+    """Check the arrays of one training run once: the door of ``train`` and ``grid_search``.
+
+    ``task`` None: ``infer_task(config.loss, y_train)``. ``n_outputs`` None: the
+    number of classes (``max(y_train) + 1``) or the width of 2-D targets.
+    Also applies the early-stopping rule (patience needs validation data).
+    ``outputs_name`` is what the caller calls ``n_outputs`` (``n_classes``), for messages.
+    """
+    if not isinstance(config, _Config):
+        raise TypeError(f"config must be a TrainingConfig, got {config!r}")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("x_val and y_val must be given together")
+    check_early_stopping(config.patience, config.tol, x_val is not None)
+    dtype = np.dtype(config.dtype)
+    task = infer_task(config.loss, y_train) if task is None else task
+    if n_outputs is not None:
+        n_outputs = check_positive_int(n_outputs, outputs_name)
+    x_train = check_features(x_train, "x_train", dtype=dtype)
+    y_train = _check_y(y_train, "y_train", x_train, "x_train", n_outputs, task, dtype)
+    if n_outputs is None:
+        if y_train.ndim == 2:
+            n_outputs = y_train.shape[1]
+        else:
+            n_outputs = 1 if task == "regression" else int(np.max(y_train)) + 1
+    if x_val is not None:
+        x_val = check_features(x_val, "x_val", dtype=dtype, n_features=x_train.shape[1])
+        y_val = _check_y(y_val, "y_val", x_val, "x_val", n_outputs, task, dtype)
+    sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
+    return TrainingData(x_train, y_train, x_val, y_val, n_outputs, task, sample_weight)
+
+
+def _check_y(y, name, x, x_name, n_outputs, task, dtype) -> np.ndarray:
+    if task == "regression":
+        return check_targets(y, name, n_samples=x.shape[0], n_outputs=n_outputs, x_name=x_name, dtype=dtype)
+    y = check_labels(y, name, n_samples=x.shape[0], n_classes=n_outputs, x_name=x_name)
+    if task == "multilabel" and y.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of 0/1 columns for loss='bce', got shape {y.shape}")
+    return y.astype(dtype) if y.ndim == 2 and y.dtype != dtype else y
+
+
 def train(
     config: TrainingConfig,
     x_train: np.ndarray,
@@ -319,6 +313,9 @@ def train(
     y_val: np.ndarray | None = None,
     *,
     n_classes: int | None = None,
+    n_outputs: int | None = None,
+    task: str | None = None,
+    sample_weight=None,
     seed=None,
     verbose: bool = False,
     callback=None,
@@ -326,34 +323,81 @@ def train(
 ) -> tuple[NeuralNetwork, History]:
     """Build a network for ``config`` and train it; return ``(network, history)``.
 
-    ``n_classes`` defaults to ``max(y_train) + 1``. ``input_shape`` ``(C, H, W)``
-    is the image each row holds, for a ``layers`` spec that starts with a convolution.
-    To keep the trainer (for example to save the best weights after Ctrl-C), call ``build`` and
-    ``trainer.fit`` yourself.
+    ``n_outputs`` (or its older name ``n_classes``) defaults to ``max(y_train) + 1``
+    for class labels and to the targets' width otherwise; ``task`` to
+    ``infer_task(config.loss, y_train)``.
+
+    Regression: the target is standardised for training with a
+    ``scratchnn.data.TargetScaler`` fitted on ``y_train`` (so one learning rate
+    suits any units), kept as ``history.target_scaler``; the network predicts
+    standardised values, and ``history.target_scaler.inverse_transform(network.predict(x))``
+    is in the target's units (store ``target_scaler.to_dict()`` with the model).
+    The validation loss in the history is in standardised units too; R^2 is the
+    same in both. For other tasks ``history.target_scaler`` is None.
+
+    To keep the trainer (for example to save the best weights after Ctrl-C),
+    call ``build`` and ``fit`` yourself.
     """
-    if not isinstance(config, _Config):
-        raise TypeError(f"config must be a TrainingConfig, got {config!r}")
-    # The width of x_train and the number of classes size the network built below;
-    # the labels are read for them only when n_classes is not given.
-    x_train = check_features(x_train, "x_train", dtype=np.dtype(config.dtype))
-    if n_classes is None:
-        y = check_labels(y_train, "y_train", n_samples=x_train.shape[0], x_name="x_train")
-        n_classes = y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
-    else:
-        n_classes = check_positive_int(n_classes, "n_classes")
+    if n_classes is not None and n_outputs is not None:
+        raise ValueError("give n_outputs or its older name n_classes, not both")
+    name = "n_outputs" if n_classes is None else "n_classes"
+    data = check_data(
+        config, x_train, y_train, x_val, y_val, n_outputs=n_outputs if n_classes is None else n_classes,
+        task=task, sample_weight=sample_weight, outputs_name=name,
+    )  # fmt: skip
+    return _train(config, data, seed=seed, verbose=verbose, callback=callback, input_shape=input_shape)
+
+
+def _train(
+    config: TrainingConfig, data: TrainingData, *, seed=None, verbose=False, callback=None, input_shape=None
+):
+    """``train`` on checked data (``check_data``): builds, then ``_fit``. Checks nothing."""
     network, trainer = build(
-        config, x_train.shape[1], n_classes, seed=seed, n_train=x_train.shape[0], input_shape=input_shape
+        config,
+        data.x_train.shape[1],
+        data.n_outputs,
+        seed=seed,
+        n_train=data.x_train.shape[0],
+        task=data.task,
+        input_shape=input_shape,
     )
-    return network, fit(config, trainer, x_train, y_train, x_val, y_val, verbose=verbose, callback=callback)
+    return network, _fit(config, trainer, data, verbose=verbose, callback=callback)
 
 
 def fit(
-    config: TrainingConfig, trainer: Trainer, x_train, y_train, x_val=None, y_val=None, **kwargs
-) -> History:
-    """``trainer.fit`` with the epochs and patience of ``config``; ``kwargs`` go to ``Trainer.fit``.
+    config: TrainingConfig, trainer: Trainer, x_train, y_train, x_val=None, y_val=None, *,
+    sample_weight=None, verbose: bool = False, callback=None,
+) -> History:  # fmt: skip
+    """Train a built trainer (``build``) with the epochs, patience and tol of ``config``.
 
-    For callers that build the trainer themselves (to reach it on Ctrl-C) and then train as ``train`` does.
+    For callers that build the trainer themselves (to reach it on Ctrl-C) and
+    then train as ``train`` does, target standardisation for regression included
+    (``history.target_scaler``). Checks the arrays against the trainer's network once.
     """
-    return trainer.fit(
-        x_train, y_train, epochs=config.epochs, x_val=x_val, y_val=y_val, patience=config.patience, **kwargs
-    )
+    if (x_val is None) != (y_val is None):
+        raise ValueError("x_val and y_val must be given together")
+    check_early_stopping(config.patience, config.tol, x_val is not None)
+    net = trainer.network
+    x_train, y_train = check_pair(net, x_train, y_train, "x_train", "y_train")
+    if x_val is not None:
+        x_val, y_val = check_pair(net, x_val, y_val, "x_val", "y_val")
+    sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
+    data = TrainingData(x_train, y_train, x_val, y_val, net.n_outputs, net.task, sample_weight)
+    return _fit(config, trainer, data, verbose=verbose, callback=callback)
+
+
+def _fit(config: TrainingConfig, trainer: Trainer, data: TrainingData, *, verbose=False, callback=None):
+    """The recipe's training on checked data: standardise a regression target, then ``Trainer._fit``."""
+    y_train, y_val, scaler = data.y_train, data.y_val, None
+    if data.task == "regression":
+        dtype = trainer.network.dtype
+        scaler = TargetScaler().fit(y_train)
+        y_train = scaler.transform(y_train).astype(dtype)
+        y_val = None if y_val is None else scaler.transform(y_val).astype(dtype)
+    val = None if data.x_val is None else (data.x_val, y_val)
+    history = trainer._fit(
+        data.x_train, y_train, config.epochs, None, val, verbose, config.patience, config.tol,
+        data.sample_weight, callback,
+    )  # fmt: skip
+    history.target_scaler = scaler
+    return history

@@ -392,9 +392,91 @@ def prepare(
         x, plan = columns(train)
     target_scaler = None
     if task == "regression":
-        target_scaler = TargetScaler().fit(targets[train])  # noqa: F821 (appended to this module by core)
+        target_scaler = TargetScaler().fit(targets[train])
         y = target_scaler.transform(targets)
     scaler = Scaler.fit(x[train])
     return Prepared(
         scaler.transform(x), y, names, train, val, test, scaler, task, targets, target_scaler, plan
     )
+
+
+class TargetScaler:
+    """Standardisation of regression targets, per output column: ``(y - mean) / scale``.
+
+    The training recipe (``scratchnn.config.train``) fits a network to the
+    standardised target, so the same learning rate suits targets in any units,
+    and undoes it for predictions: ``inverse_transform(network.predict(x))`` is
+    in the target's units. ``scale`` is the population standard deviation of
+    each column over the rows ``fit`` saw (the training rows); a constant column
+    gets scale 1. ``y`` is ``(N,)`` (one target) or ``(N, k)``; ``transform``
+    keeps the shape, ``inverse_transform`` of ``(N, 1)`` outputs gives ``(N,)``
+    for a scaler fitted on ``(N,)``. Stored with a model as plain JSON
+    (``to_dict``/``from_dict``), whose floats round-trip exactly.
+    """
+
+    def __init__(self) -> None:
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.ndim = 1
+
+    def fit(self, y) -> TargetScaler:
+        """Learn each column's mean and standard deviation from ``y``; returns ``self``."""
+        ndim = np.ndim(y)
+        y = self._as_2d(y, "y", fitted=False)
+        mean = y.mean(axis=0)
+        std = y.std(axis=0)
+        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return self._set(mean, scale, ndim)
+
+    def _set(self, mean, scale, ndim) -> TargetScaler:
+        mean = np.asarray(mean, dtype=np.float64)
+        scale = np.asarray(scale, dtype=np.float64)
+        if mean.ndim != 1 or mean.shape != scale.shape or mean.size == 0:
+            raise ValueError(f"target scaler mean and scale must be 1-D of one length, got {mean.shape}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("target scaler mean and scale must be finite, and scale > 0")
+        if ndim not in (1, 2) or (ndim == 1 and mean.size != 1):
+            raise ValueError(f"target scaler ndim must be 1 (one target) or 2, got {ndim!r}")
+        self.mean, self.scale, self.ndim = mean, scale, int(ndim)
+        return self
+
+    def _as_2d(self, y, name: str, fitted: bool = True) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim not in (1, 2):
+            raise ValueError(f"{name} must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}")
+        y2 = y.reshape(y.shape[0], -1)
+        if fitted:
+            if self.mean is None:
+                raise ValueError("this TargetScaler is not fitted yet: call fit(y_train) first")
+            if y2.shape[1] != self.mean.shape[0]:
+                raise ValueError(
+                    f"{name} has {y2.shape[1]} target columns, "
+                    f"but the scaler was fitted on {self.mean.shape[0]}"
+                )
+        return y2
+
+    def transform(self, y) -> np.ndarray:
+        """``(y - mean) / scale``, float64, in the shape of ``y``."""
+        shape = np.shape(y)
+        return ((self._as_2d(y, "y") - self.mean) / self.scale).reshape(shape)
+
+    def inverse_transform(self, z) -> np.ndarray:
+        """``z * scale + mean``: standardised values (a network's outputs) back in the target's units."""
+        z2 = self._as_2d(z, "z")
+        y = z2 * self.scale + self.mean
+        return y[:, 0] if self.ndim == 1 else y
+
+    def to_dict(self) -> dict:
+        if self.mean is None:
+            raise ValueError("this TargetScaler is not fitted yet: call fit(y_train) first")
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(), "ndim": self.ndim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TargetScaler:
+        try:
+            return cls()._set(d["mean"], d["scale"], d.get("ndim", 1 if len(d["mean"]) == 1 else 2))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a target scaler needs 'mean', 'scale' and 'ndim', got {d!r}") from exc
+
+
+__all__ += ["TargetScaler"]

@@ -26,15 +26,14 @@ import signal
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from . import tuning_files
-from .config import TrainingConfig, train
+from .config import TrainingConfig, TrainingData, _train, check_data, infer_task
 from .trainer import TrainingDiverged
 from .tuning_files import METRICS
-from .validation import check_features, check_labels, check_positive_int
 
 __all__ = [
     "DEFAULT_GRID",
@@ -57,13 +56,19 @@ DEFAULT_GRID = {
 
 @dataclass
 class GridSearchResult:
-    """``best_params`` (dict), ``best_score`` (validation accuracy) and ``results``
+    """``best_params`` (dict), ``best_score`` (the best trial's ``metric``) and ``results``
     (one dict per combination, in grid order: the settings, then ``val_accuracy``,
-    ``val_loss``, ``train_loss`` and ``status``, "ok" or "diverged")."""
+    ``val_loss``, ``train_loss`` and ``status``, "ok" or "diverged"; for regression
+    also ``val_r2``, with ``val_accuracy`` None).
+
+    ``metric`` says how the best was chosen: "val_accuracy" (highest; ties to the
+    lower validation loss) for classification and multilabel, "val_loss" (lowest,
+    in the standardised target's units) for regression."""
 
     best_params: dict
     best_score: float
     results: list[dict] = field(default_factory=list)
+    metric: str = "val_accuracy"
 
 
 def expand_grid(grid: dict) -> list[dict]:
@@ -114,35 +119,33 @@ def run_trial(params: dict, base: TrainingConfig, seed: int, data) -> dict:
     """Train one combination and score it on the validation data. Returns one result row."""
     from threadpoolctl import threadpool_limits
 
-    x_train, y_train, x_val, y_val, n_classes, input_shape = data
     config = base.replace(**params)
     row = dict(params)
+    regression = data.task == "regression"
     with threadpool_limits(limits=1, user_api="blas"):
         try:
-            _, history = train(
-                config,
-                x_train,
-                y_train,
-                x_val,
-                y_val,
-                n_classes=n_classes,
-                seed=trial_seed(seed, params),
-                input_shape=input_shape,
-            )
+            # data was checked once by grid_search: the trusted path checks nothing again
+            _, history = _train(config, data, seed=trial_seed(seed, params), input_shape=data.input_shape)
         except TrainingDiverged:
             row.update(val_accuracy=None, val_loss=None, train_loss=None, status="diverged")
+            if regression:
+                row["val_r2"] = None
             return row
     best = history[history.best_epoch - 1] if history.best_epoch else history[-1]
     row.update(
-        val_accuracy=best["val_accuracy"], val_loss=best["val_loss"], train_loss=best["loss"], status="ok"
+        val_accuracy=best.get("val_accuracy"), val_loss=best["val_loss"], train_loss=best["loss"], status="ok"
     )
+    if regression:
+        row["val_r2"] = best["val_r2"]
     return row
 
 
-def _best(rows: list[dict]) -> dict | None:
+def _best(rows: list[dict], metric: str) -> dict | None:
     ok = [r for r in rows if r.get("status") == "ok"]
     if not ok:
         return None
+    if metric == "val_loss":  # lowest validation loss; ties go to grid order
+        return min(ok, key=lambda r: r["val_loss"])
     # highest accuracy; ties go to the lower validation loss, then to grid order
     return max(ok, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
 
@@ -184,17 +187,20 @@ def grid_search(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores), got {n_jobs!r}")
-    x_train = check_features(x_train, "x_train", dtype=np.dtype(base.dtype))
-    x_val = check_features(x_val, "x_val", dtype=np.dtype(base.dtype), n_features=x_train.shape[1])
-    if n_classes is not None:
-        n_classes = check_positive_int(n_classes, "n_classes")
-    y_train = check_labels(
-        y_train, "y_train", n_samples=x_train.shape[0], n_classes=n_classes, x_name="x_train"
+    if x_val is None or y_val is None:
+        raise ValueError("grid_search scores every trial on validation data: pass x_val and y_val")
+    tasks = {infer_task(p.get("loss", base.loss), y_train) for p in combos}
+    if len(tasks) > 1:
+        raise ValueError(
+            f"the grid's losses fit different tasks ({', '.join(sorted(tasks))}); search one at a time"
+        )
+    # The one check of the data; every trial trusts it.
+    data = check_data(
+        base, x_train, y_train, x_val, y_val, n_outputs=n_classes, task=tasks.pop(), outputs_name="n_classes"
     )
-    if n_classes is None:
-        n_classes = int(y_train.max()) + 1 if y_train.ndim == 1 else y_train.shape[1]
-    y_val = check_labels(y_val, "y_val", n_samples=x_val.shape[0], n_classes=n_classes, x_name="x_val")
-    data = (x_train, y_train, x_val, y_val, n_classes, None if input_shape is None else tuple(input_shape))
+    n_classes = data.n_outputs
+    metric = "val_loss" if data.task == "regression" else "val_accuracy"
+    data.input_shape = None if input_shape is None else tuple(input_shape)
 
     completed: list[dict] = []
     if results_path is not None:
@@ -202,10 +208,12 @@ def grid_search(
             "grid": {k: [tuning_files.format_value(v) for v in vs] for k, vs in grid.items()},
             "seed": int(seed),
             "base": base.to_dict(),
-            "data": tuning_files.data_fingerprint(*data[:4], np.array(n_classes)),
+            "data": tuning_files.data_fingerprint(
+                data.x_train, data.y_train, data.x_val, data.y_val, np.array(n_classes)
+            ),
         }
         if input_shape is not None:
-            record["input_shape"] = list(data[5])
+            record["input_shape"] = list(data.input_shape)
         completed = tuning_files.open_search(results_path, grid, record, resume)
         if resume and on_resume is not None:
             on_resume(len(completed), len(combos))
@@ -227,11 +235,11 @@ def grid_search(
         rows.append(row)
     if results_path is not None:
         tuning_files.write_results(results_path, grid, rows)  # grid order, as an uninterrupted run
-    best = _best(rows)
+    best = _best(rows, metric)
     if best is None:
-        return GridSearchResult(best_params={}, best_score=float("nan"), results=rows)
+        return GridSearchResult(best_params={}, best_score=float("nan"), results=rows, metric=metric)
     return GridSearchResult(
-        best_params={k: best[k] for k in grid}, best_score=best["val_accuracy"], results=rows
+        best_params={k: best[k] for k in grid}, best_score=best[metric], results=rows, metric=metric
     )
 
 
@@ -288,8 +296,9 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
         raise OSError(f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}") from None
     with client:
         # The data travels to each worker once, and trials carry only its key.
-        # client.scatter puts one copy of the whole (x_train, y_train, x_val, y_val,
-        # n_classes) tuple on every worker (broadcast) under a single key; a worker
+        # client.scatter puts one copy of the whole checked data, as a plain tuple of
+        # its fields (x_train, y_train, x_val, y_val, ...) whose size Dask can measure,
+        # on every worker (broadcast) under a single key; a worker
         # that joins later copies it from a peer on its first trial. Each trial is
         # then submitted with that Future in place of the data: joblib's Dask
         # backend leaves it alone (it only scatters arguments larger than 1 kB
@@ -298,15 +307,16 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
         # the function the worker's local copy. tests/test_dask.py checks on the
         # scheduler that every trial task depends on that one key and that each
         # task's own message is a tiny fraction of the data's size.
-        [data_future] = client.scatter([data], broadcast=True, hash=False)
+        plain = tuple(getattr(data, f.name) for f in fields(data))
+        [data_future] = client.scatter([plain], broadcast=True, hash=False)
         with parallel_config(backend="dask", client=client):
             parallel = Parallel(return_as="generator")
             yield from parallel(delayed(_run_trial_on_worker)(p, base, seed, data_future) for p in todo)
 
 
 def _run_trial_on_worker(params, base, seed, data):
-    """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered tuple."""
-    return run_trial(params, base, seed, data)
+    """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered fields."""
+    return run_trial(params, base, seed, TrainingData(*data))
 
 
 # -- worker processes on this machine ----------------------------------------------------------

@@ -34,6 +34,7 @@ from .validation import check_float_in_range, check_positive_float
 
 __all__ = [
     "LOSSES",
+    "TASKS",
     "BCEWithLogitsLoss",
     "HuberLoss",
     "Loss",
@@ -82,8 +83,20 @@ def _row_weights(sample_weight, n: int, dtype) -> np.ndarray:
     return (w / total if total > 0 else w * 0.0).astype(dtype, copy=False)[:, None]
 
 
+#: What a network trained with a loss predicts, by the loss's ``task``.
+TASKS = ("classification", "multilabel", "regression")
+
+
 class Loss(Configurable):
-    """Base class. ``forward`` returns a float; ``backward`` returns ``dL/d(outputs)``."""
+    """Base class. ``forward`` returns a float; ``backward`` returns ``dL/d(outputs)``.
+
+    ``task`` says what the loss fits, and so what a network trained with it
+    predicts and how the trainer scores it: "classification" (one class per
+    row: accuracy), "multilabel" (k independent yes/no columns: subset
+    accuracy) or "regression" (numbers: R^2).
+    """
+
+    task: str = "classification"
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         raise NotImplementedError
@@ -133,7 +146,27 @@ class _ElementwiseLoss(Loss):
         return self._slope
 
 
-class MeanSquaredError(_ElementwiseLoss):
+class _ValueLoss(_ElementwiseLoss):
+    """An element-wise loss of outputs against numbers: a regression loss by default.
+
+    ``task="classification"`` declares the other use the seed made of squared
+    error: integer class labels, one-hot encoded, against one output per class
+    (the network then predicts the class of the largest output).
+    """
+
+    task = "regression"
+
+    def __init__(self, task: str = "regression") -> None:
+        super().__init__()
+        if task not in ("regression", "classification"):
+            raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+        self.task = task
+
+    def get_config(self) -> dict:
+        return {} if self.task == "regression" else {"task": self.task}
+
+
+class MeanSquaredError(_ValueLoss):
     """Mean squared error, as ``torch.nn.MSELoss()``.
 
     For outputs ``o (N, C)`` and targets ``t (N, C)``, with ``d = o - t``::
@@ -152,7 +185,7 @@ class MeanSquaredError(_ElementwiseLoss):
         return d * d, d
 
 
-class MeanAbsoluteError(_ElementwiseLoss):
+class MeanAbsoluteError(_ValueLoss):
     """Mean absolute error, as ``torch.nn.L1Loss()``::
 
         e = |d|                   de/do = sign(d)        (0 at d = 0, as torch)
@@ -167,7 +200,7 @@ class MeanAbsoluteError(_ElementwiseLoss):
         return np.abs(d), np.sign(d)
 
 
-class HuberLoss(_ElementwiseLoss):
+class HuberLoss(_ValueLoss):
     """Huber loss, as ``torch.nn.HuberLoss(delta=delta)``: squared near 0, absolute far away::
 
         e = 0.5 * d**2                     if |d| < delta
@@ -179,8 +212,8 @@ class HuberLoss(_ElementwiseLoss):
     ``delta``, as in the absolute error. ``delta > 0``.
     """
 
-    def __init__(self, delta: float = 1.0) -> None:
-        super().__init__()
+    def __init__(self, delta: float = 1.0, task: str = "regression") -> None:
+        super().__init__(task)
         self.delta = check_positive_float(delta, "delta")
 
     def _pointwise(self, outputs, targets):
@@ -191,7 +224,7 @@ class HuberLoss(_ElementwiseLoss):
         return values, np.clip(d, -delta, delta)
 
     def get_config(self) -> dict:
-        return {"delta": self.delta}
+        return {"delta": self.delta, **super().get_config()}
 
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
@@ -211,6 +244,8 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     logits. The gradient is the same simplification as softmax with
     cross-entropy: prediction minus target.
     """
+
+    task = "multilabel"
 
     def _pointwise(self, outputs, targets):
         e = np.exp(-np.abs(outputs))

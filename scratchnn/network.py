@@ -13,10 +13,10 @@ import math
 import numpy as np
 
 from .layers import ACTIVATIONS, Dense, Dropout, Layer
-from .losses import Loss, MeanSquaredError, SoftmaxCrossEntropy, softmax
+from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
-__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "LOSSES", "NeuralNetwork", "build_mlp"]
+__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "NeuralNetwork", "build_mlp"]
 
 #: Largest activation (bytes, one layer's output for a chunk of rows) an evaluation builds at once.
 EVAL_BYTES_LIMIT = 64 * 2**20
@@ -116,9 +116,23 @@ class NeuralNetwork:
             x = layer.forward(x, training)
         return x
 
-    def compute_loss(self, outputs: np.ndarray, targets: np.ndarray) -> float:
-        """The loss (a float, mean over the batch) of ``outputs`` against ``targets``."""
-        return self.loss.forward(outputs, targets)
+    @property
+    def task(self) -> str:
+        """What the network predicts, as its loss says (``loss.task``).
+
+        "classification" (``SoftmaxCrossEntropy``, or a value loss declared with
+        ``task="classification"``): a class per row; "multilabel"
+        (``BCEWithLogitsLoss``): k yes/no columns; "regression" (``MeanSquaredError``,
+        ``HuberLoss``, ``MeanAbsoluteError``): k numbers per row.
+        """
+        return self.loss.task
+
+    def compute_loss(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
+        """The loss (a float) of ``outputs`` against ``targets``: the mean over the batch,
+        or with ``sample_weight (N,)`` the weighted mean ``sum_i w_i l_i / sum_i w_i``."""
+        if sample_weight is None:  # a custom loss may not take sample_weight
+            return self.loss.forward(outputs, targets)
+        return self.loss.forward(outputs, targets, sample_weight)
 
     def backward(self) -> None:
         """Backpropagate from the last computed loss, filling every layer's ``grads``."""
@@ -162,8 +176,18 @@ class NeuralNetwork:
         return softmax(self.forward(self._check_x(x), training=False))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class labels ``(N,)``: the index of the largest output."""
-        return np.argmax(self.forward(self._check_x(x), training=False), axis=1)
+        """What the network predicts for ``x``, by its ``task``.
+
+        classification: class labels ``(N,)``, the index of the largest output;
+        multilabel: ``(N, k)`` of 0/1, 1 where the logit is positive (probability > 0.5);
+        regression: the outputs ``(N, k)`` themselves (in the units the network was trained on).
+        """
+        outputs = self.forward(self._check_x(x), training=False)
+        if self.task == "regression":
+            return outputs
+        if self.task == "multilabel":
+            return (outputs > 0).astype(np.int64)
+        return np.argmax(outputs, axis=1)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Fraction of rows of ``x`` whose predicted label equals ``y``."""
@@ -187,9 +211,6 @@ class NeuralNetwork:
         return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
 
 
-LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
-
-
 def build_mlp(
     n_features: int,
     hidden_units=(50,),
@@ -197,6 +218,8 @@ def build_mlp(
     *,
     activation: str = "relu",
     loss: str = "cross-entropy",
+    output_activation: str | None = None,
+    task: str | None = None,
     dropout: float = 0.0,
     label_smoothing: float = 0.0,
     seed=None,
@@ -208,7 +231,16 @@ def build_mlp(
     Each Dense layer is initialised as the activation after it asks
     (``ACTIVATIONS[activation].weight_init``: he for ReLU-like, xavier for sigmoid,
     tanh and the identity).
-    The output layer emits raw scores (logits); the loss applies softmax.
+
+    ``loss`` names an entry of ``scratchnn.losses.LOSSES``. The output layer is
+    linear (``output_activation`` None or "identity"): it emits raw scores, which
+    the classification losses turn into probabilities themselves (softmax for
+    "cross-entropy", a sigmoid per column for "bce"), and which are the predicted
+    numbers for the regression losses ("mse", "huber", "mae"). Another
+    ``output_activation`` (an ``ACTIVATIONS`` name) is applied after the last
+    Dense layer, e.g. "sigmoid" for targets in (0, 1).
+    ``task`` overrides the loss's own task where it has a choice: ``loss="mse",
+    task="classification"`` fits one-hot codes of class labels (the seed's option).
     """
     rng = check_random_state(seed)
     n_features = check_positive_int(n_features, "n_features")
@@ -222,6 +254,13 @@ def build_mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    if output_activation is not None and output_activation not in ACTIVATIONS:
+        raise ValueError(
+            f"output_activation must be None or one of {sorted(ACTIVATIONS)}, got {output_activation!r}"
+        )
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be None or one of {list(TASKS)}, got {task!r}")
+    loss_obj = _make_loss(loss, task, label_smoothing)
     init = ACTIVATIONS[activation].weight_init
     layers: list[Layer] = []
     width = n_features
@@ -231,8 +270,28 @@ def build_mlp(
         if dropout:
             layers.append(Dropout(dropout, seed=rng))
         width = units
-    layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
-    loss_obj = SoftmaxCrossEntropy(label_smoothing) if loss == "cross-entropy" else MeanSquaredError()
-    if label_smoothing and loss != "cross-entropy":
-        raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={loss!r}")
+    if output_activation in (None, "identity"):
+        layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
+    else:
+        out_act = ACTIVATIONS[output_activation]
+        layers.append(Dense(width, n_outputs, init=out_act.weight_init, seed=rng, dtype=dtype))
+        layers.append(out_act())
     return NeuralNetwork(layers, loss_obj)
+
+
+def _make_loss(name: str, task: str | None, label_smoothing: float) -> Loss:
+    """The loss ``LOSSES[name]``, with ``label_smoothing`` (cross-entropy only) and ``task`` if it differs."""
+    cls = LOSSES[name]
+    kwargs = {}
+    if label_smoothing:
+        if cls is not SoftmaxCrossEntropy:
+            raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={name!r}")
+        kwargs["label_smoothing"] = label_smoothing
+    if task is not None and task != cls.task:
+        try:
+            return cls(**kwargs, task=task)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"loss={name!r} fits {cls.task} targets, it cannot be used for task={task!r}"
+            ) from None
+    return cls(**kwargs)

@@ -197,3 +197,64 @@ def check_labels(
     if n_samples is not None and arr.shape[0] != n_samples:
         raise ValueError(f"{name} has {arr.shape[0]} samples, but {x_name} has {n_samples}")
     return np.ascontiguousarray(arr)
+
+
+def check_targets(
+    y,
+    name: str = "y",
+    n_samples: int | None = None,
+    n_outputs: int | None = None,
+    *,
+    x_name: str = "x",
+    dtype=None,
+) -> np.ndarray:
+    """Validate regression targets: finite numbers of shape (N,) or (N, k).
+
+    ``n_outputs`` is the network's output width: k for (N, k), 1 for (N,).
+    Returns a C-contiguous array of ``dtype`` (the network's), converted here once.
+    """
+    arr = np.asarray(y)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise TypeError(f"{name} must hold numbers (regression targets), got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must have shape (n_samples,) or (n_samples, n_outputs), got shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples, but {x_name} has {n_samples}")
+    width = 1 if arr.ndim == 1 else arr.shape[1]
+    if n_outputs is not None and width != n_outputs:
+        raise ValueError(
+            f"{name} has {width} target columns (shape {arr.shape}), but the network has {n_outputs} outputs"
+        )
+    if not _all_finite(arr):
+        bad = np.argwhere(~np.isfinite(arr.reshape(arr.shape[0], -1)))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(arr, dtype=dtype)
+    if converted.dtype != arr.dtype and not _all_finite(converted):
+        raise ValueError(f"{name} holds a value too large for {converted.dtype}")
+    return converted
+
+
+def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:
+    """``None``, or one finite weight ``>= 0`` per row as float64 ``(n_samples,)`` with a positive sum."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {_short(sample_weight)}") from None
+    if w.shape != (n_samples,):
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per row, got shape {w.shape}")
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must be finite and >= 0, got {w[i]!r} at row {i}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} must not be all zero: no row would count")
+    return np.ascontiguousarray(w)

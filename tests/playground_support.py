@@ -40,11 +40,13 @@ class Server:
         )
         self.lines: queue.Queue = queue.Queue()
         self.stdout: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         first = self.lines.get(timeout=30)
         match = re.search(r"http://\S+/", first or "")
         if match is None:
             self.proc.kill()
+            self.proc.wait()
             raise AssertionError(f"no address printed: {first!r}; stderr: {self.proc.stderr.read()}")
         self.url = match.group(0)
 
@@ -73,6 +75,10 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise
+        finally:
+            self._reader.join(timeout=10)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
         return code, "".join(self.stdout), err
 
 

@@ -178,7 +178,8 @@ CASES = {
     "npz X empty": (train_on("X_empty.npz"), 2, ["X_empty.npz", "non-empty", "(0, 2)"]),
     "npz X NaN": (train_on("X_nan.npz"), 2, ["X_nan.npz", "nan", "row 1", "column 0"]),
     "npz X text": (train_on("X_text.npz"), 2, ["X_text.npz", "numeric"]),
-    "npz y non-integer": (train_on("y_float.npz"), 2, ["y_float.npz", "y", "integers"]),
+    "npz y non-integer": (train_on("y_float.npz", "--task", "classification"), 2,
+                          ["y_float.npz", "y", "integers"]),
     "npz y short": (train_on("y_short.npz"), 2, ["y_short.npz", "(3,)"]),
     # -- model files
     "model missing": (evaluate("absent.npz"), 2, ["not found", "absent.npz"]),

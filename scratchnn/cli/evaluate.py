@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import data
 from . import common, options, outputs, regression, tables
-from .errors import one_line
+from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
 DESCRIPTION = (
@@ -86,7 +86,7 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
 
 
 def run(args) -> int:
-    from sklearn.metrics import classification_report, confusion_matrix
+    from sklearn.metrics import confusion_matrix
 
     network, meta, names, scaler = common.load_model(args.model)
     task, plan, target_scaler = tables.model_parts(meta)
@@ -95,7 +95,8 @@ def run(args) -> int:
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
     features = tables.features(ds, meta, plan, args.unknown_categories)
-    y = data.encode_with(ds.labels, names)
+    with from_user():  # a label the model never learned is the data's mistake
+        y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
     y_pred = network.predict(scaler.transform(features[rows]))
@@ -106,9 +107,7 @@ def run(args) -> int:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"Accuracy: {accuracy:.4f} on {len(rows)} rows ({scope})")
     else:
-        report = classification_report(
-            y_true, y_pred, labels=labels, target_names=names, digits=4, zero_division=0
-        )
+        report = classification_report(y_true, y_pred, names)
         print(f"Evaluated on {which}")
         print(f"Accuracy: {accuracy:.4f} ({int(np.sum(y_pred == y_true))} of {len(rows)} rows correct)")
         print()
@@ -144,6 +143,36 @@ def _write_plots(args, names, matrix, y_true, y_pred, image) -> list[str]:
         plots.misclassified_grid(image[0], y_true, y_pred, names, image[1], paths[1])
     outputs.record(out, [os.path.basename(p) for p in paths], "evaluate")
     return paths
+
+
+def classification_report(y_true, y_pred, names: list[str], digits: int = 4) -> str:
+    """scikit-learn's ``classification_report`` text, with every class listed and supports as counts.
+
+    scikit-learn's own report turns the supports into floats (``63.0``) when no
+    prediction is right; this one lays out the same table from
+    ``precision_recall_fscore_support`` and prints each support as an integer.
+    """
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = list(range(len(names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    support = [int(v) for v in s]
+    total = sum(support)
+    width = max(len("weighted avg"), digits, *(len(n) for n in names))
+    headers = ["precision", "recall", "f1-score", "support"]
+    row = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    text = ("{:>{width}s} " + " {:>9}" * 4).format("", *headers, width=width) + "\n\n"
+    for name, *values in zip(names, p, r, f, support):
+        text += row.format(name, *values, width=width, digits=digits)
+    text += "\n"
+    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if total else 0.0
+    accuracy_row = "{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
+    text += accuracy_row.format("accuracy", "", "", accuracy, total, width=width, digits=digits)
+    weights = np.asarray(support, dtype=float)
+    for average, w in (("macro avg", None), ("weighted avg", weights if total else None)):
+        means = [float(np.average(v, weights=w)) for v in (p, r, f)]
+        text += row.format(average, *means, total, width=width, digits=digits)
+    return text
 
 
 def _matrix_table(names, matrix) -> str:

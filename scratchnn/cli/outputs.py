@@ -169,6 +169,7 @@ class RunFolder:
 
     def __enter__(self) -> RunFolder:
         out, option = self.out, self.option
+        self.created = not os.path.exists(out)
         try:
             os.makedirs(out, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
@@ -275,3 +276,8 @@ class RunFolder:
             return False
         finally:
             self._unlock()
+            if kind is not None and self.created:
+                try:
+                    os.rmdir(self.out)  # a failed run leaves no empty folder behind
+                except OSError:
+                    pass  # not empty: it holds what the run saved

@@ -61,12 +61,18 @@ def run(args) -> int:
             f"the playground needs its web server packages ({exc.name} is missing): "
             "pip install 'scratchnn[playground]'"
         ) from None
+    from threadpoolctl import threadpool_limits
+
+    # Many small networks train at once, each in one of the server's worker threads: a BLAS that also
+    # threads each tiny product only makes the workers wait for each other.
+    threadpool_limits(1)
     app = create_app(max_sessions=args.max_sessions, digit_model=args.model)
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
+        sock.listen(2048)  # before the address is printed: a client may connect at once (uvicorn's backlog)
     except (OSError, OverflowError) as exc:
         raise UserError(f"cannot serve on --host {args.host!r} --port {args.port}: {exc}") from None
     port = sock.getsockname()[1]
@@ -78,13 +84,13 @@ def run(args) -> int:
             file=sys.stderr,
             flush=True,
         )
-    print(f"scratchnn playground: http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
     config = uvicorn.Config(app, log_level="warning", ws_max_size=1 << 20, lifespan="on")
     server = uvicorn.Server(config)
     try:
+        print(f"scratchnn playground: http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        pass  # uvicorn has shut down cleanly and re-raised the Ctrl-C it caught
+        pass  # uvicorn shut down cleanly and re-raised the Ctrl-C it caught (or it came before it started)
     finally:
         sock.close()
     if not args.quiet:

@@ -142,6 +142,13 @@ def _features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown:
     if ds.feature_names != plan.input_names:
         x = common.select_features(ds, plan.input_names)  # the numbers in the model's order; text is by name
         ds = sources.Dataset(
-            ds.name, x, ds.labels, list(plan.input_names), ds.target, None, ds.text, ds.missing, ds.lines
+            ds.name,
+            x,
+            ds.labels,
+            list(plan.input_names),
+            ds.target,
+            text=ds.text,
+            missing=ds.missing,
+            lines=ds.lines,
         )
     return plan.transform(ds, unknown=unknown)

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
+from ..config import TrainingConfig, build, fit, infer_task
 from ..serialization import save
 from ..trainer import TrainingDiverged, format_epoch
 from . import common, options, outputs, regression, tables
@@ -60,7 +60,8 @@ def run(args) -> int:
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)
     config = tables.config_for_task(config, prep)
-    common.check_network_fits(config, ds.x.shape[1], prep.n_outputs)
+    common.check_layers([config.layers], ds, prep)
+    common.check_network_fits(config, prep.x.shape[1], prep.n_outputs)
     with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:
         common.say(args, *tables.summary(args, ds, prep, why))
         fit_and_save(args, ds, prep, config, folder)
@@ -78,8 +79,8 @@ def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
     if wd and lr * wd >= 1:
         return (
             f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
-            f"the weight decay {wd:g} is too large for the learning rate {lr:g} (each step takes "
-            f"learning rate x weight decay = {lr * wd:g} times the weights off them): try a weight decay "
+            f"the weight decay {wd:g} is too large for the learning rate {lr:g}: each step scales the "
+            f"weights by 1 - {lr:g} x {wd:g}, so the decay alone overshoots zero; try a weight decay "
             f"below {1 / lr:g}"
         )
     return str(exc)
@@ -106,9 +107,15 @@ def fit_and_save(
     }
     trainer = None
     try:
-        shape = ds.input_shape
+        task = infer_task(config.loss, y_tr)  # integer labels: classification, also with --loss mse
         network, trainer = build(
-            config, x_tr.shape[1], prep.n_outputs, seed=args.seed, n_train=len(x_tr), input_shape=shape
+            config,
+            x_tr.shape[1],
+            prep.n_outputs,
+            seed=args.seed,
+            n_train=len(x_tr),
+            task=task,
+            input_shape=ds.input_shape,
         )
         history = fit(config, trainer, x_tr, y_tr, x_val, y_val, verbose=False, callback=on_epoch)
     except KeyboardInterrupt:

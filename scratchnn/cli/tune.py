@@ -8,7 +8,7 @@ import sys
 from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
-from . import common, options, outputs
+from . import common, options, outputs, tables
 from .errors import Interrupted, UserError, from_user
 from .train import data_inputs, fit_and_save
 
@@ -26,8 +26,10 @@ command with --resume to run only the trials not yet in results.csv. DIR must
 be new or empty, or hold an earlier run: --resume continues its search,
 --force replaces it. --jobs above the number of cores runs one trial per core.
 
-example:
+examples:
   scratchnn tune --data iris --grid "learning_rate=0.01,0.1;hidden_units=16,32" --out runs/iris-tune
+  scratchnn tune --data digits --optimizer adam --out runs/cnn-tune \
+      --grid "layers=conv16k3p1-relu-gap-dense,conv32k3p1-bn-relu-maxpool2-dense;learning_rate=0.003,0.01"
 """
 
 
@@ -38,6 +40,7 @@ def add_arguments(parser) -> None:
         "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
     )
     parser.add_argument("--grid", metavar="SPEC", help="the settings to search (see below)")
+    options.add_table(parser)
     parser.add_argument(
         "--jobs",
         type=options.nonzero_int,
@@ -75,9 +78,12 @@ def add_arguments(parser) -> None:
 
 
 def _trial_line(done: int, total: int, row: dict) -> str:
-    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in METRICS)
+    settings = ", ".join(f"{k}={format_value(row[k])}" for k in row if k not in (*METRICS, "val_r2"))
     if row["status"] != "ok":
         return f"Trial {done}/{total} | {settings} | {row['status']}"
+    if row.get("val_r2") is not None:  # a regression trial
+        scores = f"Val Loss: {row['val_loss']:.4f} | Val R2: {row['val_r2']:.4f}"
+        return f"Trial {done}/{total} | {settings} | {scores}"
     return (
         f"Trial {done}/{total} | {settings} | "
         f"Val Loss: {row['val_loss']:.4f} | Val Acc: {row['val_accuracy']:.4f}"
@@ -101,13 +107,15 @@ def run(args) -> int:
             f"running {available_cores()} trials at a time",
             file=sys.stderr,
         )
-    ds, prep = common.read_and_prepare(args)
+    ds, prep, why = tables.read_and_prepare(args)
+    base = tables.config_for_task(base, prep)
+    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
     for params in combos:
         config = base.replace(**params)
-        common.check_network_fits(config, ds.x.shape[1], prep.n_classes, option="hidden_units")
+        common.check_network_fits(config, prep.x.shape[1], prep.n_outputs, option="hidden_units")
     inputs = data_inputs(args)
     with outputs.RunFolder(args.out, "tune", inputs=inputs, force=args.force, resume=args.resume) as folder:
-        common.say(args, common.summary(ds, prep))
+        common.say(args, *tables.summary(args, ds, prep, why))
         return _search(args, ds, prep, base, grid, n_trials, folder)
 
 
@@ -124,9 +132,11 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
         if state["progress"] is None:
             state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
         state["done"] += 1
-        acc = row["val_accuracy"]
+        key = "val_r2" if prep.task == "regression" else "val_accuracy"
+        score = row.get(key)
         state["progress"].update(
-            _trial_line(state["done"], n_trials, row), val_acc="diverged" if acc is None else f"{acc:.4f}"
+            _trial_line(state["done"], n_trials, row),
+            **{key.replace("accuracy", "acc"): "diverged" if score is None else f"{score:.4f}"},
         )
 
     def close_progress():
@@ -143,7 +153,7 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
             n_jobs=args.jobs,
             scheduler=args.scheduler,
             base=base,
-            n_classes=prep.n_classes,
+            n_classes=prep.n_outputs,
             input_shape=ds.input_shape,
             callback=on_trial,
             results_path=results_path,
@@ -173,16 +183,22 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
 def _report_and_train_best(args, ds, prep, base, grid, result, results_path, folder) -> int:
     from .. import plots
 
-    heatmap = folder.path("tuning_heatmap.png")
-    plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
     n_diverged = sum(r["status"] != "ok" for r in result.results)
-    common.say(
-        args, f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged) and {heatmap}"
-    )
+    written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
+    if prep.task != "regression":  # the heatmap shows validation accuracy, which a numeric target lacks
+        heatmap = folder.path("tuning_heatmap.png")
+        plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
+        written += f" and {heatmap}"
+    common.say(args, written)
     if not result.best_params:
         raise UserError(f"every trial diverged; try smaller learning rates (see {results_path})")
     best = ", ".join(f"{k}={format_value(v)}" for k, v in result.best_params.items())
-    print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
+    if getattr(result, "metric", "val_accuracy") == "val_loss":
+        row = next(r for r in result.results if all(r[k] == v for k, v in result.best_params.items()))
+        score = f"the lowest validation loss, {result.best_score:.4f}; validation R2 {row['val_r2']:.4f}"
+        print(f"Best settings: {best} ({score})")
+    else:
+        print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
     config = base.replace(**result.best_params, epochs=args.final_epochs)
     common.say(args, f"Training the best settings for {args.final_epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}

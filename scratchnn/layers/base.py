@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._configurable import Configurable
+
 __all__ = ["Layer", "check_dtype"]
 
 
@@ -37,13 +39,15 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-class Layer:
+class Layer(Configurable):
     """Base class: a differentiable function of a batch.
 
     Subclasses implement ``forward(x, training)`` and ``backward(grad_out)``;
     those with parameters, shapes or constructor arguments also override
     ``output_shape``, ``input_shape``, ``get_config`` and ``array_shapes``.
     ``params``, ``grads`` and ``buffers`` are empty for layers without them.
+    ``get_config`` (the constructor arguments, JSON-ready, used when saving) and
+    the ``repr`` made from it come from ``Configurable``.
 
     ``weight_init`` is the weight initialisation an activation wants in the
     layer that feeds it ("he" for ReLU-like, "xavier" for sigmoid, tanh and
@@ -88,10 +92,6 @@ class Layer:
         """The per-sample input shape this layer fixes, or ``None`` if it takes any."""
         return None
 
-    def get_config(self) -> dict:
-        """The constructor arguments, as JSON-ready values (used when saving)."""
-        return {}
-
     @classmethod
     def array_shapes(cls, config: dict) -> list[tuple]:
         """Shapes of ``params`` then ``buffers`` of a layer built from ``config``.
@@ -100,7 +100,3 @@ class Layer:
         anything, so a model file can be checked before it is built.
         """
         return []
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"

@@ -195,66 +195,95 @@ class Conv2D(Layer):
         return [(c_out, c_in, kh, kw), (c_out,)]
 
     # -- the passes --------------------------------------------------------------
-    def _padded(self, xh: np.ndarray) -> np.ndarray:
-        """``xh (N, H, W, C)`` with the zero padding around it (``xh`` itself if there is none)."""
+    def _padded(self, xm: np.ndarray, channels_first: bool) -> np.ndarray:
+        """Images in memory order ``(N, C, H, W)`` or ``(N, H, W, C)``, with their zero padding around."""
         (pt, pb), (pl, pr) = self._pads
         if pt == pb == pl == pr == 0:
-            return xh
-        n, h, w, c = xh.shape
-        shape = (n, h + pt + pb, w + pl + pr, c)
+            return xm
+        hw_axes = (2, 3) if channels_first else (1, 2)
+        shape = list(xm.shape)
+        shape[hw_axes[0]] += pt + pb
+        shape[hw_axes[1]] += pl + pr
+        inner = [slice(None)] * 4
+        inner[hw_axes[0]] = slice(pt, pt + xm.shape[hw_axes[0]])
+        inner[hw_axes[1]] = slice(pl, pl + xm.shape[hw_axes[1]])
         buf = self._pad_buf
-        if buf is None or buf.shape != shape or buf.dtype != xh.dtype:
-            buf = self._pad_buf = np.zeros(shape, dtype=xh.dtype)
-        buf[:, pt : pt + h, pl : pl + w, :] = xh  # the border stays zero from the last batch
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != xm.dtype:
+            buf = self._pad_buf = np.zeros(shape, dtype=xm.dtype)
+        buf[tuple(inner)] = xm  # the border stays zero from the last batch
         return buf
 
-    def _patches(self, xp: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-        """The patch matrix ``(n*H_out*W_out, kH*kW*C)`` of padded channels-last images ``xp``."""
-        n, _, _, c = xp.shape
+    def _patches(self, xp: np.ndarray, out_hw: tuple[int, int], transposed: bool) -> np.ndarray:
+        """The patch matrix of padded images ``xp``, or its transpose, as one contiguous copy.
+
+        Channels-last ``xp (n, H, W, C)`` gives ``X_col (n*H_out*W_out, kH*kW*C)``, columns in
+        ``(i, j, c)`` order; channels-first ``xp (n, C, H, W)`` gives ``X_col.T (C*kH*kW,
+        n*H_out*W_out)``, rows in ``(c, i, j)`` order.
+        """
         (kh, kw), (sh, sw), (ho, wo) = self.kernel_size, self.stride, out_hw
-        s_n, s_h, s_w, s_c = xp.strides
-        # window (p, q) starts at row p*sH, column q*sW; inside it, rows i, columns j, channels c
-        view = as_strided(
-            xp, (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c), writeable=False
-        )
-        cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
-        np.copyto(cols, view)  # the one contiguous copy
-        return cols.reshape(n * ho * wo, kh * kw * c)
+        if transposed:
+            n, c, _, _ = xp.shape
+            s_n, s_c, s_h, s_w = xp.strides
+            # row (c, i, j) holds pixel (p*sH + i, q*sW + j) of channel c of every image n, window (p, q)
+            shape, strides = (c, kh, kw, n, ho, wo), (s_c, s_h, s_w, s_n, s_h * sh, s_w * sw)
+        else:
+            n, _, _, c = xp.shape
+            s_n, s_h, s_w, s_c = xp.strides
+            # window (p, q) starts at row p*sH, column q*sW; inside it, rows i, columns j, channels c
+            shape, strides = (n, ho, wo, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h, s_w, s_c)
+        cols = np.empty(shape, dtype=xp.dtype)
+        np.copyto(cols, as_strided(xp, shape, strides, writeable=False))  # the one contiguous copy
+        k, m = kh * kw * c, n * ho * wo
+        return cols.reshape(k, m) if transposed else cols.reshape(m, k)
 
     def _chunk(self, per_sample_bytes: int) -> int:
         return max(1, PATCH_BYTES_LIMIT // max(1, per_sample_bytes))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         check_images(x, self.in_channels, "Conv2D")
-        n, _, h, w = x.shape
+        n, c, h, w = x.shape
         ho, wo = self._out_hw(h, w)
         kh, kw = self.kernel_size
-        # W_col[(i, j, c), o] = W[o, c, i, j]: the filters as columns, in the patch rows' order
-        w_col = self._w_col = self.W.transpose(2, 3, 1, 0).reshape(kh * kw * self.in_channels, -1)
-        xp = self._padded(to_channels_last(x))
-        self._x_shape = x.shape
-        row_bytes = ho * wo * w_col.shape[0] * x.itemsize
-        step = n if training else self._chunk(row_bytes)
-        out = np.empty((n * ho * wo, self.out_channels), dtype=np.result_type(x, w_col))
+        c_out, k = self.out_channels, kh * kw * c
+        # Images in channels-first memory (one channel, or rows just reshaped into images) are read
+        # as X_col.T: each of its rows is then long contiguous runs of one channel's pixels, where a
+        # row of X_col would be kH*kW runs of C = 1 number (5x slower to copy). Otherwise channels-last.
+        transposed = bool(x.flags.c_contiguous)
+        if transposed:  # W_col[(c, i, j), o] = W[o, c, i, j]: a view
+            w_col = self.W.reshape(c_out, k).T
+        else:  # W_col[(i, j, c), o] = W[o, c, i, j]: the filters as columns, in the patch rows' order
+            w_col = self.W.transpose(2, 3, 1, 0).reshape(k, c_out)
+        xp = self._padded(x if transposed else to_channels_last(x), transposed)
+        self._x_shape, self._transposed = x.shape, transposed
+        step = n if training else self._chunk(ho * wo * k * x.itemsize)
+        out = np.empty((n * ho * wo, c_out), dtype=np.result_type(x, w_col))
         for start in range(0, n, step):
             stop = min(n, start + step)
-            cols = self._patches(xp[start:stop], (ho, wo))
-            np.dot(cols, w_col, out=out[start * ho * wo : stop * ho * wo])
-        self._cols = cols if training else None
+            cols = self._patches(xp[start:stop], (ho, wo), transposed)
+            np.dot(cols.T if transposed else cols, w_col, out=out[start * ho * wo : stop * ho * wo])
+        self._cols = cols if step >= n else None  # kept unless the batch came in chunks
         out += self.b
-        return to_channels_first(out.reshape(n, ho, wo, self.out_channels))
+        return to_channels_first(out.reshape(n, ho, wo, c_out))
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         if self._cols is None:
-            raise RuntimeError("Conv2D.backward needs a forward pass with training=True first")
+            raise RuntimeError(
+                "Conv2D.backward needs the patch matrix of the last forward pass, which was not kept: "
+                "there was none, or it came in chunks (training=True keeps it for any batch size)"
+            )
         n, c, h, w = self._x_shape
         _, _, ho, wo = grad_out.shape
+        c_out = self.out_channels
         # rows (n, p, q), columns o: free when grad_out is the channels-last view layers return
-        g = to_channels_last(grad_out).reshape(n * ho * wo, self.out_channels)
-        cols, w_col = self._cols, self._w_col
+        g = to_channels_last(grad_out).reshape(n * ho * wo, c_out)
+        cols = self._cols
         kh, kw = self.kernel_size
-        dw_col = np.dot(cols.T, g)  # X_col.T @ G  (kH*kW*C_in, C_out)
-        self.dW[...] = dw_col.reshape(kh, kw, c, self.out_channels).transpose(3, 2, 0, 1)
+        if self._transposed:
+            dw_col = np.dot(cols, g)  # X_col.T @ G, rows (c, i, j)
+            self.dW[...] = dw_col.T.reshape(c_out, c, kh, kw)
+        else:
+            dw_col = np.dot(cols.T, g)  # X_col.T @ G, rows (i, j, c)
+            self.dW[...] = dw_col.reshape(kh, kw, c, c_out).transpose(3, 2, 0, 1)
         if g.dtype == self.dtype:
             if self._ones.shape[0] < g.shape[0]:
                 self._ones = np.ones(g.shape[0], dtype=self.dtype)
@@ -264,16 +293,15 @@ class Conv2D(Layer):
         if not input_grad:
             return None
         (pt, pb), (pl, pr) = self._pads
-        dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=g.dtype)
-        offsets = window_slices(self.kernel_size, self.stride, (ho, wo))
-        step = self._chunk(ho * wo * cols.shape[1] * g.itemsize)
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            rows = slice(start * ho * wo, stop * ho * wo)
-            d_cols = np.dot(g[rows], w_col.T).reshape(stop - start, ho, wo, kh * kw, c)  # G @ W_col.T
-            target = dxp[start:stop]
-            for k, rs, cs in offsets:  # col2im: kH*kW strided slice-adds
-                target[:, rs, cs, :] += d_cols[:, :, :, k, :]
+        dtype = np.result_type(g, self.W)
+        dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dtype)
+        # column block (i, j) of G @ W_col.T is G @ W_ij, W_ij = W[:, :, i, j] (C_out, C_in): one
+        # product per offset gives that block as contiguous images (n, H_out, W_out, C_in)
+        w_ij = np.ascontiguousarray(self.W.transpose(2, 3, 0, 1), dtype=dtype)
+        block = np.empty((n * ho * wo, c), dtype=dtype)
+        for k, rs, cs in window_slices(self.kernel_size, self.stride, (ho, wo)):
+            np.dot(g, w_ij[k // kw, k % kw], out=block)
+            dxp[:, rs, cs, :] += block.reshape(n, ho, wo, c)  # col2im: one strided slice-add
         return to_channels_first(dxp[:, pt : pt + h, pl : pl + w, :])
 
 

@@ -60,18 +60,22 @@ class Session:
     # -- building -------------------------------------------------------------
     def configure(self, settings: dict) -> None:
         """Rebuild everything for ``settings``: new data if its settings changed, epoch 0, fresh weights."""
-        s = self.settings = dict(settings)
+        s = dict(settings)
         if s["dataset"] == "csv":
             if self.upload is None or self.upload.points is None:
                 raise ValueError("dataset 'csv' needs an uploaded file with its columns chosen first")
             points, labels = self.upload.points, self.upload.labels
             order = check_random_state(s["data_seed"]).permutation(points.shape[0])
             points, labels = points[order], labels[order]
+            source = (self.upload.name, self.upload.columns, self.upload.label_names)
         else:
+            source = (None, None, ["0", "1"])
             points, labels = datasets.make_points(s["dataset"], datasets.N_POINTS, s["noise"], s["data_seed"])
-        self.points, self.labels = points, labels
-        x_tr, self.y_train, x_te, self.y_test = datasets.split(points, labels, s["train_share"])
-        self.p_train, self.p_test = x_tr, x_te
+        x_tr, y_tr, x_te, y_te = datasets.split(points, labels, s["train_share"])
+        # nothing above changed the session: a refused setting leaves the run as it was
+        self.settings, self.points, self.labels = s, points, labels
+        self.csv_name, self.csv_columns, self.label_names = source  # kept if another file is uploaded
+        self.p_train, self.y_train, self.p_test, self.y_test = x_tr, y_tr, x_te, y_te
         self.x_train = datasets.features(x_tr, s["features"])
         self.x_test = datasets.features(x_te, s["features"])
         self.reset()
@@ -174,13 +178,12 @@ class Session:
     def data(self) -> dict:
         """The message with the points: ``[x1, x2, label]`` rows of the training and the test split."""
         rows = lambda p, y: np.column_stack([p, y]).round(4).tolist()  # noqa: E731
-        names = self.upload.label_names if self.settings["dataset"] == "csv" else ["0", "1"]
         return {
             "type": "data",
             "settings": self.settings,
             "train": rows(self.p_train, self.y_train),
             "test": rows(self.p_test, self.y_test),
-            "label_names": names,
+            "label_names": self.label_names,
             "boundary_grid": BOUNDARY_GRID,
             "neuron_grid": NEURON_GRID,
             "extent": datasets.EXTENT,
@@ -198,9 +201,7 @@ class Session:
 
     def script(self) -> str:
         """A Python script that rebuilds, trains and evaluates this run for its current number of epochs."""
-        columns = self.upload.columns if self.settings["dataset"] == "csv" else None
-        name = self.upload.name if columns else None
-        return script_for(self.settings, max(self.epoch, 1), csv_name=name, csv_columns=columns)
+        return script_for(self.settings, max(self.epoch, 1), self.csv_name, self.csv_columns)
 
 
 def _b64(array: np.ndarray) -> str:

@@ -8,10 +8,10 @@ after which the loss curve, the validation score and the stopping rule are updat
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 import numbers
+import pickle
 from typing import ClassVar
 
 import numpy as np
@@ -119,6 +119,8 @@ class BaseScratchNN(BaseEstimator):
         if early is not None and not isinstance(early, (bool, np.bool_)):
             raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
         if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
+            if early:
+                raise ValueError("partial_fit does not support early_stopping=True")
             return False, None
         if early is None:
             early = config.patience is not None
@@ -172,7 +174,9 @@ class BaseScratchNN(BaseEstimator):
         config = self._config()
         reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
-        targets, n_outputs, config = self._targets(y, config, reset=reset, classes=classes)
+        targets, n_outputs, config = self._targets(
+            y, config, reset=reset, incremental=incremental, classes=classes
+        )
         sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64)
         early, patience = self._stopping(config, incremental)
         if reset:
@@ -182,7 +186,8 @@ class BaseScratchNN(BaseEstimator):
             self.network_, self._trainer = build(
                 config, X.shape[1], n_outputs, seed=build_seed, n_train=X.shape[0]
             )
-            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+            self.t_, self.loss_curve_ = 0, []
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
         x_val = y_val = None
         if early:
             X, x_val, targets, y_val, sw = self._split(X, targets, sw, y)
@@ -308,14 +313,23 @@ class BaseScratchNN(BaseEstimator):
             return np.concatenate(parts).astype(np.float64)
         return self.network_.forward(X, training=False).astype(np.float64)
 
+    # The network, its layers, the optimizer's state and the trainer share arrays (an optimizer
+    # updates the very arrays the layers compute with). joblib pickles each array on its own, which
+    # would split them: the loaded model would train copies it never reads. So the fitted network
+    # and trainer travel as one plain pickle, which keeps the sharing (and, loaded from a
+    # read-only memory map, still gives writable arrays).
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        if "network_" in state:
+            state["_network_and_trainer"] = pickle.dumps((state.pop("network_"), state.pop("_trainer")))
+        return state
+
     def __setstate__(self, state) -> None:
+        state = dict(state)
+        blob = state.pop("_network_and_trainer", None)
         super().__setstate__(state)
-        # Loaded from read-only memory maps (joblib's mmap_mode, as parallel searches do), the
-        # network's arrays, its forward caches included, cannot be written: give it its own
-        # copies. deepcopy keeps the sharing between the network, its layers and the trainer.
-        network = state.get("network_")
-        if network is not None and not all(p.flags.writeable for p in network.parameters()):
-            self.network_, self._trainer = copy.deepcopy((network, state.get("_trainer")))
+        if blob is not None:
+            self.network_, self._trainer = pickle.loads(blob)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

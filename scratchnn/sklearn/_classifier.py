@@ -60,9 +60,9 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     best_validation_score_ : float or None
         The validation accuracy of the epoch whose weights were kept (early stopping only).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by the last ``fit`` (1 after ``partial_fit``), as scikit-learn's.
     t_ : int
-        Number of training samples seen (``n_iter_`` times the training rows, as scikit-learn's).
+        Number of training samples seen over all calls (each epoch adds its rows), as scikit-learn's.
     history_ : scratchnn.History
         One record per epoch of the last ``fit``: ``loss`` and, with early stopping, ``val_loss``
         and ``val_accuracy``; ``best_epoch`` and ``stopped_early`` as the trainer's.
@@ -104,7 +104,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("classes must be passed on the first call to partial_fit, got classes=None")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _targets(self, y, config, *, reset: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
         """``(trainer targets, n_outputs, config)``: label codes (N,) or 0/1 columns (N, k)."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -125,6 +125,17 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
         elif multilabel != self._multilabel:
             kind = "multilabel" if self._multilabel else "single-label"
             raise ValueError(f"y must be {kind} as in the first fit, got {type_of_target(y)!r} targets")
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes)} is not the same as on the first call to partial_fit, "
+                f"{self.classes_}"
+            )
+        elif self.warm_start and not incremental and not multilabel:
+            if not np.array_equal(np.unique(y), self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the previous "
+                    f"call to fit. Previously got {self.classes_}, `y` has {np.unique(y)}"
+                )
         if self._multilabel:
             if y.shape[1] != len(self.classes_):
                 raise ValueError(
@@ -138,7 +149,9 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("loss='bce' is for multilabel y of shape (n_samples, n_labels), got 1-D labels")
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
-            raise ValueError(f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}")
+            raise ValueError(
+                f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}"
+            )
         return np.searchsorted(self.classes_, y), len(self.classes_), config
 
     def _split(self, X, codes, sw, y):

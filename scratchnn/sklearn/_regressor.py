@@ -60,9 +60,9 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     best_validation_score_ : float or None
         The validation R² of the epoch whose weights were kept (early stopping only).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by the last ``fit`` (1 after ``partial_fit``), as scikit-learn's.
     t_ : int
-        Number of training samples seen (``n_iter_`` times the training rows, as scikit-learn's).
+        Number of training samples seen over all calls (each epoch adds its rows), as scikit-learn's.
     history_ : scratchnn.History
         One record per epoch of the last ``fit``: ``loss`` and, with early stopping, ``val_loss``
         and ``val_r2``.
@@ -113,7 +113,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _targets(self, y, config, *, reset: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
         """``(standardised targets (N, k) in the network's dtype, k, config)``."""
         y2 = np.asarray(y, dtype=np.float64)
         y2 = y2.reshape(-1, 1) if y2.ndim == 1 else y2
@@ -127,6 +127,13 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         return np.ascontiguousarray(scaled, dtype=config.dtype), self.n_outputs_, config
 
     def _split(self, X, targets, sw, y):
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        if n_val < 2 or X.shape[0] - n_val < 1:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction={self.validation_fraction!r} of "
+                f"{X.shape[0]} rows gives {n_val} (R² needs at least 2); increase validation_fraction, "
+                "give more rows, or turn early stopping off"
+            )
         seed = int(np.random.default_rng(self._split_seed).integers(np.iinfo(np.int32).max))
         arrays = [X, targets] + ([] if sw is None else [sw])
         parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=seed)

@@ -16,8 +16,9 @@ function clearPad() {
 function penWidth() { return Number(document.getElementById("pen").value); }
 
 function point(event) {
-  const r = pad.getBoundingClientRect();
-  return [((event.clientX - r.left) * pad.width) / r.width, ((event.clientY - r.top) * pad.height) / r.height];
+  const r = pad.getBoundingClientRect(); // the border box: the drawing starts inside the border
+  const x = event.clientX - r.left - pad.clientLeft, y = event.clientY - r.top - pad.clientTop;
+  return [(x * pad.width) / pad.clientWidth, (y * pad.height) / pad.clientHeight];
 }
 
 function stroke(from, to) {

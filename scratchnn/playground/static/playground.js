@@ -174,6 +174,7 @@ function buildNetwork() {
   const box = document.getElementById("network");
   box.querySelectorAll(".node, .feature-label, .layer-head").forEach((n) => n.remove());
   const nodes = (pg.layout = layout());
+  pg.shapeKey = JSON.stringify([pg.settings.features, pg.settings.hidden]);
   const on = new Set(pg.settings.features);
   nodes[0].forEach((n, i) => {
     const canvas = el("canvas");
@@ -235,26 +236,37 @@ function paintFeature(canvas, name) {
   paintHeatmap(canvas, values, size);
 }
 
-// Connections: one path per weight, its width the weight's magnitude, its colour the weight's sign.
+// Connections: one path per weight, its width the weight's magnitude, its colour the weight's sign. The paths
+// are made when the network's shape changes; an update only restyles them.
 function drawLinks() {
   const svg = document.getElementById("links");
+  if (!pg.layout || !pg.weights.length) { svg.innerHTML = ""; return; }
+  const count = pg.weights.reduce((n, layer) => n + layer.w.length * (layer.w[0] || []).length, 0);
+  if (svg.childElementCount !== count || svg.dataset.shape !== pg.shapeKey) makeLinks(svg);
+  let k = 0;
+  for (const layer of pg.weights) for (const row of layer.w) for (const w of row) {
+    const path = svg.children[k++];
+    path.setAttribute("stroke", w >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)");
+    path.setAttribute("stroke-width", String(Math.min(8, 0.5 + Math.abs(w) * 2)));
+    path.dataset.weight = String(w);
+  }
+}
+
+function makeLinks(svg) {
   svg.innerHTML = "";
-  if (!pg.layout || !pg.weights.length) return;
+  svg.dataset.shape = pg.shapeKey;
   const active = pg.layout[0].filter((n) => pg.settings.features.includes(n.feature));
   const columns = [active, ...pg.layout.slice(1)];
   pg.weights.forEach((layer, l) => {
-    layer.w.forEach((row, i) => row.forEach((w, j) => {
-      const a = columns[l][i], b = columns[l + 1][j];
-      if (!a || !b) return;
+    layer.w.forEach((row, i) => row.forEach((_, j) => {
+      const a = columns[l][i] || columns[l][0], b = columns[l + 1][j] || columns[l + 1][0];
       const x1 = a.x + NODE, y1 = a.y + NODE / 2, x2 = b.x, y2 = b.y + NODE / 2, mx = (x1 + x2) / 2;
       const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
       path.setAttribute("d", `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`);
-      path.setAttribute("stroke", w >= 0 ? "rgb(8,119,189)" : "rgb(245,147,34)");
-      path.setAttribute("stroke-width", String(Math.min(8, 0.5 + Math.abs(w) * 2)));
       path.setAttribute("stroke-opacity", "0.75");
-      path.dataset.weight = String(w);
       path.dataset.link = `${l}:${i}:${j}`;
-      path.addEventListener("mousemove", (e) => tooltip(e, `weight ${w.toFixed(4)} (layer ${l + 1}, ${i + 1} → ${j + 1})`));
+      path.addEventListener("mousemove", (e) =>
+        tooltip(e, `weight ${Number(path.dataset.weight).toFixed(4)} (layer ${l + 1}, ${i + 1} → ${j + 1})`));
       path.addEventListener("mouseleave", () => tooltip(null));
       svg.append(path);
     }));

@@ -1,0 +1,335 @@
+"""Regression and tables as they come, through the ``scratchnn`` command in real subprocesses.
+
+Two real CSV files: scikit-learn's diabetes data (a numeric target, ``y``),
+and a table with a text column and empty cells. Each is trained, evaluated,
+tuned and predicted on; the saved model predicts bit for bit what the
+library predicts in this process; mistakes are one-line errors, status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scratchnn import sources
+from scratchnn.columns import ColumnPlan
+from scratchnn.data import Scaler
+from scratchnn.serialization import load_network
+
+SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
+TIMEOUT = 300
+FAST = ["--epochs", "8", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01"]
+
+
+def scratchnn(*args, cwd, status: int = 0) -> subprocess.CompletedProcess:
+    command = [SCRIPT] if SCRIPT else [sys.executable, "-m", "scratchnn"]
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [*command, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert proc.returncode == status, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    )
+    return proc
+
+
+def assert_one_line_error(proc, *fragments) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def write_csv(path, header, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+COLOURS = ("red", "green", "blue")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """diabetes.csv (10 numeric features, target y) and table.csv (text column, empty cells, label)."""
+    from sklearn.datasets import load_diabetes
+
+    d = tmp_path_factory.mktemp("tables")
+    bunch = load_diabetes()
+    rows = [[repr(float(v)) for v in x] + [repr(float(t))] for x, t in zip(bunch.data, bunch.target)]
+    write_csv(d / "diabetes.csv", [*bunch.feature_names, "y"], rows)
+    write_csv(d / "diabetes_rows.csv", bunch.feature_names, [r[:-1] for r in rows[:25]])
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(240):
+        colour = COLOURS[i % 3]
+        size = rng.normal(5, 2)
+        weight = rng.normal(50, 10)
+        label = "big" if size + (2.0 if colour == "red" else 0.0) > 5.5 else "small"
+        rows.append(
+            [
+                "" if i % 13 == 4 else f"{size:.3f}",
+                "" if i % 29 == 7 else colour,
+                "" if i % 17 == 2 else f"{weight:.2f}",
+                label,
+            ]
+        )
+    write_csv(d / "table.csv", ["size", "colour", "weight", "label"], rows)
+    write_csv(d / "table_rows.csv", ["size", "colour", "weight"], [["4.5", "red", "40"], ["", "blue", ""]])
+    write_csv(
+        d / "table_purple.csv", ["size", "colour", "weight"], [["4.5", "red", "40"], ["3", "purple", "1"]]
+    )
+    write_csv(d / "table_empty.csv", ["size", "colour", "weight"], [["4.5", "red", "40"], ["3", "blue", ""]])
+    return d
+
+
+# -- a numeric target ----------------------------------------------------------------------
+
+
+def test_a_numeric_target_trained_as_classes_is_refused_with_its_count(files):
+    proc = scratchnn("train", "--data", "diabetes.csv", "--out", "refused", "--task", "classification",
+                     cwd=files, status=2)  # fmt: skip
+    assert_one_line_error(
+        proc, "diabetes.csv", "target column 'y'", "214 distinct numbers in 442 rows", "--task regression"
+    )
+    assert not (files / "refused" / "model.npz").exists()
+
+
+# -- a table with a text column and empty cells --------------------------------------------
+
+
+def predictions(text: str) -> list[str]:
+    return [row["prediction"] for row in csv.DictReader(io.StringIO(text))]
+
+
+def in_process_labels(model_path, rows_path) -> list[str]:
+    """What the library predicts for the rows, through the model file's own plan and scaler."""
+    network, meta = load_network(model_path)
+    plan = ColumnPlan.from_dict(meta["columns"])
+    rows = sources.read_features(
+        str(rows_path), meta["feature_names"], meta["target"], text=plan.text_columns, allow_missing=True
+    )
+    x = Scaler.from_dict(meta["scaler"]).transform(plan.transform(rows))
+    return [meta["label_names"][k] for k in network.predict(x)]
+
+
+@pytest.fixture(scope="module")
+def table_run(files):
+    proc = scratchnn("train", "--data", "table.csv", "--out", "t", "--impute", "median", *FAST, cwd=files)
+    return files, proc
+
+
+def test_train_on_a_table_says_what_it_did_to_each_column(table_run):
+    cwd, proc = table_run
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("table.csv: 240 rows, 3 features, 2 classes -> ")
+    assert lines[1].startswith("column 'size': numbers; ")
+    assert "empty cells filled with the training median" in lines[1]
+    assert lines[2].startswith("column 'colour': text, one-hot encoded into 3 columns (blue, green, red); ")
+    assert "filled with the most frequent category" in lines[2]
+    assert lines[3].startswith("column 'weight': numbers; ")
+    assert lines[-1].startswith("Test accuracy: ")
+    meta = load_network(cwd / "t" / "model.npz")[1]
+    assert meta["columns"]["impute"] == "median"
+    assert [c["kind"] for c in meta["columns"]["columns"]] == ["number", "category", "number"]
+    assert meta["feature_names"] == ["size", "colour", "weight"]
+    assert meta["task"] == "classification"
+
+
+def test_the_saved_table_model_predicts_bit_for_bit_what_the_library_predicts(table_run):
+    cwd, _ = table_run
+    first = scratchnn("predict", "--model", "t/model.npz", "--input", "table_rows.csv", cwd=cwd)
+    second = scratchnn("predict", "--model", "t/model.npz", "--input", "table_rows.csv", "--proba", cwd=cwd)
+    third = scratchnn("predict", "--model", "t/model.npz", "--input", "table_rows.csv", "--proba", cwd=cwd)
+    assert second.stdout.encode() == third.stdout.encode()
+    assert predictions(first.stdout) == in_process_labels(cwd / "t" / "model.npz", cwd / "table_rows.csv")
+    assert predictions(second.stdout) == predictions(first.stdout)  # the second row: two empty cells, imputed
+
+
+def test_evaluate_on_the_table_scores_its_held_out_rows(table_run):
+    cwd, train = table_run
+    proc = scratchnn("evaluate", "--model", "t/model.npz", "--data", "table.csv", cwd=cwd)
+    assert "held-out test split of table.csv: 48 of 240 rows" in proc.stdout
+    accuracy = proc.stdout.split("Accuracy: ")[1].split()[0]
+    assert train.stdout.splitlines()[-1].startswith(f"Test accuracy: {accuracy}")
+
+
+def test_an_unseen_category_is_a_one_line_error_unless_ignored(table_run):
+    cwd, _ = table_run
+    proc = scratchnn("predict", "--model", "t/model.npz", "--input", "table_purple.csv", cwd=cwd, status=2)
+    assert_one_line_error(
+        proc, "table_purple.csv", "column 'colour'", "line 3", "'purple'", "--unknown-categories"
+    )
+    proc = scratchnn(
+        "predict",
+        "--model",
+        "t/model.npz",
+        "--input",
+        "table_purple.csv",
+        "--unknown-categories",
+        "ignore",
+        cwd=cwd,
+    )
+    assert len(predictions(proc.stdout)) == 2
+
+
+def test_a_missing_cell_without_impute_is_a_one_line_error(files):
+    proc = scratchnn("train", "--data", "table.csv", "--out", "no-impute", *FAST, cwd=files, status=2)
+    assert_one_line_error(
+        proc, "table.csv", "missing value (an empty cell)", "column 'weight'", "line 4", "--impute"
+    )
+    assert not (files / "no-impute" / "model.npz").exists()
+    # a model trained without --impute refuses empty cells when it predicts, too
+    write_csv(
+        files / "full.csv",
+        ["size", "colour", "label"],
+        [[str(i), COLOURS[i % 3], "ab"[i % 2]] for i in range(30)],
+    )
+    scratchnn("train", "--data", "full.csv", "--out", "full", *FAST, cwd=files)
+    proc = scratchnn(
+        "predict", "--model", "full/model.npz", "--input", "table_empty.csv", cwd=files, status=2
+    )
+    assert_one_line_error(proc, "table_empty.csv", "has column 'weight'")
+    write_csv(files / "full_rows.csv", ["size", "colour"], [["1", "red"], ["", "blue"]])
+    proc = scratchnn("predict", "--model", "full/model.npz", "--input", "full_rows.csv", cwd=files, status=2)
+    assert_one_line_error(proc, "full_rows.csv", "missing value (an empty cell)", "column 'size'", "line 3")
+
+
+def test_a_stray_word_in_a_numeric_column_names_the_cell_and_suggests_categorical(files):
+    rows = [[str(i), str(i % 4), "ab"[i % 2]] for i in range(40)]
+    rows[9][1] = "three"
+    write_csv(files / "typo.csv", ["a", "code", "label"], rows)
+    proc = scratchnn("train", "--data", "typo.csv", "--out", "typo", *FAST, cwd=files, status=2)
+    assert_one_line_error(proc, "typo.csv", "column 'code' on line 11 holds 'three'", "--categorical code")
+    proc = scratchnn(
+        "train", "--data", "typo.csv", "--out", "typo", "--categorical", "code", *FAST, cwd=files
+    )
+    assert "column 'code': text, one-hot encoded into 5 columns (0, 1, 2, 3, three)" in proc.stdout
+
+
+def test_tune_on_the_table_trains_the_best_settings_with_the_same_column_plan(files):
+    settings = ["--grid", "learning_rate=0.01,0.03", "--epochs", "3", "--final-epochs", "5", "--hidden", "8"]
+    proc = scratchnn("tune", "--data", "table.csv", "--out", "tt", "--impute", "mean", *settings, cwd=files)
+    assert "column 'colour': text, one-hot encoded into 3 columns" in proc.stdout
+    assert "Best settings: learning_rate=" in proc.stdout
+    meta = load_network(files / "tt" / "model.npz")[1]
+    assert meta["columns"]["impute"] == "mean"
+    out = scratchnn("predict", "--model", "tt/model.npz", "--input", "table_rows.csv", cwd=files)
+    assert predictions(out.stdout) == in_process_labels(files / "tt" / "model.npz", files / "table_rows.csv")
+
+
+# -- regression on diabetes -----------------------------------------------------------------
+
+
+def assert_sensible_image(path) -> None:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert 200 <= image.shape[0] <= 2000
+    assert float(np.std(image[..., :3])) > 0.01
+
+
+def r2_of(line: str) -> float:
+    return float(line.split("R2 ")[1].split(",")[0])
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(files):
+    proc = scratchnn("train", "--data", "diabetes.csv", "--out", "d", *FAST, cwd=files)
+    return files, proc
+
+
+def test_train_reads_diabetes_as_regression_says_why_and_scores_against_the_training_mean(diabetes_run):
+    cwd, proc = diabetes_run
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (
+        "diabetes.csv: 442 rows, 10 features, a numeric target -> 282 training, 71 validation, "
+        "89 test rows held out for evaluate"
+    )
+    assert lines[1] == (
+        "Task: regression, since 'y' holds 214 distinct numbers in 442 rows (--task classification to change)"
+    )
+    assert lines[-2].startswith("Test (held-out test rows): R2 ")
+    assert lines[-2].endswith("(89 rows)")
+    assert lines[-1].startswith("Predicting the training mean instead: R2 -0.0")
+    assert r2_of(lines[-2]) > r2_of(lines[-1]) + 0.1  # the network learned something the mean does not know
+
+    network, meta = load_network(cwd / "d" / "model.npz")
+    assert meta["task"] == "regression"
+    assert meta["training"]["loss"] == "mse"  # the default loss of a numeric target
+    assert network.n_outputs == 1
+    assert set(meta["target_scaler"]) >= {"mean", "scale"}
+    history = json.loads((cwd / "d" / "history.json").read_text())
+    assert {"loss", "val_loss", "val_r2"} <= set(history["epochs"][0])
+    for name in ("predicted_vs_actual.png", "residuals.png", "learning_curves.png"):
+        assert_sensible_image(cwd / "d" / name)
+
+
+def test_evaluate_gives_the_same_scores_on_the_same_held_out_rows(diabetes_run):
+    cwd, train = diabetes_run
+    proc = scratchnn("evaluate", "--model", "d/model.npz", "--data", "diabetes.csv", cwd=cwd)
+    assert "held-out test split of diabetes.csv: 89 of 442 rows" in proc.stdout
+    model = next(line for line in proc.stdout.splitlines() if line.startswith("Model: "))
+    assert model.split(": ", 1)[1] == train.stdout.splitlines()[-2].split(": ", 1)[1]
+    assert "Predicting the training mean instead: R2 " in proc.stdout
+    assert_sensible_image(cwd / "d" / "predicted_vs_actual_evaluate.png")
+    assert_sensible_image(cwd / "d" / "residuals_evaluate.png")
+
+
+def test_predict_writes_numbers_in_the_targets_units_bit_for_bit(diabetes_run):
+    from scratchnn.data import TargetScaler
+
+    cwd, _ = diabetes_run
+    first = scratchnn("predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", cwd=cwd)
+    second = scratchnn("predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", cwd=cwd)
+    assert first.stdout.encode() == second.stdout.encode()
+    written = np.array([float(v) for v in predictions(first.stdout)])
+    assert len(written) == 25
+    assert 50 < written.mean() < 300  # the target's units (25 to 346), not the standardised ones
+
+    network, meta = load_network(cwd / "d" / "model.npz")
+    x = sources.read_feature_csv(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"])
+    outputs = network.predict(Scaler.from_dict(meta["scaler"]).transform(x))
+    expected = np.ravel(TargetScaler.from_dict(meta["target_scaler"]).inverse_transform(outputs))
+    assert written.tobytes() == expected.astype(np.float64).tobytes()
+
+    proc = scratchnn(
+        "predict", "--model", "d/model.npz", "--input", "diabetes_rows.csv", "--proba", cwd=cwd, status=2
+    )
+    assert_one_line_error(proc, "--proba", "predicts a number")
+
+
+def test_tune_on_regression_chooses_the_lowest_validation_loss(files):
+    settings = ["--grid", "learning_rate=0.001,0.01", "--epochs", "3", "--final-epochs", "4", "--hidden", "8"]
+    proc = scratchnn(
+        "tune", "--data", "diabetes.csv", "--out", "dt", "--optimizer", "adam", *settings, cwd=files
+    )
+    assert "Task: regression, since 'y' holds 214 distinct numbers" in proc.stdout
+    best = next(line for line in proc.stdout.splitlines() if line.startswith("Best settings: "))
+    assert "the lowest validation loss" in best
+    with open(files / "dt" / "results.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "ok"]
+    lowest = min(rows, key=lambda r: float(r["val_loss"]))
+    assert best.startswith(f"Best settings: learning_rate={lowest['learning_rate']} ")
+    meta = load_network(files / "dt" / "model.npz")[1]
+    assert meta["task"] == "regression"
+    assert not (files / "dt" / "tuning_heatmap.png").exists()
+    assert (files / "dt" / "predicted_vs_actual.png").exists()
+
+
+def test_task_regression_on_text_labels_is_a_one_line_error(files):
+    proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
+                     cwd=files, status=2)  # fmt: skip
+    assert_one_line_error(proc, "--task regression needs numbers", "column 'label'", "on line 2")

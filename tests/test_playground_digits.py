@@ -1,0 +1,93 @@
+"""The draw-a-digit page in headless Chromium: held-out Digits images drawn on the pad with pointer events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from playground_support import ASSETS, Browser, Server
+
+from scratchnn.data import load_digits_split
+
+N_IMAGES = 50
+
+# Draws horizontal runs of on pixels of a 32x32 bitmap onto the pad, each run one stroke of pointer events
+# (down at its first pixel, move to its last, up), as a hand with a pen one bitmap pixel wide would.
+DRAW = """(runs) => {
+  const pad = document.getElementById("pad");
+  const r = pad.getBoundingClientRect(), cell = pad.clientWidth / 32;
+  const at = (x, y) => ({ clientX: r.left + pad.clientLeft + x, clientY: r.top + pad.clientTop + y,
+    bubbles: true, pointerId: 1, pointerType: "mouse", buttons: 1 });
+  for (const [row, first, last] of runs) {
+    const y = (row + 0.5) * cell;
+    pad.dispatchEvent(new PointerEvent("pointerdown", at((first + 0.5) * cell, y)));
+    if (last > first) pad.dispatchEvent(new PointerEvent("pointermove", at((last + 0.5) * cell, y)));
+    pad.dispatchEvent(new PointerEvent("pointerup", at((last + 0.5) * cell, y)));
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--port", "0")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = Browser()
+    yield b
+    b.close()
+
+
+def bitmap_of(image: np.ndarray) -> np.ndarray:
+    """A 32x32 binary bitmap whose 4x4 blocks hold as many on pixels as the 8x8 image's values, row by row."""
+    bitmap = np.zeros((32, 32), dtype=np.uint8)
+    for i in range(8):
+        for j in range(8):
+            block = np.zeros(16, dtype=np.uint8)
+            block[: image[i, j]] = 1
+            bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
+    return bitmap
+
+
+def runs_of(bitmap: np.ndarray) -> list[list[int]]:
+    """``[row, first column, last column]`` of each horizontal run of on pixels."""
+    runs = []
+    for i, row in enumerate(bitmap):
+        j = 0
+        while j < 32:
+            if row[j]:
+                k = j
+                while k + 1 < 32 and row[k + 1]:
+                    k += 1
+                runs.append([i, j, k])
+                j = k + 1
+            else:
+                j += 1
+    return runs
+
+
+def test_drawn_test_images_are_read_as_well_as_the_images_and_look_like_them(browser, server):
+    page = browser.page(server.url + "digits")
+    page.wait_for_function("digits.answered >= 0", timeout=30000)  # the model is trained on first use
+    page.select_option("#pen", "8")  # one bitmap pixel wide on the 256-pixel pad
+    _, x_test, _, y_test = load_digits_split()  # the model never saw these
+    images = np.round(x_test * 16).astype(int).reshape(-1, 8, 8)[:N_IMAGES]
+    correct, differences = 0, []
+    for image, label in zip(images, y_test[:N_IMAGES]):
+        page.click("#clear")
+        page.evaluate(DRAW, runs_of(bitmap_of(image)))
+        page.wait_for_function("digits.answered === digits.version")
+        seen = np.array(page.evaluate("digits.image"))
+        proba = np.array(page.evaluate("digits.proba"))
+        differences.append(np.abs(seen - image).mean())
+        correct += int(proba.argmax() == label)
+        assert page.text_content("#prediction") == str(proba.argmax())
+    assert correct / N_IMAGES >= 0.9
+    assert np.mean(differences) < 2
+    page.select_option("#pen", "18")
+    ASSETS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ASSETS / "playground-digits.png"), full_page=True)
+    assert page.errors == []
+    page.close()

@@ -1,0 +1,185 @@
+"""ScratchNNRegressor: the target standardised and restored, one or several outputs, the regression
+losses, and the conveniences it shares with the classifier (partial_fit, warm_start, sample_weight,
+coefs_, early stopping scored by R², sparse X)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_friedman1, make_regression
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from scratchnn.sklearn import ScratchNNRegressor
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """The matrices here are tiny: BLAS threads on a shared machine only wait for each other
+    (measured 40x slower under load), so these tests run with one."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def friedman(n=400, seed=0):
+    return make_friedman1(n_samples=n, noise=1.0, random_state=seed)
+
+
+FAST = dict(epochs=30, random_state=0)
+
+
+def test_defaults_learn_friedman1_well_on_held_out_rows():
+    X, y = friedman(600)
+    model = make_pipeline(StandardScaler(), ScratchNNRegressor(random_state=0)).fit(X[:500], y[:500])
+    # measured: 0.85 (the 5-split benchmark with 1600 training rows is in benchmarks/regression.py)
+    assert model.score(X[500:], y[500:]) > 0.8
+
+
+def test_predictions_are_in_the_targets_units_whatever_its_scale_and_offset():
+    X, y = friedman()
+    small = ScratchNNRegressor(**FAST).fit(X, y)
+    big = ScratchNNRegressor(**FAST).fit(X, 1000.0 * y + 5e6)
+    # the network sees the same standardised target both times, so only the units differ
+    np.testing.assert_allclose(big.predict(X), 1000.0 * small.predict(X) + 5e6, rtol=1e-9)
+    assert abs(np.mean(small.predict(X)) - np.mean(y)) < 0.1 * np.std(y)
+    scaler = small.target_scaler_
+    np.testing.assert_allclose(scaler.inverse_transform(scaler.transform(y[:, None])), y[:, None], rtol=1e-12)
+
+
+def test_one_target_gives_1d_predictions_and_several_give_columns():
+    X, y = make_regression(n_samples=120, n_features=5, n_targets=3, noise=0.1, random_state=0)
+    reg = ScratchNNRegressor(**FAST).fit(X, y)
+    assert reg.n_outputs_ == 3
+    assert reg.predict(X).shape == (120, 3)
+    assert reg.coefs_[-1].shape == (reg.coefs_[-1].shape[0], 3)
+    assert reg.score(X, y) > 0.9
+    one = ScratchNNRegressor(**FAST).fit(X, y[:, :1])
+    assert one.predict(X).shape == (120,)
+
+
+def test_the_output_is_linear_and_an_identity_network_is_linear_regression():
+    X, y = make_regression(n_samples=200, n_features=4, noise=0.0, random_state=1)
+    reg = ScratchNNRegressor(
+        activation="identity", hidden_units=8, weight_decay=0.0, epochs=200, random_state=0
+    )
+    reg.fit(X, y)
+    assert not any(type(layer).__name__ in ("Sigmoid", "Tanh") for layer in reg.network_.layers[-2:])
+    assert reg.score(X, y) > 0.9999
+    # a linear network: predictions are an affine function of X, whatever the point
+    x0, x1 = X[:1], X[1:2]
+    mid = reg.predict((x0 + x1) / 2)
+    np.testing.assert_allclose(mid, (reg.predict(x0) + reg.predict(x1)) / 2, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("loss", "cls"), [("mse", "MeanSquaredError"), ("huber", "HuberLoss"),
+                                           ("mae", "MeanAbsoluteError")])  # fmt: skip
+def test_each_regression_loss_trains(loss, cls):
+    X, y = friedman()
+    reg = ScratchNNRegressor(loss=loss, **FAST).fit(X, y)
+    assert type(reg.network_.loss).__name__ == cls
+    assert reg.score(X, y) > 0.7
+
+
+def test_a_classification_loss_is_refused_naming_the_loss():
+    with pytest.raises(
+        ValueError, match=r"loss must be one of \['mse', 'huber', 'mae'\] .* got 'cross-entropy'"
+    ):
+        ScratchNNRegressor(loss="cross-entropy").fit(*friedman(50))
+
+
+def test_partial_fit_continues_and_keeps_the_first_calls_standardisation():
+    X, y = friedman()
+    reg = ScratchNNRegressor(random_state=0)
+    for start in range(0, 400, 100):
+        reg.partial_fit(X[start : start + 100], y[start : start + 100])
+    assert reg.n_iter_ == 1  # the last call's epochs, as scikit-learn's
+    assert reg.t_ == 400
+    assert len(reg.loss_curve_) == 4
+    scaler = reg.target_scaler_
+    reg.partial_fit(X[:10], y[:10] * 100)
+    assert reg.target_scaler_ is scaler
+    with pytest.raises(ValueError, match="y has 2 target columns, but the first fit had 1"):
+        reg.partial_fit(X[:10], np.c_[y[:10], y[:10]])
+
+
+def test_warm_start_fit_continues_from_the_previous_weights():
+    X, y = friedman()
+    warm = ScratchNNRegressor(epochs=5, warm_start=True, random_state=0).fit(X, y)
+    warm.fit(X, y)
+    cold = ScratchNNRegressor(epochs=10, random_state=0).fit(X, y)
+    assert warm.n_iter_ == 5
+    assert warm.t_ == 10 * len(X)
+    np.testing.assert_allclose(warm.loss_curve_, cold.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(warm.predict(X), cold.predict(X), rtol=1e-9)
+
+
+def test_sample_weights_are_a_normalised_weighted_mean_and_zero_weight_rows_are_ignored():
+    X, y = friedman(200)
+    params = dict(epochs=40, random_state=0)
+    w = np.linspace(0.5, 2.0, 200)
+    # scaling every weight changes nothing: the loss is sum(w * l) / sum(w)
+    np.testing.assert_allclose(
+        ScratchNNRegressor(**params).fit(X, y, sample_weight=w).predict(X),
+        ScratchNNRegressor(**params).fit(X, y, sample_weight=5 * w).predict(X),
+        rtol=1e-9,
+    )
+    # rows whose target is corrupted by +20 but weighted 0 do not pull the fit
+    corrupted = y.copy()
+    corrupted[::2] += 20.0
+    keep = np.ones(200)
+    keep[::2] = 0.0
+    weighted = ScratchNNRegressor(**params).fit(X, corrupted, sample_weight=keep)
+    unweighted = ScratchNNRegressor(**params).fit(X, corrupted)
+    clean = slice(1, None, 2)
+    assert weighted.score(X[clean], y[clean]) > 0.6
+    assert unweighted.score(X[clean], y[clean]) < 0.0  # pulled about 10 units up
+
+
+def test_early_stopping_scores_validation_rows_by_r2_and_keeps_the_best_epoch():
+    X, y = friedman(500)
+    reg = ScratchNNRegressor(epochs=300, patience=5, random_state=0).fit(X, y)
+    assert reg.history_.stopped_early
+    assert reg.validation_scores_ == reg.history_.column("val_r2")
+    best = reg.history_.best_epoch
+    assert reg.best_validation_score_ == reg.validation_scores_[best - 1]
+    assert reg.best_loss_ == min(reg.history_.column("val_loss"))
+    assert reg.n_iter_ == best + 5
+    assert reg.t_ == reg.n_iter_ * 450
+
+
+def test_sparse_x_predicts_as_its_dense_twin():
+    import scipy.sparse
+
+    X, y = friedman()
+    X = np.where(X > 0.5, X, 0.0)
+    reg = ScratchNNRegressor(**FAST).fit(scipy.sparse.csr_matrix(X), y)
+    np.testing.assert_array_equal(reg.predict(scipy.sparse.csr_matrix(X)), reg.predict(X))
+    assert reg.score(X, y) > 0.5
+
+
+def test_predict_before_fit_is_not_fitted_error():
+    with pytest.raises(NotFittedError):
+        ScratchNNRegressor().predict(np.zeros((2, 3)))
+
+
+def test_a_huge_target_is_standardised_in_float64_before_the_float32_network_sees_it():
+    X, y = friedman(50)
+    y = y * 1e45  # beyond float32's range, but about 1 once standardised (in float64)
+    reg = ScratchNNRegressor(dtype="float32", **FAST).fit(X, y)
+    assert reg.network_.dtype == np.float32
+    assert np.all(np.isfinite(reg.predict(X)))
+    assert reg.score(X, y) > 0.5
+
+
+def test_features_beyond_float32_range_are_refused_in_fit_and_predict():
+    X, y = friedman(50)
+    huge = X.copy()
+    huge[3, 4] = -1e39
+    with pytest.raises(ValueError, match="feature 4 exceeds float32's range"):
+        ScratchNNRegressor(dtype="float32", **FAST).fit(huge, y)
+    reg = ScratchNNRegressor(dtype="float32", **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="feature 4 exceeds float32's range"):
+        reg.predict(huge)
