@@ -118,7 +118,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         y2 = y2.reshape(-1, 1) if y2.ndim == 1 else y2
         if reset:
             self.n_outputs_ = y2.shape[1]
-            self.target_scaler_ = TargetScaler().fit(y2)
+            self.target_scaler_ = TargetScaler.fit(y2)
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} target columns, but the first fit had {self.n_outputs_}")
         scaled = self.target_scaler_.transform(y2)
