@@ -273,6 +273,22 @@ def speed_table() -> list[dict]:
     ]
 
 
+def regression_table() -> dict[str, dict[str, dict]]:
+    """The regression rows: ``{method: {data set: {"r2": mean R², "time": fit seconds}}}``.
+
+    Each table of the section follows a bold line naming its data set (``**diabetes**``).
+    """
+    names = re.findall(r"^\*\*(\w+)\*\*$", _section("regression"), flags=re.M)
+    found: dict[str, dict[str, dict]] = {}
+    for name, table in zip(names, tables("regression"), strict=True):
+        for row in table:
+            found.setdefault(row["method"], {})[name] = {
+                "r2": float(row["mean R²"]),
+                "time": float(row["fit time (s)"]),
+            }
+    return found
+
+
 def _svg(fig) -> str:
     import io
 
