@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .plots import _figure, _mosaic, _save, _with_white_background
+from .plots import _figure, _mosaic, _save, _weight_tiles, _with_white_background
 
 __all__ = ["conv_filters", "feature_maps", "image_stages"]
 
@@ -37,24 +37,9 @@ def conv_filters(weights: np.ndarray, path, max_filters: int = 64):
         raise ValueError(f"weights must be a Conv2D's (C_out, C_in, kH, kW), got shape {weights.shape}")
     n = min(max_filters, weights.shape[0])
     tiles = [np.concatenate(list(weights[k]), axis=1) for k in range(n)]  # (kH, C_in * kW)
-    limit = float(np.abs(weights[:n]).max()) or 1.0
-    n_cols = min(8, n)
-    n_rows = math.ceil(n / n_cols)
-    fig = _figure(max(4.0, 0.9 * n_cols + 1.4), max(2.6, 0.9 * n_rows + 0.7))
-    ax = fig.subplots()
-    ax.axis("off")
-    image = ax.imshow(
-        _mosaic(tiles, n_cols, 0.2, 0.2),
-        cmap=_with_white_background("RdBu_r"),
-        vmin=-limit,
-        vmax=limit,
-        interpolation="nearest",
-    )
-    fig.colorbar(image, ax=ax, shrink=0.9, label="weight")
     c_out, c_in, kh, kw = weights.shape
-    fig.suptitle(f"First convolution: {n} of {c_out} filters ({c_in}x{kh}x{kw} each)", fontsize=10)
-    _save(fig, path)
-    return fig
+    title = f"First convolution: {n} of {c_out} filters ({c_in}x{kh}x{kw} each)"
+    return _weight_tiles(tiles, 0.2, title, path)
 
 
 def image_stages(network, row: np.ndarray) -> list[tuple[str, np.ndarray]]:

@@ -248,6 +248,28 @@ def misclassified_grid(
     return len(wrong)
 
 
+def _weight_tiles(tiles: list[np.ndarray], gap: float, title: str, path):
+    """The 2-D weight ``tiles`` in rows of at most 8, red positive and blue negative on one
+    symmetric scale, with a colour bar; written to ``path``, returns the ``Figure``."""
+    limit = max(float(np.abs(t).max()) for t in tiles) or 1.0
+    n_cols = min(8, len(tiles))
+    n_rows = math.ceil(len(tiles) / n_cols)
+    fig = _figure(max(4.0, 0.9 * n_cols + 1.4), max(2.6, 0.9 * n_rows + 0.7))
+    ax = fig.subplots()
+    ax.axis("off")
+    image = ax.imshow(
+        _mosaic(tiles, n_cols, gap, gap),
+        cmap=_with_white_background("RdBu_r"),
+        vmin=-limit,
+        vmax=limit,
+        interpolation="nearest",
+    )
+    fig.colorbar(image, ax=ax, shrink=0.9, label="weight")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+    return fig
+
+
 def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path, max_units: int = 64):
     """Each column of the first Dense layer's ``W (n_features, units)`` drawn as an image.
 
@@ -266,20 +288,5 @@ def first_layer_weights(weights: np.ndarray, image_shape: tuple[int, int], path,
     weights = np.asarray(weights, dtype=np.float64)
     n = min(max_units, weights.shape[1])
     tiles = [weights[:, k].reshape(image_shape) for k in range(n)]
-    limit = float(np.abs(weights[:, :n]).max()) or 1.0
-    n_cols = min(8, n)
-    n_rows = math.ceil(n / n_cols)
-    fig = _figure(max(4.0, 0.9 * n_cols + 1.4), max(2.6, 0.9 * n_rows + 0.7))
-    ax = fig.subplots()
-    ax.axis("off")
-    image = ax.imshow(
-        _mosaic(tiles, n_cols, 0.15, 0.15),
-        cmap=_with_white_background("RdBu_r"),
-        vmin=-limit,
-        vmax=limit,
-        interpolation="nearest",
-    )
-    fig.colorbar(image, ax=ax, shrink=0.9, label="weight")
-    fig.suptitle(f"First-layer weights ({n} of {weights.shape[1]} hidden units)", fontsize=10)
-    _save(fig, path)
-    return fig
+    title = f"First-layer weights ({n} of {weights.shape[1]} hidden units)"
+    return _weight_tiles(tiles, 0.15, title, path)
