@@ -75,6 +75,7 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)  # a command without options.add_common has no --debug
     try:
         return command(args.command).run(args)
     except Interrupted:  # the command has already said what it saved
@@ -88,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except USER_ERRORS as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as exc:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(
             f"error: unexpected {type(exc).__name__}: {one_line(exc)} "

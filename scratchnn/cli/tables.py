@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data, sources
 from ..columns import ColumnPlan
+from ..losses import LOSSES
 from ..tasks import choose_task
 from . import common
 from .errors import UserError, from_user
@@ -76,8 +77,9 @@ def config_for_task(config, prep: data.Prepared):
         return config
     if config.loss == "cross-entropy":  # the default loss, for classes: a regression's default is mse
         return config.replace(loss="mse")
-    if config.loss not in ("mse", "huber", "mae"):
-        raise UserError(f"--loss {config.loss} is for classes; a numeric target takes mse, huber or mae")
+    numeric = [name for name, cls in LOSSES.items() if cls.task == "regression"]  # mse, mae, huber
+    if config.loss not in numeric:
+        raise UserError(f"--loss {config.loss} is for classes; a numeric target takes {', '.join(numeric)}")
     return config
 
 
