@@ -289,6 +289,21 @@ def test_tune_records_every_trial_draws_the_heatmap_and_trains_the_best(tmp_path
     assert meta["training"]["epochs"] == 3
 
 
+def test_tune_grid_given_twice_searches_both_and_refuses_a_key_named_twice(tmp_path):
+    args = ["tune", "--data", "iris", "--epochs", "1", "--final-epochs", "1", "--quiet"]
+    grid = ["--grid", "learning_rate=0.05,0.1", "--grid", "batch_size=16"]
+    scratchnn(*args, "--out", "t", *grid, cwd=tmp_path)
+    with open(tmp_path / "t" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["learning_rate"], r["batch_size"]) for r in rows] == [("0.05", "16"), ("0.1", "16")]
+    proc = scratchnn(
+        *args, "--out", "u", "--grid", "batch_size=16", "--grid", "batch_size=32", cwd=tmp_path, check=False
+    )
+    assert proc.returncode == 2
+    assert "'batch_size' twice" in proc.stderr
+    assert not (tmp_path / "u" / "results.csv").exists()
+
+
 def test_tune_resume_runs_only_missing_trials_and_gives_the_same_table(tmp_path):
     grid = "learning_rate=0.05,0.2;batch_size=16,32"
     args = ["--data", "iris", "--grid", grid, "--epochs", "2", "--final-epochs", "2", "--quiet"]

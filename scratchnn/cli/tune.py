@@ -39,7 +39,12 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="directory for results.csv, the heatmap and the model"
     )
-    parser.add_argument("--grid", metavar="SPEC", help="the settings to search (see below)")
+    parser.add_argument(
+        "--grid",
+        metavar="SPEC",
+        action="append",
+        help="the settings to search (see below); may be given more than once",
+    )
     options.add_table(parser)
     parser.add_argument(
         "--jobs",
@@ -92,7 +97,7 @@ def _trial_line(done: int, total: int, row: dict) -> str:
 
 def run(args) -> int:
     try:
-        grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
+        grid = parse_grid(";".join(args.grid)) if args.grid else DEFAULT_GRID
     except ValueError as exc:
         raise UserError(str(exc)) from None
     base = common.config_from_args(args)
