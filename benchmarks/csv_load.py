@@ -1,7 +1,7 @@
 """Benchmark: reading CSV files, tall (200,000 rows x 50 columns) and wide (1 row x 100,000 columns).
 
-    python benchmarks/csv_load.py            # prints the figures
-    python benchmarks/csv_load.py --quick    # tiny files: checks that it runs
+    python benchmarks/csv_load.py            # prints the figures and writes them to RESULTS.md
+    python benchmarks/csv_load.py --quick    # tiny files: checks that it runs (prints only)
     make bench                               # also runs this, as the CSV workload of run.py
 
 * TALL: ``scratchnn.sources.load_source`` on a CSV of 200,000 rows of 50 numeric
@@ -37,6 +37,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.sections import replace_section  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+START, END = "<!-- csv:start -->", "<!-- csv:end -->"
 
 FULL = {"tall_rows": 200_000, "tall_cols": 50, "wide_cols": 100_000}
 QUICK = {"tall_rows": 2_000, "tall_cols": 50, "wide_cols": 2_000}
@@ -129,7 +136,8 @@ def report(result: dict, quick: bool) -> str:
     s = result["sizes"]
     ours, peer = result["loads"]["scratchnn"], result["loads"]["numpy.loadtxt"]
     lines = [
-        f"CSV loading{' (QUICK: tiny files, figures meaningless)' if quick else ''}: "
+        f"## CSV loading{' (QUICK: tiny files, figures meaningless)' if quick else ''}",
+        "",
         f"TALL, {s['tall_rows']:,} rows x {s['tall_cols']} features and a label "
         f"({result['file_mb']:.0f} MB of text), each load alone in a fresh process:",
         "",
@@ -166,13 +174,23 @@ def report(result: dict, quick: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny files: checks that it runs")
+    parser.add_argument("--output", type=Path, default=None, help="write the section here")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    print(report(run(args.quick), args.quick))
+    section = report(run(args.quick), args.quick)
+    print(section)
+    output = args.output if args.output is not None or args.quick else RESULTS
+    if output is not None:
+        write_section(output, section)
+        print(f"wrote {output}")
     return 0
+
+
+def write_section(path: Path, section: str) -> None:
+    replace_section(path, START, END, section)
 
 
 if __name__ == "__main__":

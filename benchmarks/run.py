@@ -535,8 +535,6 @@ def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str]
                 f"{r['peak_mb']:.1f} |"
             )
         lines.append("")
-    if "CSV" in results:
-        lines += [csv_load.report(results["CSV"], quick), ""]
     checks = acceptance(results)
     if checks:
         lines += ["Targets (float32):", ""]
@@ -671,13 +669,18 @@ def main(argv: list[str] | None = None) -> int:
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)
-    cnn_section = None
+    csv_section = cnn_section = None
+    if "CSV" in results:
+        csv_section = csv_load.report(results["CSV"], args.quick)
+        print(csv_section)
     if "CNN" in results:
         load = f"{info['load_start']} at the start, {info['load_end']} at the end"
         cnn_section = cnn.report(results["CNN"], load)
         print(cnn_section)
     if output is not None:
         write_section(output, section)
+        if csv_section is not None:
+            csv_load.write_section(output, csv_section)
         if cnn_section is not None:
             cnn.write_section(output, cnn_section)
         print(f"wrote {output}")

@@ -36,6 +36,7 @@ def test_quick_benchmark_prints_and_writes_every_table(tmp_path):
     text = out.read_text()
     assert text.count("<!-- speed:start -->") == 1
     assert text.count("<!-- speed:end -->") == 1
+    assert text.count("<!-- csv:start -->") == text.count("<!-- csv:end -->") == 1
     for expected in (
         "| W1 | float32 | scratchnn |",
         "| W1 | float64 | torch |",
