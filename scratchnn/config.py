@@ -42,6 +42,7 @@ from .validation import (
 )
 
 __all__ = [
+    "REGRESSION_DEFAULTS",
     "SETTINGS",
     "Setting",
     "TrainingConfig",
@@ -93,6 +94,24 @@ SETTINGS: tuple[Setting, ...] = (
 )  # end of SETTINGS  # fmt: skip
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+#: The settings a numeric target trains with unless told otherwise, where they differ from
+#: ``SETTINGS``' defaults (which suit classes): a linear output needs a smaller, adaptive step.
+#: Chosen by ``benchmarks/regression.py``; used by ``ScratchNNRegressor`` and by the command line.
+REGRESSION_DEFAULTS: dict = {
+    "loss": "mse",
+    "hidden_units": (256,),
+    "activation": "tanh",
+    "optimizer": "adam",
+    "learning_rate": 0.003,
+    "batch_size": 64,
+    "epochs": 150,
+    "weight_decay": 0.006,
+    "schedule": "cosine",
+    # float64: predictions that do not depend on which other rows share the batch to 1e-7
+    # (scikit-learn's check_methods_subset_invariance), which float32 BLAS does not give
+    "dtype": "float64",
+}
 
 
 class _Config:

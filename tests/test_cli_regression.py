@@ -329,6 +329,36 @@ def test_tune_on_regression_chooses_the_lowest_validation_loss(files):
     assert (files / "dt" / "predicted_vs_actual.png").exists()
 
 
+def test_a_numeric_target_takes_the_regression_defaults_for_every_setting_not_typed(files):
+    from scratchnn.config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
+
+    # the classification defaults (SGD at 0.1, batch 16) diverge on diabetes; its own defaults train
+    proc = scratchnn("train", "--data", "diabetes.csv", "--out", "dd", "--epochs", "10", "--quiet", cwd=files)
+    assert "R2 " in proc.stdout
+    training = load_network(files / "dd" / "model.npz")[1]["training"]
+    for name, value in REGRESSION_DEFAULTS.items():
+        if name != "epochs":
+            assert training[name] == (list(value) if isinstance(value, tuple) else value), name
+    assert training["epochs"] == 10
+    # what is typed wins, the rest still comes from the regression defaults
+    scratchnn("train", "--data", "diabetes.csv", "--out", "de", "--epochs", "2", "--lr", "0.01",
+              "--optimizer", "momentum", "--quiet", cwd=files)  # fmt: skip
+    training = load_network(files / "de" / "model.npz")[1]["training"]
+    assert (training["learning_rate"], training["optimizer"]) == (0.01, "momentum")
+    default_batch = SETTINGS_BY_NAME["batch_size"].default
+    assert training["batch_size"] == REGRESSION_DEFAULTS["batch_size"] != default_batch
+    # a class label keeps the classification defaults
+    scratchnn("train", "--data", "table.csv", "--out", "dc", "--impute", "mean", "--epochs", "1", "--quiet",
+              cwd=files)  # fmt: skip
+    training = load_network(files / "dc" / "model.npz")[1]["training"]
+    default_lr = SETTINGS_BY_NAME["learning_rate"].default
+    assert (training["optimizer"], training["learning_rate"]) == ("sgd", default_lr)
+    proc = scratchnn("train", "--data", "diabetes.csv", "--out", "df", "--loss", "cross-entropy", cwd=files,
+                     status=2)  # fmt: skip
+    assert_one_line_error(proc, "--loss cross-entropy is for classes")
+    assert not (files / "df").exists()
+
+
 def test_task_regression_on_text_labels_is_a_one_line_error(files):
     proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
                      cwd=files, status=2)  # fmt: skip

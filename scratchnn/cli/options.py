@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 from ..columns import IMPUTE, UNKNOWN
-from ..config import SETTINGS, TrainingConfig
+from ..config import REGRESSION_DEFAULTS, SETTINGS, TrainingConfig
 from ..tasks import TASK_OPTIONS
 from .errors import EXIT_USER_ERROR
 
@@ -199,13 +199,19 @@ def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> Non
 
     ``overrides`` maps a setting's name to argparse keywords that differ for one
     command (``tune``'s ``--epochs`` is the epochs of each trial).
+
+    Options left out of the command line stay out of the namespace (``argparse.SUPPRESS``):
+    ``config_from_args`` fills in the defaults and ``given_settings`` tells which were typed,
+    so that a numeric target can take ``REGRESSION_DEFAULTS`` for the rest.
     """
     overrides = overrides or {}
     for s in settings:
-        shown = "off" if s.default is None else "%(default)s"
+        shown = _default_text(s.default)
+        if s.name in REGRESSION_DEFAULTS and REGRESSION_DEFAULTS[s.name] != s.default:
+            shown += f"; {_default_text(REGRESSION_DEFAULTS[s.name])} for a numeric target"
         options = {
             "dest": s.name,
-            "default": s.default,
+            "default": argparse.SUPPRESS,
             "metavar": s.metavar,
             "help": f"{s.help} (default: {shown})",
         }
@@ -217,9 +223,22 @@ def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> Non
         group.add_argument(s.option, **options)
 
 
+def _default_text(value) -> str:
+    if value is None:
+        return "off"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return str(value).replace("%", "%%")
+
+
 def config_from_args(args, settings=SETTINGS) -> TrainingConfig:
     """The ``TrainingConfig`` of the parsed training options (each stored under its setting's name)."""
-    return TrainingConfig(**{s.name: getattr(args, s.name) for s in settings})
+    return TrainingConfig(**{s.name: getattr(args, s.name, s.default) for s in settings})
+
+
+def given_settings(args, settings=SETTINGS) -> set[str]:
+    """The names of the training settings given on the command line (or by a command's own default)."""
+    return {s.name for s in settings if hasattr(args, s.name)}
 
 
 def grid_help(settings=SETTINGS, width: int = 78) -> str:

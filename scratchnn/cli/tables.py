@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import data, sources
 from ..columns import ColumnPlan
+from ..config import REGRESSION_DEFAULTS
 from ..losses import LOSSES
 from ..tasks import choose_task
 from . import common
@@ -71,12 +72,13 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
     return lines
 
 
-def config_for_task(config, prep: data.Prepared):
-    """The training settings for the task: regression trains with mean squared error unless told otherwise."""
+def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
+    """The training settings for the task: a numeric target takes ``REGRESSION_DEFAULTS``
+    (mean squared error, Adam at 0.003, ...) for every setting not in ``given``, the ones typed."""
     if prep.task != "regression":
         return config
-    if config.loss == "cross-entropy":  # the default loss, for classes: a regression's default is mse
-        return config.replace(loss="mse")
+    with from_user():
+        config = config.replace(**{k: v for k, v in REGRESSION_DEFAULTS.items() if k not in given})
     numeric = [name for name, cls in LOSSES.items() if cls.task == "regression"]  # mse, mae, huber
     if config.loss not in numeric:
         raise UserError(f"--loss {config.loss} is for classes; a numeric target takes {', '.join(numeric)}")

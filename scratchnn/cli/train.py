@@ -67,7 +67,7 @@ def run(args) -> int:
     config = common.config_from_args(args)
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)
-    config = tables.config_for_task(config, prep)
+    config = tables.config_for_task(config, prep, options.given_settings(args))
     common.check_layers([config.layers], ds, prep)
     common.check_network_fits(config, prep.x.shape[1], prep.n_outputs)
     with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:

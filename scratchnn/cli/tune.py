@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config import SETTINGS_BY_NAME
+from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
@@ -74,9 +74,10 @@ def add_arguments(parser) -> None:
     group.add_argument(
         "--final-epochs",
         type=options.positive_int,
-        default=SETTINGS_BY_NAME["epochs"].default,
+        default=None,
         metavar="N",
-        help="epochs of the final training of the best settings (default: %(default)s)",
+        help="epochs of the final training of the best settings (default: train's, "
+        f"{SETTINGS_BY_NAME['epochs'].default}; {REGRESSION_DEFAULTS['epochs']} for a numeric target)",
     )
     options.add_force(parser, "the earlier run in DIR, its results.csv included")
     options.add_common(parser)
@@ -113,7 +114,7 @@ def run(args) -> int:
             file=sys.stderr,
         )
     ds, prep, why = tables.read_and_prepare(args)
-    base = tables.config_for_task(base, prep)
+    base = tables.config_for_task(base, prep, options.given_settings(args))
     common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
     for params in combos:
         config = base.replace(**params)
@@ -204,8 +205,13 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path, fol
         print(f"Best settings: {best} ({score})")
     else:
         print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
-    config = base.replace(**result.best_params, epochs=args.final_epochs)
-    common.say(args, f"Training the best settings for {args.final_epochs} epochs")
+    epochs = args.final_epochs
+    if epochs is None:  # train's default for the task
+        epochs = SETTINGS_BY_NAME["epochs"].default
+        if prep.task == "regression":
+            epochs = REGRESSION_DEFAULTS["epochs"]
+    config = base.replace(**result.best_params, epochs=epochs)
+    common.say(args, f"Training the best settings for {epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
     grid_text = {k: [format_value(v) for v in vs] for k, vs in grid.items()}
     fit_and_save(args, ds, prep, config, folder, {"tuning": {"grid": grid_text, "best_params": plain}})

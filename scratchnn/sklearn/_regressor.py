@@ -9,6 +9,7 @@ from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
+from ..config import REGRESSION_DEFAULTS
 from ..data import TargetScaler
 from ..validation import check_float_range
 from ._base import BaseScratchNN
@@ -74,20 +75,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     True
     """
 
-    _defaults: ClassVar[dict] = {
-        "loss": "mse",
-        "hidden_units": (256,),
-        "activation": "tanh",
-        "optimizer": "adam",
-        "learning_rate": 0.003,
-        "batch_size": 64,
-        "epochs": 150,
-        "weight_decay": 0.006,
-        "schedule": "cosine",
-        # float64: predictions that do not depend on which other rows share the batch to 1e-7
-        # (scikit-learn's check_methods_subset_invariance), which float32 BLAS does not give
-        "dtype": "float64",
-    }
+    _defaults: ClassVar[dict] = REGRESSION_DEFAULTS
     _losses = ("mse", "huber", "mae")
     _score_name = "val_r2"
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
