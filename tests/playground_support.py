@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "docs" / "assets"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: ``tmp_path``, so that a test run leaves the checkout as it was;
+    with ``SCRATCHNN_UPDATE_ASSETS=1``, ``docs/assets`` (the README's and the guide's pictures)."""
+    folder = ROOT / "docs" / "assets" if os.environ.get("SCRATCHNN_UPDATE_ASSETS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def env() -> dict:

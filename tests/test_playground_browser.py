@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from playground_support import ASSETS, ROOT, Browser, Server, env
+from playground_support import ROOT, Browser, Server, env, screenshot_dir
 
 import scratchnn
 from scratchnn.playground import datasets
@@ -56,7 +56,7 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
-def test_play_on_the_circle_learns_it_within_30_seconds_and_everything_moves(browser, server):
+def test_play_on_the_circle_learns_it_within_30_seconds_and_everything_moves(browser, server, tmp_path):
     page = open_page(browser, server)
     assert page.input_value("#ctl-dataset") == "circle"
     before = pixels(page.locator("#boundary").screenshot())
@@ -84,8 +84,7 @@ def test_play_on_the_circle_learns_it_within_30_seconds_and_everything_moves(bro
     assert weight == page.evaluate("playground.weights[0].w[1][0]")  # links run over (inputs, neurons)
     page.hover("#neuron-0-1")  # a hidden neuron drawn large
     page.wait_for_function("document.getElementById('showing').textContent.startsWith('neuron 2')")
-    ASSETS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ASSETS / "playground.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "playground.png"), full_page=True)
     assert page.errors == []
     page.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from playground_support import ASSETS, Browser, Server
+from playground_support import Browser, Server, screenshot_dir
 
 from scratchnn.data import load_digits_split
 
@@ -72,7 +72,7 @@ def runs_of(bitmap: np.ndarray) -> list[list[int]]:
     return runs
 
 
-def test_drawn_test_images_are_read_as_well_as_the_images_and_look_like_them(browser, server):
+def test_drawn_test_images_are_read_as_well_as_the_images_and_look_like_them(browser, server, tmp_path):
     page = browser.page(server.url + "digits")
     page.wait_for_function("digits.answered >= 0", timeout=30000)  # the model is trained on first use
     page.select_option("#pen", "8")  # one bitmap pixel wide on the 256-pixel pad
@@ -100,9 +100,9 @@ def test_drawn_test_images_are_read_as_well_as_the_images_and_look_like_them(bro
         page.mouse.up()
     page.wait_for_function("digits.answered === digits.version")
     assert page.text_content("#prediction") == "3"
-    ASSETS.mkdir(parents=True, exist_ok=True)
     page.screenshot(
-        path=str(ASSETS / "playground-digits.png"), clip={"x": 0, "y": 0, "width": 1100, "height": 500}
+        path=str(screenshot_dir(tmp_path) / "playground-digits.png"),
+        clip={"x": 0, "y": 0, "width": 1100, "height": 500},
     )
     assert page.errors == []
     page.close()
