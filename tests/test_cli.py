@@ -106,6 +106,7 @@ def test_evaluate_scores_the_held_out_test_split_by_default(iris_run):
         assert name in proc.stdout
     assert "Confusion matrix" in proc.stdout
     assert_sensible_image(cwd / "runs" / "i" / "confusion_matrix.png")
+    assert "Wrote runs/i/confusion_matrix.png" in proc.stdout  # the paths as train prints them
 
     every = scratchnn(
         "evaluate", "--model", "runs/i/model.npz", "--data", "iris", "--all-rows", "--out", "ev", cwd=cwd

@@ -194,6 +194,11 @@ def rows_fingerprint(x: np.ndarray, labels) -> str:
 # -- models for evaluate and predict ----------------------------------------------------------
 
 
+def plots_dir(args) -> str:
+    """Where ``evaluate`` writes its plots: ``--out``, else the model's folder, as the user wrote its path."""
+    return args.out or os.path.dirname(args.model) or os.curdir
+
+
 def load_model(path: str):
     """``(network, metadata, label names, scaler)`` of a model file written by train or tune."""
     with from_user():

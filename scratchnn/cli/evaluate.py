@@ -134,7 +134,7 @@ def _write_plots(args, names, matrix, y_true, y_pred, image) -> list[str]:
     """confusion_matrix.png (and misclassified_evaluate.png) in ``--out``, never over train's own plots."""
     from .. import plots
 
-    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    out = common.plots_dir(args)
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
     paths = [os.path.join(out, "confusion_matrix.png")]
     if image is not None:

@@ -138,7 +138,7 @@ def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) ->
         print("\n".join(lines(s, "Model")))
         print()
     # evaluate's own file names, so train's plots of the same model are never replaced
-    out = args.out or os.path.dirname(os.path.abspath(args.model))
+    out = common.plots_dir(args)
     names = [name.replace(".png", "_evaluate.png") for name in PLOTS]
     paths = [os.path.join(out, name) for name in names]
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
