@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     section = report(run(args.quick), args.quick)
     print(section)
-    output = args.output if args.output is not None or args.quick else RESULTS
+    output = args.output or (None if args.quick else RESULTS)
     if output is not None:
         write_section(output, section)
         print(f"wrote {output}")

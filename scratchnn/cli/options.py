@@ -12,6 +12,7 @@ import textwrap
 from ..columns import IMPUTE, UNKNOWN
 from ..config import REGRESSION_DEFAULTS, SETTINGS, TrainingConfig
 from ..tasks import TASK_OPTIONS
+from ..tuning_files import format_value
 from .errors import EXIT_USER_ERROR
 
 
@@ -224,11 +225,8 @@ def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> Non
 
 
 def _default_text(value) -> str:
-    if value is None:
-        return "off"
-    if isinstance(value, tuple):
-        return "x".join(map(str, value))
-    return str(value).replace("%", "%%")
+    """A default as the help shows it: ``off`` for None, else as a grid writes it (``128x64``)."""
+    return "off" if value is None else format_value(value).replace("%", "%%")
 
 
 def config_from_args(args, settings=SETTINGS) -> TrainingConfig:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import data, sources
 from ..columns import ColumnPlan
-from ..config import REGRESSION_DEFAULTS
+from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
 from ..losses import LOSSES
 from ..tasks import choose_task
 from . import common
@@ -70,6 +70,13 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
     if prep.columns is not None:
         lines += prep.columns.describe(ds, prep.train)
     return lines
+
+
+def task_default(name: str, task: str):
+    """A setting's default for the task: ``REGRESSION_DEFAULTS``' for a numeric target, else ``SETTINGS``'."""
+    if task == "regression" and name in REGRESSION_DEFAULTS:
+        return REGRESSION_DEFAULTS[name]
+    return SETTINGS_BY_NAME[name].default
 
 
 def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):

@@ -205,11 +205,7 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path, fol
         print(f"Best settings: {best} ({score})")
     else:
         print(f"Best settings: {best} (validation accuracy {result.best_score:.4f})")
-    epochs = args.final_epochs
-    if epochs is None:  # train's default for the task
-        epochs = SETTINGS_BY_NAME["epochs"].default
-        if prep.task == "regression":
-            epochs = REGRESSION_DEFAULTS["epochs"]
+    epochs = args.final_epochs or tables.task_default("epochs", prep.task)  # else train's default
     config = base.replace(**result.best_params, epochs=epochs)
     common.say(args, f"Training the best settings for {epochs} epochs")
     plain = {k: list(v) if isinstance(v, tuple) else v for k, v in result.best_params.items()}
