@@ -33,13 +33,20 @@ def data():
 
 @pytest.fixture(scope="module")
 def cluster():
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster:
+    # The scheduler's active memory manager (ReduceReplicas, every 2 s) drops the broadcast's extra
+    # copy when no trial is waiting for it yet, so on a slow machine a trial could find the data on
+    # one worker only; with it off, what the tests see is what grid_search scattered.
+    amm_off = dask.config.set({"distributed.scheduler.active-memory-manager.start": False})
+    with (
+        amm_off,
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+    ):
         yield cluster
 
 

@@ -93,7 +93,8 @@ def test_force_replaces_the_whole_earlier_run_once_the_new_one_has_finished(tmp_
 
 
 def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
-    slow = ["train", "--data", "digits", "--epochs", "500", "--out", "r"]
+    # far more epochs than the test can take: the run is still training when it is interrupted
+    slow = ["train", "--data", "digits", "--epochs", "100000", "--out", "r"]
     first = subprocess.Popen(
         [*_command(), *slow],
         cwd=tmp_path,
