@@ -207,9 +207,7 @@ def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> Non
     """
     overrides = overrides or {}
     for s in settings:
-        shown = _default_text(s.default)
-        if s.name in REGRESSION_DEFAULTS and REGRESSION_DEFAULTS[s.name] != s.default:
-            shown += f"; {_default_text(REGRESSION_DEFAULTS[s.name])} for a numeric target"
+        shown = default_help(s.name, s.default)
         options = {
             "dest": s.name,
             "default": argparse.SUPPRESS,
@@ -222,6 +220,14 @@ def add_training(group, settings=SETTINGS, overrides: dict | None = None) -> Non
             options["type"] = _setting_type(s)
         options.update(overrides.get(s.name, {}))
         group.add_argument(s.option, **options)
+
+
+def default_help(name: str, default) -> str:
+    """A setting's default as help shows it, and a numeric target's where ``REGRESSION_DEFAULTS`` differs."""
+    shown = _default_text(default)
+    if name in REGRESSION_DEFAULTS and REGRESSION_DEFAULTS[name] != default:
+        shown += f"; {_default_text(REGRESSION_DEFAULTS[name])} for a numeric target"
+    return shown
 
 
 def _default_text(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
+from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
@@ -76,8 +76,8 @@ def add_arguments(parser) -> None:
         type=options.positive_int,
         default=None,
         metavar="N",
-        help="epochs of the final training of the best settings (default: train's, "
-        f"{SETTINGS_BY_NAME['epochs'].default}; {REGRESSION_DEFAULTS['epochs']} for a numeric target)",
+        help="epochs of the final training of the best settings "
+        f"(default: train's, {options.default_help('epochs', SETTINGS_BY_NAME['epochs'].default)})",
     )
     options.add_force(parser, "the earlier run in DIR, its results.csv included")
     options.add_common(parser)
