@@ -116,6 +116,8 @@ class MultiHeadAttention(Layer):
     Math and the derivation of the backward: see the module docstring.
     """
 
+    param_names = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+
     def __init__(
         self,
         embed_dim: int,
@@ -156,6 +158,8 @@ class MultiHeadAttention(Layer):
             self.out_proj_bias = np.zeros(e, dtype=self.dtype)
             self.params.append(self.out_proj_bias)
         self.grads = [np.zeros_like(p) for p in self.params]
+        if not self.bias:
+            self.param_names = ("in_proj_weight", "out_proj_weight")
         self.lengths: np.ndarray | None = None
         self._cache: tuple | None = None
 
