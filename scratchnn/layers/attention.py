@@ -159,7 +159,7 @@ class MultiHeadAttention(Layer):
             self.params.append(self.out_proj_bias)
         self.grads = [np.zeros_like(p) for p in self.params]
         if not self.bias:
-            self.param_names = ("in_proj_weight", "out_proj_weight")
+            self.param_names = self.param_names[::2]
         self.lengths: np.ndarray | None = None
         self._cache: tuple | None = None
 
@@ -275,3 +275,8 @@ class MultiHeadAttention(Layer):
         if config.get("bias", True):
             return [(3 * e, e), (3 * e,), (e, e), (e,)]
         return [(3 * e, e), (e, e)]
+
+    @classmethod
+    def array_layout(cls, config: dict) -> list[tuple[str, tuple, bool]]:
+        names = cls.param_names if config.get("bias", True) else cls.param_names[::2]  # the weights only
+        return [(name, shape, False) for name, shape in zip(names, cls.array_shapes(config))]

@@ -142,3 +142,8 @@ class LayerNorm(Layer):
     def array_shapes(cls, config: dict) -> list[tuple]:
         d = _check_normalized_shape(config["normalized_shape"])
         return [(d,), (d,)] if config.get("bias", True) else [(d,)]
+
+    @classmethod
+    def array_layout(cls, config: dict) -> list[tuple[str, tuple, bool]]:
+        names = cls.param_names if config.get("bias", True) else ("weight",)  # no "bias" without one
+        return [(name, shape, False) for name, shape in zip(names, cls.array_shapes(config))]
