@@ -259,6 +259,13 @@ class MultiHeadAttention(Layer):
             )
         return in_shape
 
+    def activation_sizes(self, in_shape: tuple | None) -> list[int]:
+        """Values per sample forward builds: ``q, k, v`` (3TE), the weights (HT^2), the output (TE)."""
+        if in_shape is None:
+            return []
+        t, e = self.output_shape(in_shape)
+        return [3 * t * e, self.num_heads * t * t, t * e]
+
     def get_config(self) -> dict:
         return {
             "embed_dim": self.embed_dim,
