@@ -405,3 +405,15 @@ def test_the_trainer_clips_between_backward_and_the_step_when_told():
     assert build(TrainingConfig(), 5, 3, seed=0)[1].clip_norm is None
     with pytest.raises(ValueError, match="clip_norm"):
         TrainingConfig(clip_norm=-1.0)
+
+
+def test_attention_and_layernorm_without_biases_name_only_the_arrays_they_have():
+    for layer, names in [
+        (MultiHeadAttention(4, 2, bias=False), ["in_proj_weight", "out_proj_weight"]),
+        (MultiHeadAttention(4, 2), ["in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias"]),
+        (LayerNorm(4, bias=False), ["weight"]),
+        (LayerNorm(4), ["weight", "bias"]),
+    ]:
+        assert [name for name, _ in layer.named_arrays()] == names
+        layout = type(layer).array_layout(layer.get_config())
+        assert [(name, shape) for name, shape, _ in layout] == [(n, a.shape) for n, a in layer.named_arrays()]

@@ -38,10 +38,17 @@ VOCAB, CONTEXT, WIDTH, HEADS, HIDDEN = 11, 6, 8, 2, 16
 def transformer(seed: int, *, blocks: int = 2, gelu: str = "tanh", dtype=np.float64) -> NeuralNetwork:
     """The miniature GPT, every parameter (LayerNorm's and the biases too) drawn at random."""
     rng = np.random.default_rng(seed)
-    layers = [Embedding(VOCAB, WIDTH, seed=rng, dtype=dtype), PositionalEmbedding(CONTEXT, WIDTH, seed=rng, dtype=dtype)]
+    layers = [
+        Embedding(VOCAB, WIDTH, seed=rng, dtype=dtype),
+        PositionalEmbedding(CONTEXT, WIDTH, seed=rng, dtype=dtype),
+    ]
     for _ in range(blocks):
         attention = MultiHeadAttention(WIDTH, HEADS, causal=True, seed=rng, dtype=dtype)
-        mlp = [Dense(WIDTH, HIDDEN, seed=rng, dtype=dtype), GELU(gelu), Dense(HIDDEN, WIDTH, seed=rng, dtype=dtype)]
+        mlp = [
+            Dense(WIDTH, HIDDEN, seed=rng, dtype=dtype),
+            GELU(gelu),
+            Dense(HIDDEN, WIDTH, seed=rng, dtype=dtype),
+        ]
         layers.append(Residual(Sequential([LayerNorm(WIDTH, dtype=dtype), attention])))
         layers.append(Residual(Sequential([LayerNorm(WIDTH, dtype=dtype), *mlp])))
     layers += [LayerNorm(WIDTH, dtype=dtype), Dense(WIDTH, VOCAB, seed=rng, dtype=dtype)]
@@ -166,3 +173,17 @@ def test_a_causal_transformer_output_at_a_step_does_not_depend_on_later_tokens()
         later[:, t + 1 :] = (later[:, t + 1 :] + 1 + t) % VOCAB
         np.testing.assert_allclose(net.forward(later)[:, : t + 1], before[:, : t + 1], rtol=0, atol=1e-12)
         assert not np.allclose(net.forward(later)[:, t + 1 :], before[:, t + 1 :])
+
+
+def test_a_saved_transformer_predicts_bit_for_bit_after_loading(tmp_path):
+    from scratchnn.serialization import load, save
+
+    net = transformer(6, gelu="none", dtype=np.float32)
+    net.loss = SoftmaxCrossEntropy(ignore_index=-1)
+    x, _ = next(batches(7, 1))
+    save(net, tmp_path / "gpt.npz")
+    again = load(tmp_path / "gpt.npz")
+    np.testing.assert_array_equal(again.forward(x), net.forward(x))
+    assert again.loss.get_config() == {"label_smoothing": 0.0, "ignore_index": -1}
+    names = [name for name, _ in again.model.named_arrays()]
+    assert names[:4] == ["0.weight", "1.weight", "2.block.0.weight", "2.block.0.bias"]
