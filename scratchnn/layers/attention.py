@@ -163,6 +163,12 @@ class MultiHeadAttention(Layer):
         self.lengths: np.ndarray | None = None
         self._cache: tuple | None = None
 
+    @property
+    def attention_weights(self) -> np.ndarray | None:
+        """The weights ``p (N, H, T, T)`` of the last forward pass (before dropout): row ``i`` of head
+        ``h`` says how much query ``i`` took from each key. None before any forward pass."""
+        return None if self._cache is None else self._cache[4]
+
     def set_lengths(self, lengths) -> None:
         """Keep the real lengths ``(N,)`` of the next batches' sequences (None: all full length)."""
         self.lengths = check_lengths(lengths)
