@@ -75,6 +75,12 @@ def check_lengths(lengths) -> np.ndarray | None:
     return lengths.astype(np.intp, copy=False)
 
 
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-1, keepdims=True)`` as the product ``a @ ones(T)``: one BLAS call per matrix,
+    many times faster than a NumPy reduction along the last axis."""
+    return np.matmul(a, np.ones(a.shape[-1], dtype=a.dtype))[..., None]
+
+
 def masked_softmax(s: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
     """Softmax over the last axis of ``s`` where ``allowed`` (broadcast to ``s``), 0 elsewhere; in place.
 
@@ -89,7 +95,7 @@ def masked_softmax(s: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
         row_max[np.isneginf(row_max)] = 0.0  # a fully masked row: -inf - (-inf) would be NaN
     s -= row_max
     np.exp(s, out=s)
-    sums = np.add.reduce(s, axis=-1, keepdims=True)
+    sums = _row_sums(s)
     if allowed is not None:
         sums[sums == 0.0] = 1.0  # a fully masked row: 0 / 1 = 0, not 0 / 0
     s /= sums
@@ -244,7 +250,7 @@ class MultiHeadAttention(Layer):
             dp *= mask
         # p = softmax(s):  ds = p * (dp - sum_j dp * p)
         ds = dp * p
-        dp -= np.add.reduce(ds, axis=-1, keepdims=True)
+        dp -= _row_sums(ds)
         np.multiply(dp, p, out=ds)
         # s = q @ k.T * scale
         ds *= scale
