@@ -16,7 +16,9 @@ Float64 graphs. ONNX Runtime's CPU kernels for ``Conv``, ``AveragePool`` and
 written as im2col (the same product scratchnn computes: ``Pad``, one strided
 ``Slice`` per kernel offset, ``Concat`` and one ``MatMul``) and AvgPool2D as the
 mean of its kH·kW strided slices, with standard operators that do run in
-float64. GlobalAvgPool2D is ``ReduceMean`` in both.
+float64. GlobalAvgPool2D is ``ReduceMean`` in both. ONNX's float attributes
+are float32 (``LeakyRelu``'s alpha, ``BatchNormalization``'s epsilon), so in
+a float64 graph those two layers are written out with float64 constants.
 """
 
 from __future__ import annotations
@@ -115,7 +117,12 @@ def _unary(op_type: str):
 
 
 def _leaky_relu(layer, g: Graph, x: str, path: str) -> str:
-    return g.op("LeakyRelu", [x], f"{path}.leakyrelu", alpha=float(layer.negative_slope))
+    if g.dtype != np.float64:
+        return g.op("LeakyRelu", [x], f"{path}.leakyrelu", alpha=float(layer.negative_slope))
+    # y = x where x > 0, else slope * x, with the slope as a float64 tensor (alpha is a float32 attribute)
+    positive = g.op("Greater", [x, g.const(f"{path}.zero", 0.0)], f"{path}.positive")
+    sloped = g.op("Mul", [x, g.const(f"{path}.slope", layer.negative_slope)], f"{path}.sloped")
+    return g.op("Where", [positive, x, sloped], f"{path}.out")
 
 
 def _identity(layer, g: Graph, x: str, path: str) -> str:
@@ -223,10 +230,24 @@ def _global_avg_pool(layer, g: Graph, x: str, path: str) -> str:
 
 def _batch_norm(layer, g: Graph, x: str, path: str) -> str:
     # inference form: gamma * (x - running_mean) / sqrt(running_var + eps) + beta, per channel (axis 1)
+    if g.dtype == np.float64:
+        return _batch_norm_float64(layer, g, x, path)
     names = ("gamma", "beta", "running_mean", "running_var")
     arrays = (layer.gamma, layer.beta, layer.running_mean, layer.running_var)
     inputs = [x] + [g.const(f"{path}.{n}", a) for n, a in zip(names, arrays)]
     return g.op("BatchNormalization", inputs, f"{path}.batchnorm", epsilon=float(layer.eps))
+
+
+def _batch_norm_float64(layer, g: Graph, x: str, path: str) -> str:
+    """BatchNormalization's epsilon is a float32 attribute: in float64, the same steps as
+    ``_BatchNorm._forward_rows`` with ``1 / sqrt(running_var + eps)`` computed here in float64."""
+    inv_std = 1.0 / np.sqrt(layer.running_var.astype(np.float64) + layer.eps)
+    per_channel = (-1, 1, 1) if type(layer).__name__ == "BatchNorm2d" else (-1,)  # axis 1 of (N, C, H, W)
+    steps = (("Sub", "running_mean", layer.running_mean), ("Mul", "inv_std", inv_std))
+    steps += (("Mul", "gamma", layer.gamma), ("Add", "beta", layer.beta))
+    for op_type, name, value in steps:
+        x = g.op(op_type, [x, g.const(f"{path}.{name}", np.reshape(value, per_channel))], f"{path}.{name}_")
+    return x
 
 
 def _flatten(layer, g: Graph, x: str, path: str) -> str:

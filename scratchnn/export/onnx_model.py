@@ -125,8 +125,10 @@ def _newest_opset() -> int:
 
 
 def _tensor_type(dtype) -> int:
-    from onnx import helper
+    from onnx import TensorProto, helper
 
+    if np.dtype(dtype).kind == "U":
+        return TensorProto.STRING
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 

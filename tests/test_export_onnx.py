@@ -1,0 +1,223 @@
+"""ONNX export: the graph that ``to_onnx`` writes, read back from the file and run by ONNX Runtime,
+gives scratchnn's answers on 1,000 rows: within 1e-5 in float32, 1e-12 in float64, labels identical.
+
+Networks built in Python here (every layer type, each activation); models trained through the
+command line (a regressor with its target scaler, a table with scaled, imputed and one-hot columns)
+in ``test_export_cli.py``. ``onnx`` and ``onnxruntime`` are test dependencies: never skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from scratchnn.export import OPSET, UnsupportedLayerError, to_onnx
+from scratchnn.layers import (
+    AvgPool2D,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Identity,
+    Layer,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Tanh,
+)
+from scratchnn.losses import BCEWithLogitsLoss, MeanSquaredError, SoftmaxCrossEntropy
+from scratchnn.network import NeuralNetwork
+
+N_ROWS = 1000
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-12}
+DTYPES = [np.float32, np.float64]
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": lambda: LeakyReLU(0.2),
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "identity": Identity,
+}
+
+
+def session(path) -> ort.InferenceSession:
+    """The exported file checked by onnx's checker, then loaded by ONNX Runtime."""
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def trained_batch_norm(layer, rng) -> None:
+    """Running statistics and affine parameters away from their starting 0, 1, 1, 0."""
+    layer.running_mean[...] = rng.standard_normal(layer.size)
+    layer.running_var[...] = rng.uniform(0.5, 2.0, layer.size)
+    layer.gamma[...] = rng.uniform(0.5, 1.5, layer.size)
+    layer.beta[...] = rng.standard_normal(layer.size)
+
+
+def mlp(activation: str, dtype, rng) -> NeuralNetwork:
+    act = ACTIVATIONS[activation]
+    layers = [
+        Dense(12, 32, seed=rng, dtype=dtype),
+        BatchNorm1d(32, dtype=dtype),
+        act(),
+        Dropout(0.3, seed=rng),
+        Dense(32, 16, seed=rng, dtype=dtype),
+        act(),
+        Dense(16, 5, seed=rng, dtype=dtype),
+    ]
+    trained_batch_norm(layers[1], rng)
+    return NeuralNetwork(layers, SoftmaxCrossEntropy())
+
+
+def cnn(dtype, rng) -> NeuralNetwork:
+    """Every image layer: convolutions ('same' with an even kernel, strided, padded), BatchNorm2d,
+    max pooling, overlapping average pooling, then both ways back to rows."""
+    layers = [
+        Reshape((2, 10, 10)),
+        Conv2D(2, 6, 4, padding="same", seed=rng, dtype=dtype),
+        BatchNorm2d(6, dtype=dtype),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(6, 8, 3, stride=2, padding=1, seed=rng, dtype=dtype),
+        BatchNorm2d(8, dtype=dtype),
+        Tanh(),
+        AvgPool2D(2, stride=1),
+        Conv2D(8, 8, 1, seed=rng, dtype=dtype),
+        GlobalAvgPool2D(),
+        Dense(8, 4, seed=rng, dtype=dtype),
+    ]
+    trained_batch_norm(layers[2], rng)
+    trained_batch_norm(layers[6], rng)
+    return NeuralNetwork(layers, SoftmaxCrossEntropy())
+
+
+def assert_classifier_matches(network, path, dtype, x) -> float:
+    """ONNX Runtime's labels equal scratchnn's, its probabilities within the tolerance; the max difference."""
+    labels, proba = session(path).run(["label", "probabilities"], {"features": x})
+    expected = network.predict_proba(x)
+    assert labels.dtype == np.int64
+    assert proba.dtype == dtype
+    np.testing.assert_array_equal(labels, network.predict(x))
+    diff = float(np.max(np.abs(proba - expected)))
+    assert diff <= TOLERANCE[dtype], diff
+    return diff
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_mlp_with_each_activation_runs_in_onnx_runtime_as_in_scratchnn(tmp_path, activation, dtype):
+    rng = np.random.default_rng(0)
+    network = mlp(activation, dtype, rng)
+    to_onnx(network, tmp_path / "mlp.onnx")
+    x = (rng.standard_normal((N_ROWS, 12)) * 2).astype(dtype)
+    assert_classifier_matches(network, tmp_path / "mlp.onnx", dtype, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_cnn_with_batch_norm_and_pooling_runs_in_onnx_runtime_as_in_scratchnn(tmp_path, dtype):
+    rng = np.random.default_rng(1)
+    network = cnn(dtype, rng)
+    to_onnx(network, tmp_path / "cnn.onnx")
+    x = rng.standard_normal((N_ROWS, 200)).astype(dtype)
+    assert_classifier_matches(network, tmp_path / "cnn.onnx", dtype, x)
+
+
+def test_float32_graph_uses_the_standard_image_operators_and_float64_the_portable_ones(tmp_path):
+    ops = {
+        dtype: {node.op_type for node in to_onnx(cnn(dtype, np.random.default_rng(2))).graph.node}
+        for dtype in DTYPES
+    }
+    assert {"Conv", "AveragePool", "MaxPool", "BatchNormalization", "ReduceMean"} <= ops[np.float32]
+    # ONNX Runtime has no float64 Conv or AveragePool: im2col (Slice, Concat, MatMul) and a sum of slices
+    assert not {"Conv", "AveragePool"} & ops[np.float64]
+    assert {"Slice", "Concat", "MatMul", "Sum", "MaxPool"} <= ops[np.float64]
+
+
+@pytest.mark.parametrize("opset", [OPSET, 18, 21])
+def test_opsets_17_18_and_21_run(tmp_path, opset):
+    rng = np.random.default_rng(3)
+    network = cnn(np.float32, rng)
+    proto = to_onnx(network, tmp_path / "cnn.onnx", opset=opset)
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", opset)]
+    x = rng.standard_normal((50, 200)).astype(np.float32)
+    assert_classifier_matches(network, tmp_path / "cnn.onnx", np.float32, x)
+
+
+def test_the_batch_size_is_dynamic_and_the_graph_is_described(tmp_path):
+    network = mlp("relu", np.float32, np.random.default_rng(4))
+    proto = to_onnx(network, tmp_path / "mlp.onnx")
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [proto.graph.input[0].name, dims[0].dim_param, dims[1].dim_value] == ["features", "N", 12]
+    assert [o.name for o in proto.graph.output] == ["label", "probabilities"]
+    assert {p.key: p.value for p in proto.metadata_props} == {"scratchnn.task": "classification"}
+    s = session(tmp_path / "mlp.onnx")
+    for n in (1, 7):
+        labels, proba = s.run(None, {"features": np.zeros((n, 12), dtype=np.float32)})
+        assert labels.shape == (n,)
+        assert proba.shape == (n, 5)
+
+
+def test_a_float32_network_exports_as_float64_with_its_weights_cast(tmp_path):
+    rng = np.random.default_rng(5)
+    network = mlp("tanh", np.float32, rng)
+    to_onnx(network, tmp_path / "mlp64.onnx", dtype=np.float64)
+    x = rng.standard_normal((N_ROWS, 12))
+    _labels, proba = session(tmp_path / "mlp64.onnx").run(None, {"features": x})
+    assert proba.dtype == np.float64
+    # the float64 graph computes the float32 weights exactly, so it differs from float32 arithmetic only
+    np.testing.assert_allclose(proba, network.predict_proba(x), atol=1e-5)
+
+
+def test_multilabel_and_bare_regression_networks_give_their_outputs(tmp_path):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((N_ROWS, 4))
+    multi = NeuralNetwork([Dense(4, 3, seed=rng, dtype=np.float64)], BCEWithLogitsLoss())
+    to_onnx(multi, tmp_path / "multi.onnx")
+    labels, proba = session(tmp_path / "multi.onnx").run(["label", "probabilities"], {"features": x})
+    np.testing.assert_array_equal(labels, multi.predict(x))
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-multi.forward(x))), rtol=0, atol=1e-12)
+    reg = NeuralNetwork(
+        [Dense(4, 8, seed=rng, dtype=np.float64), Tanh(), Dense(8, 2, seed=rng)], MeanSquaredError()
+    )
+    to_onnx(reg, tmp_path / "reg.onnx")
+    (prediction,) = session(tmp_path / "reg.onnx").run(None, {"features": x})
+    np.testing.assert_allclose(prediction, reg.predict(x), rtol=0, atol=1e-12)
+
+
+class Shift(Layer):
+    """A layer scratchnn.export has never heard of."""
+
+    def forward(self, x, training=False):
+        return x + 1.0
+
+
+def test_a_layer_with_no_mapping_is_one_error_naming_it(tmp_path):
+    rng = np.random.default_rng(7)
+    network = NeuralNetwork(
+        [Dense(4, 4, seed=rng), ReLU(), Flatten(), Shift(), Dense(4, 2, seed=rng)], SoftmaxCrossEntropy()
+    )
+    with pytest.raises(UnsupportedLayerError) as info:
+        to_onnx(network, tmp_path / "never.onnx")
+    message = str(info.value)
+    assert message.startswith("cannot export layer 3 (Shift) to ONNX: ")
+    assert "\n" not in message
+    assert "Dense" in message
+    assert isinstance(info.value, ValueError)
+    assert not (tmp_path / "never.onnx").exists()
+
+
+def test_bad_opset_and_dtype_are_refused_by_name():
+    network = mlp("relu", np.float32, np.random.default_rng(8))
+    with pytest.raises(ValueError, match="opset must be an int from 17"):
+        to_onnx(network, opset=13)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        to_onnx(network, dtype=np.int32)
+    with pytest.raises(TypeError, match="model to export must be"):
+        to_onnx([Dense(2, 2)])
