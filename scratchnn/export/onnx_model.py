@@ -219,7 +219,7 @@ def _one_hot(c: dict, g: Graph, k: int, axes: str) -> str:
         f"plan.{name}.code",
         domain="ai.onnx.ml",
         keys_strings=keys,
-        values_int64=values,
+        values_int64s=values,
         default_int64=-1,  # unseen: no category
     )
     arange = g.const(f"plan.{name}.categories", np.arange(len(cats)), dtype=np.int64)
