@@ -11,7 +11,8 @@ The modules, in the order they are taught:
 * ``conv``: Conv2D (im2col), and the channels-last convention of image layers;
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
 * ``normalization``: BatchNorm1d, BatchNorm2d;
-* ``shape``: Flatten, Reshape.
+* ``shape``: Flatten, Reshape;
+* ``containers``: Sequential and Residual, layers made of layers.
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
 from .base import Layer
+from .containers import Residual, Sequential
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -50,6 +52,8 @@ __all__ = [
     "MaxPool2D",
     "ReLU",
     "Reshape",
+    "Residual",
+    "Sequential",
     "Sigmoid",
     "Tanh",
     "layer_class",
@@ -67,10 +71,7 @@ def layer_class(kind: str) -> type[Layer]:
 
 def layer_from_config(kind: str, config: dict) -> Layer:
     """Build a layer from its class name and ``get_config()`` dict (used when loading)."""
-    cls = layer_class(kind)
-    if not isinstance(config, dict):
-        raise TypeError(f"the config of a {kind} layer must be a dict, got {config!r}")
-    return cls(**config)
+    return layer_class(kind).from_config(config)
 
 
 LAYERS: dict[str, type[Layer]] = {
@@ -91,5 +92,7 @@ LAYERS: dict[str, type[Layer]] = {
         BatchNorm2d,
         Flatten,
         Reshape,
+        Sequential,
+        Residual,
     )
 }
