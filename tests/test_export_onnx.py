@@ -29,6 +29,8 @@ from scratchnn.layers import (
     MaxPool2D,
     ReLU,
     Reshape,
+    Residual,
+    Sequential,
     Sigmoid,
     Tanh,
 )
@@ -98,6 +100,36 @@ def cnn(dtype, rng) -> NeuralNetwork:
     return NeuralNetwork(layers, SoftmaxCrossEntropy())
 
 
+def residual_mlp(dtype, rng) -> NeuralNetwork:
+    block = Sequential([Dense(16, 16, seed=rng, dtype=dtype), BatchNorm1d(16, dtype=dtype), ReLU()])
+    trained_batch_norm(block.layers[1], rng)
+    inner = Residual(
+        Sequential([Dense(16, 16, seed=rng, dtype=dtype), Tanh(), Dense(16, 16, seed=rng, dtype=dtype)])
+    )
+    layers = [
+        Dense(12, 16, seed=rng, dtype=dtype),
+        Residual(Sequential([block, inner])),
+        Dense(16, 5, seed=rng, dtype=dtype),
+    ]
+    return NeuralNetwork(layers, SoftmaxCrossEntropy())
+
+
+def residual_cnn(dtype, rng) -> NeuralNetwork:
+    block = Sequential(
+        [Conv2D(4, 4, 3, padding=1, seed=rng, dtype=dtype), BatchNorm2d(4, dtype=dtype), ReLU()]
+    )
+    trained_batch_norm(block.layers[1], rng)
+    layers = [
+        Reshape((1, 8, 8)),
+        Conv2D(1, 4, 3, padding="same", seed=rng, dtype=dtype),
+        Residual(block),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(64, 3, seed=rng, dtype=dtype),
+    ]
+    return NeuralNetwork(layers, SoftmaxCrossEntropy())
+
+
 def assert_classifier_matches(network, path, dtype, x) -> float:
     """ONNX Runtime's labels equal scratchnn's, its probabilities within the tolerance; the max difference."""
     labels, proba = session(path).run(["label", "probabilities"], {"features": x})
@@ -127,6 +159,17 @@ def test_cnn_with_batch_norm_and_pooling_runs_in_onnx_runtime_as_in_scratchnn(tm
     to_onnx(network, tmp_path / "cnn.onnx")
     x = rng.standard_normal((N_ROWS, 200)).astype(dtype)
     assert_classifier_matches(network, tmp_path / "cnn.onnx", dtype, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("build", [residual_mlp, residual_cnn], ids=["mlp", "cnn"])
+def test_residual_networks_run_in_onnx_runtime_as_in_scratchnn(tmp_path, build, dtype):
+    rng = np.random.default_rng(9)
+    network = build(dtype, rng)
+    proto = to_onnx(network, tmp_path / "res.onnx")
+    assert "Add" in {node.op_type for node in proto.graph.node}  # x + block(x)
+    x = rng.standard_normal((N_ROWS, network.n_features)).astype(dtype)
+    assert_classifier_matches(network, tmp_path / "res.onnx", dtype, x)
 
 
 def test_float32_graph_uses_the_standard_image_operators_and_float64_the_portable_ones(tmp_path):

@@ -97,7 +97,10 @@ def _from_linear(m, path):
 
 def _to_conv(layer, path):
     _, nn = _torch()
-    padding = layer.padding if isinstance(layer.padding, str) else tuple(layer.padding)
+    (top, bottom), (left, right) = layer._pads
+    # torch takes symmetric padding as numbers; 'same' with an even kernel (one more at the bottom and
+    # right) only as 'same', for which torch warns at each call that it copies the input to pad it
+    padding = (top, left) if (top, left) == (bottom, right) else "same"
     m = nn.Conv2d(
         layer.in_channels,
         layer.out_channels,
