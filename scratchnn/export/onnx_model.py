@@ -69,9 +69,13 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
     opset
         The ``ai.onnx`` opset, ``OPSET`` (17) or later.
 
-    Raises ``ValueError`` naming the first layer that has no ONNX mapping
-    (``cannot export layer 3 (LSTM) to ONNX: ...``), and ``ImportError`` when
-    the ``onnx`` package is missing (``pip install 'scratchnn[export]'``).
+    Raises
+    ------
+    ValueError
+        Naming the first layer that has no ONNX mapping
+        (``cannot export layer 3 (LSTM) to ONNX: ...``).
+    ImportError
+        When the ``onnx`` package is missing (``pip install 'scratchnn[export]'``).
     """
     onnx, helper = _import_onnx()
     parts = model_parts(model)
