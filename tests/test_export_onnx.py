@@ -13,8 +13,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from scratchnn.export import OPSET, UnsupportedLayerError, to_onnx
+from scratchnn.export import ONNX_LAYERS, OPSET, TORCH_LAYERS, UnsupportedLayerError, to_onnx
 from scratchnn.layers import (
+    LAYERS,
     AvgPool2D,
     BatchNorm1d,
     BatchNorm2d,
@@ -232,6 +233,12 @@ def test_multilabel_and_bare_regression_networks_give_their_outputs(tmp_path):
     to_onnx(reg, tmp_path / "reg.onnx")
     (prediction,) = session(tmp_path / "reg.onnx").run(None, {"features": x})
     np.testing.assert_allclose(prediction, reg.predict(x), rtol=0, atol=1e-12)
+
+
+def test_every_layer_type_of_the_library_has_an_onnx_and_a_pytorch_mapping():
+    kinds = {*LAYERS, "Sequential", "Residual"}
+    assert kinds - set(ONNX_LAYERS) == set()
+    assert kinds - set(TORCH_LAYERS) == set()
 
 
 class Shift(Layer):

@@ -16,11 +16,12 @@ from __future__ import annotations
 from .onnx_layers import ONNX_LAYERS, UnsupportedLayerError
 from .onnx_model import OPSET, to_onnx
 from .parts import ModelParts, model_parts
-from .pytorch import from_torch, to_torch
+from .pytorch import TORCH_LAYERS, from_torch, to_torch
 
 __all__ = [
     "ONNX_LAYERS",
     "OPSET",
+    "TORCH_LAYERS",
     "ModelParts",
     "UnsupportedLayerError",
     "from_torch",

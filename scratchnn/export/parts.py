@@ -54,6 +54,9 @@ def model_parts(model) -> ModelParts:
         return ModelParts(model)
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], NeuralNetwork):
         return from_metadata(*model)
+    network, meta = getattr(model, "network", None), getattr(model, "metadata", None)
+    if isinstance(network, NeuralNetwork) and isinstance(meta, dict):  # a Predictor: what it was loaded from
+        return from_metadata(network, meta)
     raise TypeError(
         "the model to export must be a model file's path, a NeuralNetwork, a (network, metadata) "
         f"pair or a Predictor, got {type(model).__name__}"
