@@ -131,9 +131,10 @@ def residual_cnn(dtype, rng) -> NeuralNetwork:
     return NeuralNetwork(layers, SoftmaxCrossEntropy())
 
 
-def assert_classifier_matches(network, path, dtype, x) -> float:
-    """ONNX Runtime's labels equal scratchnn's, its probabilities within the tolerance; the max difference."""
-    labels, proba = session(path).run(["label", "probabilities"], {"features": x})
+def assert_classifier_matches(network, path, dtype, x, feed=None) -> float:
+    """ONNX Runtime's labels equal scratchnn's (on the network's input ``x``), its probabilities within
+    the tolerance; the max difference. ``feed``: the graph's inputs, if not ``{"features": x}``."""
+    labels, proba = session(path).run(["label", "probabilities"], feed or {"features": x})
     expected = network.predict_proba(x)
     assert labels.dtype == np.int64
     assert proba.dtype == dtype
@@ -271,3 +272,50 @@ def test_bad_opset_and_dtype_are_refused_by_name():
         to_onnx(network, dtype=np.int32)
     with pytest.raises(TypeError, match="model to export must be"):
         to_onnx([Dense(2, 2)])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("order", ["mixed", "text-only"])
+def test_column_plan_in_any_order_runs_as_in_scratchnn(tmp_path, order, dtype):
+    """Numbers and text columns interleaved (or text only), built in Python as (network, metadata)."""
+    from scratchnn.columns import ColumnPlan
+    from scratchnn.data import Scaler
+    from scratchnn.sources import Dataset
+
+    rng = np.random.default_rng(10)
+    colour = {"name": "colour", "kind": "category", "categories": ["blue", "red"], "fill": "red"}
+    size = {"name": "size", "kind": "category", "categories": ["L", "M", "S"], "fill": None}
+    columns = [colour, size]
+    if order == "mixed":
+        columns = [
+            {"name": "a", "kind": "number", "fill": 0.5},
+            colour,
+            {"name": "b", "kind": "number", "fill": None},
+            {"name": "c", "kind": "number", "fill": -2.0},
+            size,
+        ]
+    plan = ColumnPlan(columns, impute="mean")
+    n_in = plan.n_outputs
+    scaler = Scaler(rng.standard_normal(n_in), rng.uniform(0.5, 2, n_in))
+    network = NeuralNetwork(
+        [Dense(n_in, 8, seed=rng, dtype=dtype), Tanh(), Dense(8, 3, seed=rng, dtype=dtype)],
+        SoftmaxCrossEntropy(),
+    )
+    meta = {"scaler": scaler.to_dict(), "columns": plan.to_dict(), "label_names": ["x", "y", "z"]}
+    to_onnx((network, meta), tmp_path / "plan.onnx")
+    numbers = [c["name"] for c in columns if c["kind"] == "number"]
+    x_num = rng.standard_normal((N_ROWS, len(numbers)))
+    x_num[rng.random(x_num.shape) < 0.1] = np.nan
+    if numbers:  # b has no fill value: scratchnn refuses its empty cells, so it has none here
+        x_num[:, numbers.index("b")] = rng.standard_normal(N_ROWS)
+    text = {"colour": rng.choice(["blue", "red", ""], N_ROWS), "size": rng.choice(["L", "M", "S"], N_ROWS)}
+    full = np.full((N_ROWS, len(columns)), np.nan)
+    for j, c in enumerate(columns):
+        if c["kind"] == "number":
+            full[:, j] = x_num[:, numbers.index(c["name"])]
+    ds = Dataset("rows", full, np.zeros(N_ROWS), [c["name"] for c in columns], "label", text=text)
+    x = scaler.transform(plan.transform(ds)).astype(dtype)
+    feed = {"text": np.stack([text["colour"], text["size"]], axis=1).astype(object)}
+    if numbers:
+        feed["features"] = x_num.astype(dtype)
+    assert_classifier_matches(network, tmp_path / "plan.onnx", dtype, x, feed)

@@ -36,15 +36,15 @@ class Graph:
     """The nodes and constants of an ONNX graph being built; every name in it is unique.
 
     ``dtype`` is the float type the network's part of the graph computes in
-    (its weights are stored in it).
+    (its weights are stored in it); ``opset`` the ``ai.onnx`` opset it is for.
     """
 
-    def __init__(self, dtype) -> None:
+    def __init__(self, dtype, opset: int = 17) -> None:
         self.dtype = np.dtype(dtype)
+        self.opset = opset
         self.nodes: list = []
         self.initializers: list = []
         self.domains: set[str] = set()
-        self.opset = 17
         #: per-sample shape of each tensor that a layer produced or took (``None``: unknown)
         self.shape_of: dict[str, tuple | None] = {}
         self._used: set[str] = set()

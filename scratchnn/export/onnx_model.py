@@ -32,6 +32,7 @@ as ``--unknown-categories ignore`` does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
@@ -82,8 +83,7 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
     dt = check_dtype(parts.network.dtype if dtype is None else dtype)
     if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET <= opset <= _newest_opset():
         raise ValueError(f"opset must be an int from {OPSET} to {_newest_opset()}, got {opset!r}")
-    g = Graph(dt)
-    g.opset = opset
+    g = Graph(dt, opset)
     inputs, x = _inputs(parts, g, helper)
     for i, layer in enumerate(parts.network.layers):
         x = add_layer(layer, g, x, str(i))
@@ -147,9 +147,10 @@ def _inputs(parts: ModelParts, g: Graph, helper) -> tuple[list, str]:
         dims = ["N", *(shape if shape is not None else ["F"])]
         g.shape_of["features"] = shape
         return [helper.make_tensor_value_info("features", _tensor_type(g.dtype), dims)], "features"
-    numbers = _numeric_names(parts)
-    inputs = [helper.make_tensor_value_info("features", _tensor_type(g.dtype), ["N", len(numbers)])]
-    x = "features" if g.dtype == np.float64 else g.op("Cast", ["features"], "features.float64", to=_f64())
+    numbers, inputs, x = _numeric_names(parts), [], None
+    if numbers:  # (a table of text columns only has no numbers)
+        inputs.append(helper.make_tensor_value_info("features", _tensor_type(g.dtype), ["N", len(numbers)]))
+        x = "features" if g.dtype == np.float64 else g.op("Cast", ["features"], "features.float64", to=_f64())
     if plan is not None:
         texts = plan.text_columns
         if texts:
@@ -176,35 +177,29 @@ def _numeric_names(parts: ModelParts) -> list[str]:
     return [f"x{i}" for i in range(parts.network.n_features)]
 
 
-def _apply_plan(plan, g: Graph, x: str) -> str:
+def _apply_plan(plan, g: Graph, x: str | None) -> str:
     """The column plan's output ``(N, F_out)`` float64 from the numbers ``x`` and the strings ``text``."""
     numbers = [c for c in plan.columns if c["kind"] == "number"]
     fills = [np.nan if c["fill"] is None else c["fill"] for c in numbers]
-    if not np.all(np.isnan(fills)):  # empty cells (NaN) take the training fill value
+    if numbers and not np.all(np.isnan(fills)):  # empty cells (NaN) take the training fill value
         empty = g.op("IsNaN", [x], "plan.empty")
         x = g.op("Where", [empty, g.const("plan.fill", fills, dtype=np.float64), x], "plan.filled")
     if not plan.text_columns:
         return x
-    pieces, start, n_text = [], 0, 0
     axes = g.const("plan.axes", [1], dtype=np.int64)
-    for c in plan.columns:
-        if c["kind"] == "number":  # consecutive numbers are sliced at once, below
-            start += 1
-            if pieces and isinstance(pieces[-1], list):
-                pieces[-1][1] = start
-            else:
-                pieces.append([start - 1, start])
+    pieces, start, n_text = [], 0, 0
+    for kind, run in itertools.groupby(plan.columns, key=lambda c: c["kind"]):
+        run = list(run)
+        if kind == "number":  # consecutive numeric columns: one slice of the filled numbers
+            lo = g.const("plan.start", [start], dtype=np.int64)
+            hi = g.const("plan.end", [start + len(run)], dtype=np.int64)
+            pieces.append(g.op("Slice", [x, lo, hi, axes], "plan.numbers"))
+            start += len(run)
             continue
-        pieces.append(_one_hot(c, g, n_text, axes))
-        n_text += 1
-    names = []
-    for p in pieces:
-        if isinstance(p, list):
-            lo = g.const("plan.start", [p[0]], dtype=np.int64)
-            hi = g.const("plan.end", [p[1]], dtype=np.int64)
-            p = g.op("Slice", [x, lo, hi, axes], "plan.numbers")
-        names.append(p)
-    return g.op("Concat", names, "plan.columns", axis=1)
+        for c in run:
+            pieces.append(_one_hot(c, g, n_text, axes))
+            n_text += 1
+    return g.op("Concat", pieces, "plan.columns", axis=1)
 
 
 def _one_hot(c: dict, g: Graph, k: int, axes: str) -> str:
