@@ -23,7 +23,9 @@ import onnxruntime as ort
 import pytest
 
 from scratchnn import sources
-from scratchnn.cli import common, tables
+from scratchnn.columns import ColumnPlan
+from scratchnn.data import Scaler, TargetScaler
+from scratchnn.serialization import load_network
 from scratchnn.validation import check_features
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
@@ -58,6 +60,13 @@ def session(path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+def load_model(path):
+    """``(network, metadata, column plan, scaler)`` of a model file written by ``scratchnn train``."""
+    network, meta = load_network(path)
+    plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
+    return network, meta, plan, Scaler.from_dict(meta["scaler"])
+
+
 def write_table(path, rng, n: int) -> None:
     """Numbers with empty cells, two text columns (one with empty cells) and a string label."""
     colours, sizes = ["red", "green", "blue", "amber"], ["S", "M", "L"]
@@ -89,12 +98,19 @@ def table_model(request, tmp_path_factory):
 
 def test_table_model_with_scaled_imputed_and_one_hot_columns_runs_as_in_scratchnn(table_model):
     folder, dtype = table_model
-    network, meta, names, scaler = common.load_model(str(folder / "run/model.npz"))
-    _, plan, _ = tables.model_parts(meta)
+    network, meta, plan, scaler = load_model(folder / "run/model.npz")
     assert plan.text_columns == ["colour", "size"]
-    rows = tables.read_rows(str(folder / "animals.csv"), meta, plan, network.n_features)
+    rows = sources.read_features(
+        str(folder / "animals.csv"),
+        meta["feature_names"],
+        "animal",
+        text=plan.text_columns,
+        allow_missing=True,
+    )
+    assert rows.feature_names == plan.input_names
     assert np.isnan(rows.x).any()  # empty cells, which the plan fills
-    x = check_features(scaler.transform(tables.features(rows, meta, plan)), dtype=network.dtype)
+    # scratchnn's answer: the plan, the scaler, the network's float type, as predict does
+    x = check_features(scaler.transform(plan.transform(rows)), dtype=network.dtype)
     numbers = [rows.feature_names.index(c["name"]) for c in plan.columns if c["kind"] == "number"]
     feed = {
         "features": rows.x[:, numbers].astype(dtype),
@@ -105,7 +121,7 @@ def test_table_model_with_scaled_imputed_and_one_hot_columns_runs_as_in_scratchn
     np.testing.assert_array_equal(labels, network.predict(x))
     assert float(np.max(np.abs(proba - network.predict_proba(x)))) <= TOLERANCE[dtype]
     props = s.get_modelmeta().custom_metadata_map
-    assert json.loads(props["scratchnn.label_names"]) == names == ["cat", "dog", "emu"]
+    assert json.loads(props["scratchnn.label_names"]) == meta["label_names"] == ["cat", "dog", "emu"]
     assert json.loads(props["scratchnn.features"]) == ["height", "weight", "age"]
     assert json.loads(props["scratchnn.text"]) == ["colour", "size"]
 
@@ -113,8 +129,7 @@ def test_table_model_with_scaled_imputed_and_one_hot_columns_runs_as_in_scratchn
 def test_an_unseen_category_is_no_category_in_the_graph(table_model):
     """A graph cannot refuse a row: an unseen category is encoded as none (--unknown-categories ignore)."""
     folder, dtype = table_model
-    network, meta, _, scaler = common.load_model(str(folder / "run/model.npz"))
-    _, plan, _ = tables.model_parts(meta)
+    network, _, plan, scaler = load_model(folder / "run/model.npz")
     ds = sources.Dataset(
         "rows", np.array([[40.0, np.nan, 1500.0, np.nan, 3.0]]), np.array(["cat"]),
         ["height", "colour", "weight", "size", "age"], "animal",
@@ -139,8 +154,8 @@ def regressor(request, tmp_path_factory):
 
 def test_regressor_predicts_in_the_target_units_as_in_scratchnn(regressor):
     folder, dtype = regressor
-    network, meta, _, scaler = common.load_model(str(folder / "run/model.npz"))
-    _, _, target_scaler = tables.model_parts(meta)
+    network, meta, _, scaler = load_model(folder / "run/model.npz")
+    target_scaler = TargetScaler.from_dict(meta["target_scaler"])
     ds = sources.load_source("diabetes")
     rng = np.random.default_rng(1)
     # 1,000 rows near the data's; in the graph's float type, which both sides then read

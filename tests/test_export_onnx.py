@@ -319,3 +319,22 @@ def test_column_plan_in_any_order_runs_as_in_scratchnn(tmp_path, order, dtype):
     if numbers:
         feed["features"] = x_num.astype(dtype)
     assert_classifier_matches(network, tmp_path / "plan.onnx", dtype, x, feed)
+
+
+def test_a_predictor_exports_as_its_network_and_metadata(tmp_path):
+    """Anything holding ``network`` and ``metadata`` (``scratchnn.predictor.Predictor`` does) exports
+    the preprocessing its metadata records, as the ``(network, metadata)`` pair would."""
+    from types import SimpleNamespace
+
+    from scratchnn.data import Scaler
+
+    rng = np.random.default_rng(11)
+    network = mlp("relu", np.float64, rng)
+    meta = {
+        "scaler": Scaler(rng.standard_normal(12), rng.uniform(0.5, 2, 12)).to_dict(),
+        "label_names": list("abcde"),
+    }
+    predictor = SimpleNamespace(network=network, metadata=meta)
+    a, b = to_onnx(predictor), to_onnx((network, meta))
+    assert a.SerializeToString() == b.SerializeToString()
+    assert {"Sub", "Div"} <= {node.op_type for node in a.graph.node}

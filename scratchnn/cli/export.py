@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from ..serialization import load_network
 from . import common, options, outputs
-from .errors import UserError
+from .errors import UserError, from_user
 
 HELP = "write a model as an ONNX file (for ONNX Runtime and other engines)"
 DESCRIPTION = (
@@ -56,11 +57,9 @@ def run(args) -> int:
         raise UserError("--format onnx needs the onnx package: pip install 'scratchnn[export]'") from None
     from ..export import OPSET, to_onnx
 
-    network, meta, _, _ = common.load_model(args.model)
-    try:
+    with from_user():  # a damaged model file, a layer with no ONNX mapping: one line, exit 2
+        network, meta = load_network(args.model)
         to_onnx((network, meta), args.out, dtype=args.dtype, opset=args.opset or OPSET)
-    except ValueError as exc:  # a layer with no ONNX mapping, an opset out of range
-        raise UserError(str(exc)) from None
     folder = os.path.dirname(os.path.abspath(args.out))
     if outputs.read_manifest(folder) is not None:  # a run folder: the exported file is scratchnn's now
         outputs.record(folder, [os.path.basename(args.out)], "export")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .._target_scaler import TargetScaler
 from ..columns import ColumnPlan
-from ..data import Scaler
+from ..data import Scaler, TargetScaler
 from ..network import NeuralNetwork
 from ..serialization import ModelFileError, load_network
 
