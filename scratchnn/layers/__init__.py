@@ -6,13 +6,16 @@ The modules, in the order they are taught:
   ``backward``, ``output_shape``, ``input_shape``, ``get_config``,
   ``array_shapes``);
 * ``dense``: the fully connected layer;
-* ``activations``: ReLU, LeakyReLU, Sigmoid, Tanh, Identity, and ``ACTIVATIONS``;
+* ``activations``: ReLU, LeakyReLU, Sigmoid, Tanh, Identity, GELU (and ``erf``), and ``ACTIVATIONS``;
 * ``dropout``: Dropout;
 * ``conv``: Conv2D (im2col), and the channels-last convention of image layers;
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
 * ``normalization``: BatchNorm1d, BatchNorm2d;
 * ``shape``: Flatten, Reshape;
-* ``containers``: Sequential and Residual, layers made of layers.
+* ``containers``: Sequential and Residual, layers made of layers;
+* ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
+* ``layernorm``: LayerNorm;
+* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -24,18 +27,22 @@ its class in one of the modules and listing it there.
 
 from __future__ import annotations
 
-from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .activations import ACTIVATIONS, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, erf, sigmoid
+from .attention import MultiHeadAttention
 from .base import Layer
 from .containers import Residual, Sequential
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding, PositionalEmbedding
+from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .shape import Flatten, Reshape
 
 __all__ = [
     "ACTIVATIONS",
+    "GELU",
     "LAYERS",
     "PATCH_BYTES_LIMIT",
     "AvgPool2D",
@@ -44,18 +51,23 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAvgPool2D",
     "Identity",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
     "ReLU",
     "Reshape",
     "Residual",
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "erf",
     "layer_class",
     "layer_from_config",
     "sigmoid",
@@ -92,6 +104,11 @@ LAYERS: dict[str, type[Layer]] = {
         BatchNorm2d,
         Flatten,
         Reshape,
+        Embedding,
+        PositionalEmbedding,
+        LayerNorm,
+        GELU,
+        MultiHeadAttention,
         Sequential,
         Residual,
     )
