@@ -107,6 +107,22 @@ class _Recurrent(Layer):
         self.grads = [np.zeros_like(p) for p in self.params]
         self._lengths: np.ndarray | None = None
         self._cache: tuple | None = None
+        self._work: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple, zero_first: bool = False) -> np.ndarray:
+        """A work array kept from call to call (reallocated when the shape changes).
+
+        Reusing the per-step arrays instead of allocating them for every batch saves
+        the operating system's first-touch cost of fresh pages, which is of the order
+        of the arithmetic itself at these sizes. ``zero_first`` zeroes the first
+        entry along axis 0 (the initial state).
+        """
+        buf = self._work.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._work[name] = np.empty(shape, dtype=self.dtype)
+        if zero_first:
+            buf[0] = 0
+        return buf
 
     # -- lengths and shapes ---------------------------------------------------
     def set_lengths(self, lengths: np.ndarray | None) -> None:
@@ -153,9 +169,11 @@ class _Recurrent(Layer):
         lengths = check_lengths(self._lengths, n, t)
         masks = _step_masks(lengths, n, t, self.dtype)
         # time-major copy: step t is the contiguous block xs[t] (N, F)
-        xs = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)
+        xs = self._buffer("xs", (t, n, f))
+        np.copyto(xs, x.transpose(1, 0, 2))
         # the input projections of every step in one product: xp[t] = x_t @ W_ih.T + b
-        xp = np.dot(xs.reshape(t * n, f), self.weight_ih.T)
+        xp = self._buffer("xp", (t * n, self.gates * self.hidden_size))
+        np.dot(xs.reshape(t * n, f), self.weight_ih.T, out=xp)
         xp += self._input_bias()
         hs = self._loop(xp.reshape(t, n, -1), masks)  # (T+1, N, H), hs[0] = 0
         self._cache = (xs, hs, masks)
@@ -185,8 +203,9 @@ class _Recurrent(Layer):
         np.dot(ones, dah2, out=self.grads[3])  # db_hh
         if not input_grad:
             return None
-        dxs = np.dot(dax2, self.weight_ih).reshape(t, n, f)  # dx_t = da_t @ W_ih
-        return np.ascontiguousarray(dxs.transpose(1, 0, 2))
+        dxs = self._buffer("dxs", (t * n, f))
+        np.dot(dax2, self.weight_ih, out=dxs)  # dx_t = da_t @ W_ih
+        return np.ascontiguousarray(dxs.reshape(t, n, f).transpose(1, 0, 2))
 
     def _loop(self, xp: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -238,7 +257,7 @@ class RNN(_Recurrent):
 
     def _loop(self, xp, masks):
         t, n, h = xp.shape
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
+        hs = self._buffer("hs", (t + 1, n, h), zero_first=True)
         whh_t = self.weight_hh.T
         for s in range(t):
             a = np.dot(hs[s], whh_t)  # h_{t-1} @ W_hh.T
@@ -254,7 +273,7 @@ class RNN(_Recurrent):
     def _loop_backward(self, dh, dys, masks):
         hs = self._cache[1]
         t = hs.shape[0] - 1
-        das = np.empty((t, *dh.shape), dtype=self.dtype)
+        das = self._buffer("das", (t, *dh.shape))
         for s in reversed(range(t)):
             if masks is not None:  # a padded step passes the state's gradient straight back
                 carry = dh * (1 - masks[s])
@@ -312,27 +331,28 @@ class LSTM(_Recurrent):
         half[2 * h : 3 * h] = 1.0  # the g gate is a plain tanh
         shift = np.full(4 * h, 0.5, dtype=self.dtype)
         shift[2 * h : 3 * h] = 0.0
-        # d/da [0.5 + 0.5 tanh(a/2)] = 0.25 (1 - tanh(a/2)^2);  d/da tanh(a) = 1 - tanh(a)^2
-        slope = half * half
-        return half, shift, slope
+        return half, shift
 
     def _loop(self, xp, masks):
         t, n, gh = xp.shape
         h = gh // 4
-        half, shift, _ = self._gate_constants()
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        cs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        th = np.empty((t, n, gh), dtype=self.dtype)  # tanh(a/2) for i, f, o and tanh(a) for g
-        acts = np.empty((t, n, gh), dtype=self.dtype)  # i, f, g, o
-        tcs = np.empty((t, n, h), dtype=self.dtype)  # tanh(c_t)
-        ig = np.empty((n, h), dtype=self.dtype)
-        whh_t = self.weight_hh.T
+        half, shift = self._gate_constants()
+        hs = self._buffer("hs", (t + 1, n, h), zero_first=True)
+        cs = self._buffer("cs", (t + 1, n, h), zero_first=True)
+        th = self._buffer("th", (t, n, gh))  # tanh(a/2) for i, f, o and tanh(a) for g
+        acts = self._buffer("acts", (t, n, gh))  # i, f, g, o
+        tcs = self._buffer("tcs", (t, n, h))  # tanh(c_t)
+        ig = self._buffer("ig", (n, h))
+        # the halving of a (for the sigmoids' tanh(a/2)) folded into the products, once:
+        # half * (x W_ih.T + b + h W_hh.T) = half * (x W_ih.T + b) + h (half * W_hh.T)
+        xp *= half
+        whh_half = self.weight_hh.T * half
         for s in range(t):
-            a = np.dot(hs[s], whh_t)  # a = h_{t-1} @ W_hh.T
-            a += xp[s]  #     + x_t @ W_ih.T + b_ih + b_hh
-            a *= half
-            np.tanh(a, out=th[s])
-            np.multiply(th[s], half, out=acts[s])  # i, f, o = sigmoid(a) = 0.5 + 0.5 tanh(a/2); g = tanh(a)
+            a = th[s]
+            np.dot(hs[s], whh_half, out=a)  # a = h_{t-1} @ W_hh.T
+            a += xp[s]  #                         + x_t @ W_ih.T + b_ih + b_hh   (both halved)
+            np.tanh(a, out=a)
+            np.multiply(a, half, out=acts[s])  # i, f, o = sigmoid(a) = 0.5 + 0.5 tanh(a/2); g = tanh(a)
             acts[s] += shift
             i, f, g, o = acts[s, :, :h], acts[s, :, h : 2 * h], acts[s, :, 2 * h : 3 * h], acts[s, :, 3 * h :]
             np.multiply(f, cs[s], out=cs[s + 1])  # c_t = f * c_{t-1}
@@ -351,13 +371,24 @@ class LSTM(_Recurrent):
         cs, th, acts, tcs = self._steps
         t, n, gh = acts.shape
         h = gh // 4
-        _, _, slope = self._gate_constants()
-        das = np.empty((t, n, gh), dtype=self.dtype)
+        half, _ = self._gate_constants()
+        # The local derivatives that do not depend on the incoming gradient, for all steps at once
+        # (a few large array operations instead of many small ones inside the loop):
+        # d/da [0.5 + 0.5 tanh(a/2)] = 0.25 (1 - tanh(a/2)^2);  d/da tanh(a) = 1 - tanh(a)^2
+        dgate = self._buffer("dgate", th.shape)
+        np.multiply(th, th, out=dgate)
+        np.subtract(1, dgate, out=dgate)
+        dgate *= half * half
+        # h_t = o * tanh(c_t)  =>  dh_t/dc_t = o * (1 - tanh(c_t)^2)
+        dhdc = self._buffer("dhdc", tcs.shape)
+        np.multiply(tcs, tcs, out=dhdc)
+        np.subtract(1, dhdc, out=dhdc)
+        dhdc *= acts[:, :, 3 * h :]
+        das = self._buffer("das", (t, n, gh))
         dc = np.zeros((n, h), dtype=self.dtype)
-        tmp = np.empty((n, h), dtype=self.dtype)
-        dth = np.empty((n, gh), dtype=self.dtype)
+        tmp = self._buffer("tmp", (n, h))
         for s in reversed(range(t)):
-            i, f, g, o = acts[s, :, :h], acts[s, :, h : 2 * h], acts[s, :, 2 * h : 3 * h], acts[s, :, 3 * h :]
+            i, f, g = acts[s, :, :h], acts[s, :, h : 2 * h], acts[s, :, 2 * h : 3 * h]
             da = das[s]
             if masks is not None:  # a padded step passes both states' gradients straight back
                 keep = 1 - masks[s]
@@ -369,21 +400,15 @@ class LSTM(_Recurrent):
                 dh *= masks[s]
             # h_t = o * tanh(c_t)
             np.multiply(dh, tcs[s], out=da[:, 3 * h :])  # do = dh * tanh(c_t)
-            np.multiply(tcs[s], tcs[s], out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
-            dc += tmp  # dc += dh * o * (1 - tanh(c_t)^2): accumulates across steps
+            np.multiply(dh, dhdc[s], out=tmp)
+            dc += tmp  # dc += dh * o * (1 - tanh(c_t)^2): the cell's gradient accumulates across steps
             # c_t = f * c_{t-1} + i * g
             np.multiply(dc, g, out=da[:, :h])  # di = dc * g
             np.multiply(dc, cs[s], out=da[:, h : 2 * h])  # df = dc * c_{t-1}
             np.multiply(dc, i, out=da[:, 2 * h : 3 * h])  # dg = dc * i
             dc *= f  # dc_{t-1} = dc * f
-            # i, f, o = 0.5 + 0.5 tanh(a/2); g = tanh(a)
-            np.multiply(th[s], th[s], out=dth)
-            np.subtract(1, dth, out=dth)
-            dth *= slope
-            da *= dth  # da = d(gate) * gate'(a)
+            # i, f, o = sigmoid(a); g = tanh(a)
+            da *= dgate[s]  # da = d(gate) * gate'(a)
             # a = h_{t-1} @ W_hh.T + ...
             dh = np.dot(da, self.weight_hh)  # dh_{t-1} = da @ W_hh
             if masks is not None:
@@ -427,10 +452,10 @@ class GRU(_Recurrent):
     def _loop(self, xp, masks):
         t, n, gh = xp.shape
         h = gh // 3
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        hps = np.empty((t, n, gh), dtype=self.dtype)  # h_{t-1} @ W_hh.T + b_hh
-        rz = np.empty((t, n, 2 * h), dtype=self.dtype)
-        ns = np.empty((t, n, h), dtype=self.dtype)
+        hs = self._buffer("hs", (t + 1, n, h), zero_first=True)
+        hps = self._buffer("hps", (t, n, gh))  # h_{t-1} @ W_hh.T + b_hh
+        rz = self._buffer("rz", (t, n, 2 * h))
+        ns = self._buffer("ns", (t, n, h))
         whh_t = self.weight_hh.T
         for s in range(t):
             hp = hps[s]
@@ -459,8 +484,8 @@ class GRU(_Recurrent):
         hps, rz, ns = self._steps
         t, n, gh = hps.shape
         h = gh // 3
-        dax = np.empty((t, n, gh), dtype=self.dtype)
-        dah = np.empty((t, n, gh), dtype=self.dtype)
+        dax = self._buffer("dax", (t, n, gh))
+        dah = self._buffer("dah", (t, n, gh))
         for s in reversed(range(t)):
             r, z, nn = rz[s, :, :h], rz[s, :, h:], ns[s]
             if masks is not None:  # a padded step passes the state's gradient straight back
