@@ -52,6 +52,11 @@ EXAMPLES = {
     "BatchNorm2d": ({"num_channels": 3}, (3, 4, 5)),
     "Flatten": ({}, (3, 4, 5)),
     "Reshape": ({"shape": [2, 3, 2]}, (12,)),
+    "RNN": ({"input_size": 3, "hidden_size": 4, "nonlinearity": "relu", "dtype": "float64"}, (5, 3)),
+    "LSTM": ({"input_size": 3, "hidden_size": 4, "return_sequences": False}, (5, 3)),
+    "GRU": ({"input_size": 3, "hidden_size": 2}, (1, 3)),
+    "LastStep": ({}, (5, 3)),
+    "MeanOverTime": ({}, (5, 3)),
 }
 
 
