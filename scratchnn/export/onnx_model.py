@@ -74,7 +74,7 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
     ------
     ValueError
         Naming the first layer that has no ONNX mapping
-        (``cannot export layer 3 (LSTM) to ONNX: ...``).
+        (``cannot export layer 3 (Shift) to ONNX: ...``).
     ImportError
         When the ``onnx`` package is missing (``pip install 'scratchnn[export]'``).
     """
@@ -142,6 +142,18 @@ def _tensor_type(dtype) -> int:
 def _inputs(parts: ModelParts, g: Graph, helper) -> tuple[list, str]:
     """The graph's inputs, and the name of the network's input computed from them."""
     net, plan, scaler = parts.network, parts.plan, parts.scaler
+    sequence = sequence_input(net)
+    if sequence is not None:  # (N, T) int64 ids or (N, T, F) floats, N and T dynamic
+        if plan is not None or scaler is not None:
+            raise ValueError(
+                "cannot export a sequence model with a feature scaler or column plan to ONNX: "
+                "only row models carry preprocessing"
+            )
+        ids, width = sequence
+        kind = _tensor_type(np.int64) if ids else _tensor_type(g.dtype)
+        dims = ["N", "T"] if ids else ["N", "T", width]
+        g.shape_of["features"] = None  # T is known only when the graph runs
+        return [helper.make_tensor_value_info("features", kind, dims)], "features"
     if plan is None and scaler is None:  # a bare network: its input as it takes it
         shape = net.input_shape
         dims = ["N", *(shape if shape is not None else ["F"])]
@@ -163,6 +175,47 @@ def _inputs(parts: ModelParts, g: Graph, helper) -> tuple[list, str]:
         x = g.op("Cast", [x], "network_input", to=_tensor_type(g.dtype))
     g.shape_of[x] = net.input_shape
     return inputs, x
+
+
+#: Layers that keep their input's shape (any rank), skipped to find what a network's input is.
+_KEEP_SHAPE = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Dropout", "GELU", "LayerNorm"}
+_SEQUENCE_WIDTH = {
+    "RNN": "input_size",
+    "LSTM": "input_size",
+    "GRU": "input_size",
+    "MultiHeadAttention": "embed_dim",
+    "PositionalEmbedding": "dim",
+}
+
+
+def sequence_input(network) -> tuple[bool, int | str] | None:
+    """What a sequence model takes: ``(True, "T")`` for int64 ids ``(N, T)`` (an ``Embedding`` first),
+    ``(False, F)`` for ``(N, T, F)`` floats (``F`` a name when unknown); ``None`` for a row model.
+
+    Decided by the first layer that fixes the input's rank, looking into ``Sequential`` and
+    ``Residual`` blocks and past the layers that keep any shape (activations, Dropout, LayerNorm).
+    """
+    width: int | str = "F"
+    pending = list(network.layers)
+    while pending:
+        layer = pending.pop(0)
+        kind = type(layer).__name__
+        if kind == "Sequential":
+            pending[:0] = list(layer.layers)
+        elif kind == "Residual":
+            pending.insert(0, layer.block)
+        elif kind in _KEEP_SHAPE:
+            if kind == "LayerNorm":
+                width = layer.normalized_shape
+        elif kind == "Embedding":
+            return True, "T"
+        elif kind in _SEQUENCE_WIDTH:
+            return False, getattr(layer, _SEQUENCE_WIDTH[kind])
+        elif kind in ("LastStep", "MeanOverTime"):
+            return False, width
+        else:
+            return None
+    return None
 
 
 def _f64() -> int:
@@ -233,25 +286,30 @@ def _outputs(parts: ModelParts, g: Graph, y: str, helper) -> list:
     task, net = parts.task, parts.network
     n_out = net.n_outputs if net.n_outputs is not None else "C"
     float_type, int64 = _tensor_type(g.dtype), _tensor_type(np.int64)
+    per_step = _outputs_per_step(net)
+    if per_step is not None:  # a sequence model's outputs (N, T, C), one per step
+        n_out = per_step
+    rows = ["N", "T"] if per_step is not None else ["N"]
     if task == "classification":
-        label = g.op("ArgMax", [y], "label", axis=1, keepdims=0)  # the first of equal maxima, as np.argmax
+        # the first of equal maxima, as np.argmax, over the last axis: (N, C) -> (N,), (N, T, C) -> (N, T)
+        label = g.op("ArgMax", [y], "label", axis=-1, keepdims=0)
         proba = g.op("Softmax", [y], "probabilities", axis=-1)
         return [
-            helper.make_tensor_value_info(label, int64, ["N"]),
-            helper.make_tensor_value_info(proba, float_type, ["N", n_out]),
+            helper.make_tensor_value_info(label, int64, rows),
+            helper.make_tensor_value_info(proba, float_type, [*rows, n_out]),
         ]
     if task == "multilabel":
         positive = g.op("Greater", [y, g.const("zero", 0.0)], "positive")
         label = g.op("Cast", [positive], "label", to=int64)
         proba = g.op("Sigmoid", [y], "probabilities")
         return [
-            helper.make_tensor_value_info(label, int64, ["N", n_out]),
-            helper.make_tensor_value_info(proba, float_type, ["N", n_out]),
+            helper.make_tensor_value_info(label, int64, [*rows, n_out]),
+            helper.make_tensor_value_info(proba, float_type, [*rows, n_out]),
         ]
     ts = parts.target_scaler
     if ts is None:
         out = g.op("Identity", [y], "prediction")
-        return [helper.make_tensor_value_info(out, float_type, ["N", n_out])]
+        return [helper.make_tensor_value_info(out, float_type, [*rows, n_out])]
     # z * scale + mean, in float64 as TargetScaler.inverse_transform
     z = y if g.dtype == np.float64 else g.op("Cast", [y], "output.float64", to=_f64())
     z = g.op("Mul", [z, g.const("target.scale", ts.scale, dtype=np.float64)], "target.scaled")
@@ -262,6 +320,21 @@ def _outputs(parts: ModelParts, g: Graph, y: str, helper) -> list:
         return [helper.make_tensor_value_info(out, _f64(), ["N"])]
     out = g.op("Add", [z, g.const("target.mean", ts.mean, dtype=np.float64)], "prediction")
     return [helper.make_tensor_value_info(out, _f64(), ["N", n_out])]
+
+
+def _outputs_per_step(network) -> int | None:
+    """For a sequence model whose outputs are ``(N, T, C)``, ``C``; ``None`` otherwise.
+
+    Found by running the network on one sequence of one step (of id 0 for an ``Embedding``)."""
+    sequence = sequence_input(network)
+    if sequence is None:
+        return None
+    ids, width = sequence
+    if not ids and not isinstance(width, int):
+        return None
+    x = np.zeros((1, 1), dtype=np.int64) if ids else np.zeros((1, 1, width), dtype=network.dtype)
+    out = network.forward(x)
+    return out.shape[2] if out.ndim == 3 else None
 
 
 def _props(parts: ModelParts) -> dict[str, str]:
