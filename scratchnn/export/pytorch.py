@@ -17,17 +17,27 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import (
+    GELU,
+    GRU,
+    LSTM,
+    RNN,
     AvgPool2D,
     BatchNorm1d,
     BatchNorm2d,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAvgPool2D,
     Identity,
+    LastStep,
+    LayerNorm,
     LeakyReLU,
     MaxPool2D,
+    MeanOverTime,
+    MultiHeadAttention,
+    PositionalEmbedding,
     ReLU,
     Reshape,
     Sigmoid,
@@ -227,6 +237,148 @@ def _to_global_pool(layer, path):
     return GlobalAvgPool2d()
 
 
+def _to_embedding(layer, path):
+    _, nn = _torch()
+    m = nn.Embedding(
+        layer.num_embeddings,
+        layer.embedding_dim,
+        padding_idx=layer.padding_idx,
+        dtype=_torch_dtype(layer.dtype),
+    )
+    _fill_torch(m, layer.params)
+    return m
+
+
+def _from_embedding(m, path):
+    if m.max_norm is not None:
+        raise _refuse(m, path, "max_norm (renormalising rows as they are read) is not supported")
+    padding_idx = None if m.padding_idx is None else int(m.padding_idx) % m.num_embeddings
+    layer = Embedding(
+        m.num_embeddings, m.embedding_dim, padding_idx=padding_idx, seed=0, dtype=_numpy_dtype(m, path)
+    )
+    _fill(layer.params, [m.weight])
+    return layer
+
+
+def _to_positional(layer, path):
+    from ._torch_modules import PositionalEmbedding as TorchPositional
+
+    m = TorchPositional(layer.max_length, layer.dim, dtype=_torch_dtype(layer.dtype))
+    _fill_torch(m, layer.params)
+    return m
+
+
+def _from_positional(m, path):
+    max_length, dim = m.weight.shape
+    layer = PositionalEmbedding(max_length, dim, seed=0, dtype=_numpy_dtype(m, path))
+    _fill(layer.params, [m.weight])
+    return layer
+
+
+def _to_layer_norm(layer, path):
+    _, nn = _torch()
+    m = nn.LayerNorm(
+        layer.normalized_shape, eps=layer.eps, bias=layer.bias is not None, dtype=_torch_dtype(layer.dtype)
+    )
+    _fill_torch(m, layer.params)
+    return m
+
+
+def _from_layer_norm(m, path):
+    if len(m.normalized_shape) != 1 or not m.elementwise_affine:
+        raise _refuse(
+            m, path, "only a normalized_shape of one axis with elementwise_affine=True is supported"
+        )
+    layer = LayerNorm(m.normalized_shape[0], eps=m.eps, bias=m.bias is not None, dtype=_numpy_dtype(m, path))
+    _fill(layer.params, [m.weight] + ([m.bias] if m.bias is not None else []))
+    return layer
+
+
+def _to_attention(layer, path):
+    from ._torch_modules import SelfAttention
+
+    _, nn = _torch()
+    attn = nn.MultiheadAttention(
+        layer.embed_dim,
+        layer.num_heads,
+        dropout=layer.dropout,
+        bias=layer.bias,
+        batch_first=True,
+        dtype=_torch_dtype(layer.dtype),
+    )
+    m = SelfAttention(attn, layer.causal)
+    _fill_torch(m, layer.params)
+    return m
+
+
+def _from_attention(m, path):
+    attn = m.attn
+    plain = attn.batch_first and attn._qkv_same_embed_dim and attn.bias_k is None and not attn.add_zero_attn
+    if not plain:
+        raise _refuse(
+            m, path, "only batch_first=True, kdim = vdim = embed_dim, no bias_k/bias_v, no zero attention"
+        )
+    layer = MultiHeadAttention(
+        attn.embed_dim,
+        attn.num_heads,
+        causal=bool(m.causal),
+        dropout=float(attn.dropout),
+        bias=attn.in_proj_bias is not None,
+        seed=0,
+        dtype=_numpy_dtype(m, path),
+    )
+    _fill(layer.params, list(m.parameters()))
+    return layer
+
+
+def _to_recurrent(layer, path):
+    from . import _torch_modules
+
+    _, nn = _torch()
+    kind = type(layer).__name__
+    extra = {"nonlinearity": layer.nonlinearity} if kind == "RNN" else {}
+    rnn = getattr(nn, kind)(
+        layer.input_size, layer.hidden_size, batch_first=True, dtype=_torch_dtype(layer.dtype), **extra
+    )
+    m = getattr(_torch_modules, f"Recurrent{kind}")(rnn, layer.return_sequences)
+    _fill_torch(m, layer.params)
+    return m
+
+
+def _from_recurrent(cls):
+    def convert(m, path):
+        rnn = m.rnn
+        plain = rnn.num_layers == 1 and rnn.batch_first and not rnn.bidirectional and rnn.bias
+        if not plain or getattr(rnn, "proj_size", 0):
+            raise _refuse(
+                m, path, "only one layer, batch_first=True, one direction, biases and no projection"
+            )
+        extra = {"nonlinearity": rnn.nonlinearity} if cls is RNN else {}
+        layer = cls(
+            rnn.input_size,
+            rnn.hidden_size,
+            return_sequences=bool(m.return_sequences),
+            seed=0,
+            dtype=_numpy_dtype(m, path),
+            **extra,
+        )
+        _fill(layer.params, list(m.parameters()))
+        return layer
+
+    return convert
+
+
+def _module(name: str):
+    """A module of ``_torch_modules`` that takes no arguments."""
+
+    def convert(layer, path):
+        from . import _torch_modules
+
+        return getattr(_torch_modules, name)()
+
+    return convert
+
+
 def _fill_torch(m, params, buffers=()) -> None:
     torch, _ = _torch()
     with torch.no_grad():
@@ -259,6 +411,16 @@ TORCH_LAYERS = {
     "Reshape": ("Unflatten", _to_reshape, _from_unflatten),
     "Sequential": ("Sequential", _to_sequential, _from_sequential),
     "Residual": ("Residual", _to_residual, _from_residual),
+    "Embedding": ("Embedding", _to_embedding, _from_embedding),
+    "PositionalEmbedding": ("PositionalEmbedding", _to_positional, _from_positional),
+    "LayerNorm": ("LayerNorm", _to_layer_norm, _from_layer_norm),
+    "GELU": ("GELU", _plain("GELU", approximate="approximate"), lambda m, path: GELU(m.approximate)),
+    "MultiHeadAttention": ("SelfAttention", _to_attention, _from_attention),
+    "RNN": ("RecurrentRNN", _to_recurrent, _from_recurrent(RNN)),
+    "LSTM": ("RecurrentLSTM", _to_recurrent, _from_recurrent(LSTM)),
+    "GRU": ("RecurrentGRU", _to_recurrent, _from_recurrent(GRU)),
+    "LastStep": ("LastStep", _module("LastStep"), lambda m, path: LastStep()),
+    "MeanOverTime": ("MeanOverTime", _module("MeanOverTime"), lambda m, path: MeanOverTime()),
 }
 
 #: PyTorch module type -> PyTorch -> scratchnn (``TORCH_LAYERS`` read backwards).
