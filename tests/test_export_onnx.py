@@ -1,7 +1,8 @@
 """ONNX export: the graph that ``to_onnx`` writes, read back from the file and run by ONNX Runtime,
 gives scratchnn's answers on 1,000 rows: within 1e-5 in float32, 1e-12 in float64, labels identical.
 
-Networks built in Python here (every layer type, each activation); models trained through the
+Networks built in Python here (every layer type, each activation; a small sequence model for each
+sequence layer type, on 1,000 sequences); models trained through the
 command line (a regressor with its target scaler, a table with scaled, imputed and one-hot columns)
 in ``test_export_cli.py``. ``onnx`` and ``onnxruntime`` are test dependencies: never skipped.
 """
@@ -15,19 +16,29 @@ import pytest
 
 from scratchnn.export import ONNX_LAYERS, OPSET, TORCH_LAYERS, UnsupportedLayerError, to_onnx
 from scratchnn.layers import (
+    GELU,
+    GRU,
     LAYERS,
+    LSTM,
+    RNN,
     AvgPool2D,
     BatchNorm1d,
     BatchNorm2d,
     Conv2D,
     Dense,
     Dropout,
+    Embedding,
     Flatten,
     GlobalAvgPool2D,
     Identity,
+    LastStep,
     Layer,
+    LayerNorm,
     LeakyReLU,
     MaxPool2D,
+    MeanOverTime,
+    MultiHeadAttention,
+    PositionalEmbedding,
     ReLU,
     Reshape,
     Residual,
@@ -338,3 +349,169 @@ def test_a_predictor_exports_as_its_network_and_metadata(tmp_path):
     a, b = to_onnx(predictor), to_onnx((network, meta))
     assert a.SerializeToString() == b.SerializeToString()
     assert {"Sub", "Div"} <= {node.op_type for node in a.graph.node}
+
+
+# -- sequence models ----------------------------------------------------------------------------
+
+VOCAB, STEPS, WIDTH, CLASSES = 13, 7, 4, 3
+
+
+def randomised(network: NeuralNetwork, rng) -> NeuralNetwork:
+    """Every parameter drawn afresh (biases and LayerNorm's weight and bias included), so that no
+    mapping can be right by a parameter's starting 0 or 1."""
+    for p in network.parameters():
+        p[...] = rng.normal(0.0, 0.6, p.shape)
+    return network
+
+
+def _sequence_layers(kind: str, dtype, rng) -> list:
+    """A small model around one sequence layer type, ending in CLASSES logits per sequence."""
+    kw = {"seed": rng, "dtype": dtype}
+    head = [Dense(6, CLASSES, **kw)]
+    if kind == "Embedding":
+        return [Embedding(VOCAB, 6, padding_idx=0, **kw), MeanOverTime(), *head]
+    if kind == "PositionalEmbedding":  # T up to 12: the graph slices the positions it needs
+        return [PositionalEmbedding(12, WIDTH, **kw), LastStep(), Dense(WIDTH, CLASSES, **kw)]
+    if kind in ("LayerNorm", "LayerNorm-nobias"):
+        norm = LayerNorm(WIDTH, eps=1e-3, bias=kind == "LayerNorm", dtype=dtype)
+        return [norm, MeanOverTime(), Dense(WIDTH, CLASSES, **kw)]
+    if kind.startswith("GELU"):  # (inputs scaled by 3: every range of Cody's erf is reached)
+        gelu = GELU(kind.split("-")[1])
+        return [PositionalEmbedding(12, WIDTH, **kw), gelu, MeanOverTime(), Dense(WIDTH, CLASSES, **kw)]
+    if kind.startswith("MultiHeadAttention"):
+        _, heads, setting = kind.split("-")
+        attn = MultiHeadAttention(
+            WIDTH, int(heads), causal=setting == "causal", bias=setting != "nobias", **kw
+        )
+        return [attn, LastStep(), Dense(WIDTH, CLASSES, **kw)]
+    if kind.startswith(("RNN", "LSTM", "GRU")):
+        name, *options = kind.split("-")
+        cls = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}[name]
+        extra = {"nonlinearity": options[0]} if name == "RNN" else {}
+        if options[-1] == "last":
+            return [cls(WIDTH, 6, return_sequences=False, **extra, **kw), *head]
+        return [cls(WIDTH, 6, **extra, **kw), MeanOverTime() if name == "GRU" else LastStep(), *head]
+    raise AssertionError(kind)
+
+
+#: one small model per sequence layer type and setting; "transformer": all of them in one block
+SEQUENCE_MODELS = [
+    "Embedding",
+    "PositionalEmbedding",
+    "LayerNorm",
+    "LayerNorm-nobias",
+    "GELU-none",
+    "GELU-tanh",
+    "MultiHeadAttention-1-plain",
+    "MultiHeadAttention-2-causal",
+    "MultiHeadAttention-4-plain",
+    "MultiHeadAttention-2-nobias",
+    "RNN-tanh-seq",
+    "RNN-relu-last",
+    "LSTM-seq",
+    "LSTM-last",
+    "GRU-seq",
+    "GRU-last",
+    "transformer",
+]
+
+
+def transformer_layers(dtype, rng) -> list:
+    """An Embedding-first pre-LayerNorm Transformer block (causal attention, GELU MLP), pooled."""
+    kw = {"seed": rng, "dtype": dtype}
+    e = 8
+    return [
+        Embedding(VOCAB, e, padding_idx=0, **kw),
+        PositionalEmbedding(12, e, **kw),
+        Residual(Sequential([LayerNorm(e, dtype=dtype), MultiHeadAttention(e, 2, causal=True, **kw)])),
+        Residual(Sequential([LayerNorm(e, dtype=dtype), Dense(e, 16, **kw), GELU(), Dense(16, e, **kw)])),
+        LayerNorm(e, dtype=dtype),
+        LSTM(e, 6, return_sequences=False, **kw),
+        Dense(6, CLASSES, **kw),
+    ]
+
+
+def sequence_model(kind: str, dtype, rng) -> NeuralNetwork:
+    layers = transformer_layers(dtype, rng) if kind == "transformer" else _sequence_layers(kind, dtype, rng)
+    return randomised(NeuralNetwork(layers, SoftmaxCrossEntropy()), rng)
+
+
+def sequence_input(kind: str, dtype, rng, n: int = N_ROWS, steps: int = STEPS) -> np.ndarray:
+    """``(n, steps)`` int64 ids for an Embedding-first model, else ``(n, steps, WIDTH)`` floats."""
+    if kind in ("Embedding", "transformer"):
+        return rng.integers(0, VOCAB, (n, steps)).astype(np.int64)
+    scale = 3.0 if kind.startswith("GELU") else 1.0
+    return (scale * rng.standard_normal((n, steps, WIDTH))).astype(dtype)
+
+
+def softmax_last(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, as the graph's ``probabilities`` (per step for (N, T, C) logits)."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def assert_sequence_model_matches(network, path, dtype, x) -> float:
+    """As ``assert_classifier_matches`` for a sequence model (whose ``predict_proba`` takes rows)."""
+    labels, proba = session(path).run(["label", "probabilities"], {"features": x})
+    logits = network.forward(x)
+    assert labels.dtype == np.int64
+    assert proba.dtype == dtype
+    np.testing.assert_array_equal(labels, np.argmax(logits, axis=-1))
+    diff = float(np.max(np.abs(proba - softmax_last(logits))))
+    assert diff <= TOLERANCE[dtype], diff
+    return diff
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
+def test_each_sequence_layer_runs_in_onnx_runtime_as_in_scratchnn(tmp_path, kind, dtype):
+    rng = np.random.default_rng(12)
+    network = sequence_model(kind, dtype, rng)
+    proto = to_onnx(network, tmp_path / "seq.onnx")
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    ids = kind in ("Embedding", "transformer")
+    assert dims == (["N", "T"] if ids else ["N", "T", WIDTH])
+    x = sequence_input(kind, dtype, rng)
+    assert_sequence_model_matches(network, tmp_path / "seq.onnx", dtype, x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_the_sequence_length_is_dynamic_too(tmp_path, dtype):
+    rng = np.random.default_rng(13)
+    network = sequence_model("transformer", dtype, rng)
+    to_onnx(network, tmp_path / "t.onnx")
+    for steps in (1, 5, 12):  # up to PositionalEmbedding's max_length
+        x = sequence_input("transformer", dtype, rng, n=64, steps=steps)
+        assert_sequence_model_matches(network, tmp_path / "t.onnx", dtype, x)
+
+
+def test_recurrent_layers_use_the_onnx_operators_in_float32_and_a_scan_in_float64():
+    """ONNX Runtime runs RNN, LSTM and GRU in float32 only: float64 graphs loop with Scan."""
+    rng = np.random.default_rng(14)
+    for kind in ("RNN-tanh-seq", "LSTM-last", "GRU-seq"):
+        ops = {
+            dtype: {n.op_type for n in to_onnx(sequence_model(kind, dtype, rng)).graph.node}
+            for dtype in DTYPES
+        }
+        assert kind.split("-")[0] in ops[np.float32]
+        assert "Scan" in ops[np.float64]
+        assert "Scan" not in ops[np.float32]
+    gelu = {
+        dtype: {n.op_type for n in to_onnx(sequence_model("GELU-none", dtype, rng)).graph.node}
+        for dtype in DTYPES
+    }
+    assert "Erf" in gelu[np.float32]
+    assert "Erf" not in gelu[np.float64]  # no float64 Erf kernel: Cody's rational approximation
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+def test_per_step_outputs_are_labelled_on_the_last_axis_at_later_opsets(tmp_path, opset):
+    """A language model's logits (N, T, C) give labels (N, T) and probabilities (N, T, C)."""
+    rng = np.random.default_rng(15)
+    layers = [*transformer_layers(np.float64, rng)[:5], Dense(8, VOCAB, seed=rng, dtype=np.float64)]
+    network = randomised(NeuralNetwork(layers, SoftmaxCrossEntropy()), rng)
+    proto = to_onnx(network, tmp_path / "lm.onnx", opset=opset)
+    shapes = [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in proto.graph.output]
+    assert shapes == [["N", "T"], ["N", "T", VOCAB]]
+    x = sequence_input("transformer", np.float64, rng, n=200)
+    assert_sequence_model_matches(network, tmp_path / "lm.onnx", np.float64, x)
