@@ -1,5 +1,6 @@
 """PyTorch round trip: ``to_torch`` gives a module with the same weights, whose outputs equal
-scratchnn's within 1e-12 in float64, and ``from_torch`` takes it back bit for bit. Importing
+scratchnn's within 1e-12 in float64, and ``from_torch`` takes it back bit for bit (row models and a
+small model per sequence layer type). Importing
 scratchnn (and its export package and command line) never imports torch or onnx.
 """
 
@@ -11,7 +12,17 @@ import sys
 import numpy as np
 import pytest
 import torch
-from test_export_onnx import ACTIVATIONS, Shift, cnn, mlp, residual_cnn, residual_mlp
+from test_export_onnx import (
+    ACTIVATIONS,
+    SEQUENCE_MODELS,
+    Shift,
+    cnn,
+    mlp,
+    residual_cnn,
+    residual_mlp,
+    sequence_input,
+    sequence_model,
+)
 
 from scratchnn.export import from_torch, to_torch
 from scratchnn.export._torch_modules import Residual as TorchResidual
@@ -126,3 +137,50 @@ def test_importing_scratchnn_and_its_export_and_cli_never_imports_torch_or_onnx(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
+def test_sequence_models_to_torch_give_scratchnn_outputs_in_float64(kind):
+    rng = np.random.default_rng(5)
+    network = sequence_model(kind, np.float64, rng)
+    module = to_torch(network)
+    assert not module.training
+    assert all(p.dtype == torch.float64 for p in module.parameters())
+    x = sequence_input(kind, np.float64, rng)
+    diff = float(np.max(np.abs(torch_forward(module, x) - network.forward(x))))
+    assert diff <= 1e-12, diff
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
+def test_sequence_models_survive_to_torch_then_from_torch_bit_for_bit(kind, dtype):
+    rng = np.random.default_rng(6)
+    network = sequence_model(kind, dtype, rng)
+    back = from_torch(to_torch(network))
+    assert [layer.get_config() for layer in back.layers] == [layer.get_config() for layer in network.layers]
+    assert len(back.parameters()) == len(network.parameters())
+    for a, b in zip(back.parameters(), network.parameters()):
+        assert a.dtype == b.dtype
+        assert a.shape == b.shape
+        assert np.array_equal(a, b)
+    x = sequence_input(kind, dtype, rng, n=100)
+    assert np.array_equal(back.forward(x), network.forward(x))
+
+
+def test_sequence_modules_are_torch_s_own_inside():
+    """Attention and recurrent layers are torch's nn.MultiheadAttention and nn.LSTM... with batch_first."""
+    rng = np.random.default_rng(7)
+    module = to_torch(sequence_model("transformer", np.float64, rng))
+    kinds = [type(m).__name__ for m in module.modules()]
+    for name in ("Embedding", "PositionalEmbedding", "LayerNorm", "MultiheadAttention", "GELU", "LSTM"):
+        assert name in kinds
+    attn = next(m for m in module.modules() if isinstance(m, torch.nn.MultiheadAttention))
+    lstm = next(m for m in module.modules() if isinstance(m, torch.nn.LSTM))
+    assert attn.batch_first
+    assert lstm.batch_first
+    with pytest.raises(
+        ValueError, match=r"^cannot import module 0 \(RecurrentLSTM\) from PyTorch: only one layer"
+    ):
+        from_torch(
+            torch.nn.Sequential(type(module[5])(torch.nn.LSTM(3, 3, num_layers=2, batch_first=True), True))
+        )
