@@ -80,6 +80,7 @@ class _Recurrent(Layer):
     """
 
     gates = 1
+    param_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # as torch.nn.RNN/LSTM/GRU's layer 0
 
     def __init__(
         self,
