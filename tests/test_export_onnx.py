@@ -515,3 +515,20 @@ def test_per_step_outputs_are_labelled_on_the_last_axis_at_later_opsets(tmp_path
     assert shapes == [["N", "T"], ["N", "T", VOCAB]]
     x = sequence_input("transformer", np.float64, rng, n=200)
     assert_sequence_model_matches(network, tmp_path / "lm.onnx", np.float64, x)
+
+
+def test_variable_lengths_are_refused_at_export_naming_the_layer(tmp_path):
+    """The graph has no lengths input: asking for one is one error naming the first layer needing it."""
+    rng = np.random.default_rng(16)
+    network = sequence_model("transformer", np.float32, rng)
+    with pytest.raises(UnsupportedLayerError) as info:
+        to_onnx(network, tmp_path / "never.onnx", lengths=True)
+    message = str(info.value)
+    assert message.startswith(
+        "cannot export layer 2.block.1 (MultiHeadAttention) to ONNX with variable lengths: "
+    )
+    assert "assumes full-length sequences" in message
+    assert "\n" not in message
+    assert not (tmp_path / "never.onnx").exists()
+    with pytest.raises(UnsupportedLayerError, match="no layer of this network reads sequence lengths"):
+        to_onnx(mlp("relu", np.float32, rng), lengths=True)

@@ -19,6 +19,14 @@ mean of its kH·kW strided slices, with standard operators that do run in
 float64. GlobalAvgPool2D is ``ReduceMean`` in both. ONNX's float attributes
 are float32 (``LeakyRelu``'s alpha, ``BatchNormalization``'s epsilon), so in
 a float64 graph those two layers are written out with float64 constants.
+
+Sequence layers take batch-first ``(N, T, F)`` with ``T`` dynamic and every
+sequence full length. The recurrent layers are ONNX's ``RNN``, ``LSTM`` and
+``GRU`` with the weight blocks reordered from PyTorch's gate order (LSTM i, f,
+g, o -> i, o, f, c; GRU r, z, n -> z, r, h with ``linear_before_reset=1``);
+ONNX Runtime runs those (and ``Erf``) in float32 only, so a float64 graph writes
+the loop as a ``Scan`` of the layer's step and the exact GELU's ``erf`` as Cody's
+rational approximation, both in the arithmetic scratchnn uses.
 """
 
 from __future__ import annotations

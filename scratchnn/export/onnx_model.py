@@ -6,6 +6,9 @@ The graph, in order:
    feature columns, or for a table with text columns its numeric ones, in the
    table's order), in the graph's float type; and, when the table had text
    columns, ``text (N, T)``, those columns as strings. ``N`` is dynamic.
+   A sequence model takes ``features (N, T, F)`` floats, or ``(N, T)`` int64
+   token ids when it starts with an ``Embedding``, ``N`` and ``T`` dynamic,
+   every sequence full length (no lengths input; see ``to_onnx``'s ``lengths``).
 2. **preprocessing**, in float64 as scratchnn computes it: empty cells (NaN)
    filled with the training fill values (``IsNaN``, ``Where``); each text
    column one-hot (``LabelEncoder`` from the ``ai.onnx.ml`` domain maps a
@@ -14,7 +17,8 @@ The graph, in order:
 3. **the network**: one mapping per layer (``onnx_layers.ONNX_LAYERS``).
 4. **outputs**, by the task: a classifier gives ``label (N,)`` int64 (the
    index of the largest output, ``ArgMax``) and ``probabilities (N, C)``
-   (``Softmax``); a multilabel network ``label (N, k)`` (1 where the logit is
+   (``Softmax``), per step (``(N, T)``, ``(N, T, C)``) for a sequence model
+   with an output per step; a multilabel network ``label (N, k)`` (1 where the logit is
    positive) and ``probabilities`` (``Sigmoid``); a regressor ``prediction``,
    ``(N,)`` for one target, in the target's units (``* scale + mean`` in
    float64, as ``TargetScaler.inverse_transform``).
@@ -40,7 +44,7 @@ import numpy as np
 
 from ..files import atomic_write
 from ..layers.base import check_dtype
-from .onnx_layers import Graph, add_layer
+from .onnx_layers import Graph, UnsupportedLayerError, add_layer
 from .parts import ModelParts, model_parts
 
 __all__ = ["ML_OPSET", "OPSET", "to_onnx"]
@@ -52,7 +56,7 @@ OPSET = 17
 ML_OPSET = 2
 
 
-def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
+def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET, lengths: bool = False):
     """Write ``model`` as an ONNX graph to ``path`` (if given) and return the ``onnx.ModelProto``.
 
     Parameters
@@ -69,10 +73,17 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
         float64 (weights are cast).
     opset
         The ``ai.onnx`` opset, ``OPSET`` (17) or later.
+    lengths
+        Whether the graph should take each sequence's real length (a padded
+        batch plus ``lengths (N,)``, as ``NeuralNetwork.forward(x, lengths=...)``).
+        Not supported: the graph of a sequence model assumes full-length
+        sequences, so ``True`` raises, naming the first layer that reads lengths.
 
     Raises
     ------
     ValueError
+        With ``lengths=True``, naming the first layer that would need them
+        (``cannot export layer 0 (LSTM) to ONNX with variable lengths: ...``).
         Naming the first layer that has no ONNX mapping
         (``cannot export layer 3 (Shift) to ONNX: ...``).
     ImportError
@@ -83,6 +94,8 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
     dt = check_dtype(parts.network.dtype if dtype is None else dtype)
     if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET <= opset <= _newest_opset():
         raise ValueError(f"opset must be an int from {OPSET} to {_newest_opset()}, got {opset!r}")
+    if lengths:
+        _refuse_lengths(parts.network)
     g = Graph(dt, opset)
     inputs, x = _inputs(parts, g, helper)
     for i, layer in enumerate(parts.network.layers):
@@ -109,6 +122,29 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET):
         data = proto.SerializeToString()
         atomic_write(os.fspath(path), lambda f: f.write(data))
     return proto
+
+
+#: The layer types whose outputs depend on the sequences' real lengths (``set_lengths``).
+_READ_LENGTHS = {"RNN", "LSTM", "GRU", "MultiHeadAttention", "LastStep", "MeanOverTime"}
+
+
+def _refuse_lengths(network) -> None:
+    """``UnsupportedLayerError`` naming the first layer that reads lengths (or the network, if none does)."""
+    pending = [(str(i), layer) for i, layer in enumerate(network.layers)]
+    while pending:
+        path, layer = pending.pop(0)
+        kind = type(layer).__name__
+        if kind in _READ_LENGTHS:
+            raise UnsupportedLayerError(
+                f"cannot export layer {path} ({kind}) to ONNX with variable lengths: the exported graph "
+                "assumes full-length sequences (it has no lengths input); export without lengths and "
+                "feed sequences of one length at a time"
+            )
+        if kind == "Sequential":
+            pending[:0] = [(f"{path}.{i}", child) for i, child in enumerate(layer.layers)]
+        elif kind == "Residual":
+            pending.insert(0, (f"{path}.block", layer.block))
+    raise UnsupportedLayerError("lengths=True: no layer of this network reads sequence lengths")
 
 
 def _import_onnx():
