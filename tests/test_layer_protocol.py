@@ -81,6 +81,11 @@ EXAMPLES = {
         },
         (4,),
     ),
+    "RNN": ({"input_size": 3, "hidden_size": 4, "nonlinearity": "relu", "dtype": "float64"}, (5, 3)),
+    "LSTM": ({"input_size": 3, "hidden_size": 4, "return_sequences": False}, (5, 3)),
+    "GRU": ({"input_size": 3, "hidden_size": 2}, (1, 3)),
+    "LastStep": ({}, (5, 3)),
+    "MeanOverTime": ({}, (5, 3)),
 }
 
 # layers whose input is not real numbers: kind -> a batch of three samples of their per-sample shape

@@ -5,6 +5,7 @@
     scratchnn evaluate --model DIR/model.npz --data SOURCE [--all-rows]
     scratchnn predict  --model DIR/model.npz --input FILE.csv [--output FILE.csv] [--proba]
     scratchnn playground [--port N] [--host ADDRESS] [--model FILE]
+    scratchnn export   --model DIR/model.npz --format onnx --out FILE.onnx
 
 SOURCE is ``digits``, ``iris``, ``wine`` or ``breast_cancer`` (bundled with
 scikit-learn), a CSV file with a header row, or an ``.npz`` file with arrays
@@ -41,6 +42,7 @@ COMMANDS = {
     "evaluate": "scratchnn.cli.evaluate",
     "predict": "scratchnn.cli.predict",
     "playground": "scratchnn.cli.playground",
+    "export": "scratchnn.cli.export",
 }
 
 

@@ -16,6 +16,8 @@ The modules, in the order they are taught:
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
 * ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
+* ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
+* ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -38,13 +40,18 @@ from .embedding import Embedding, PositionalEmbedding
 from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .recurrent import GRU, LSTM, RNN
+from .sequence import LastStep, MeanOverTime
 from .shape import Flatten, Reshape
 
 __all__ = [
     "ACTIVATIONS",
     "GELU",
+    "GRU",
     "LAYERS",
+    "LSTM",
     "PATCH_BYTES_LIMIT",
+    "RNN",
     "AvgPool2D",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -55,10 +62,12 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2D",
     "Identity",
+    "LastStep",
     "Layer",
     "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
+    "MeanOverTime",
     "MultiHeadAttention",
     "PositionalEmbedding",
     "ReLU",
@@ -111,5 +120,10 @@ LAYERS: dict[str, type[Layer]] = {
         MultiHeadAttention,
         Sequential,
         Residual,
+        RNN,
+        LSTM,
+        GRU,
+        LastStep,
+        MeanOverTime,
     )
 }
