@@ -14,10 +14,65 @@ from .layers import ACTIVATIONS, Dense, Dropout, Layer, Sequential
 from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
-__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "NeuralNetwork", "build_mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "EVAL_BYTES_LIMIT",
+    "NETWORK_BYTES_LIMIT",
+    "NeuralNetwork",
+    "build_mlp",
+    "check_network_size",
+]
 
 #: Largest activation (bytes, one layer's output for a chunk of rows) an evaluation builds at once.
 EVAL_BYTES_LIMIT = 64 * 2**20
+
+NETWORK_BYTES_LIMIT = 512 * 2**20
+"""The largest network scratchnn builds or loads: 512 MiB for its weights and buffers plus the
+largest activation (one layer's output) of one batch, at the network's dtype.
+
+Computed from the architecture and the input shape before anything is allocated, and used
+everywhere a network's size comes from outside: a ``--layers`` spec, ``--hidden``, a tuning
+grid's values, the estimators' ``layers`` and ``hidden_units`` (batch: the training batch size)
+and the layer configuration of a model file (batch: one row, the least an evaluation needs).
+No single number in a layer's configuration (a width, a kernel, a stride, a padding) may
+exceed the number of float32 values this allows either.
+"""
+
+
+def check_network_size(steps, *, batch_size: int = 1, itemsize: int = 4) -> None:
+    """Refuse (``ValueError`` naming the layer) a network past ``NETWORK_BYTES_LIMIT``.
+
+    ``steps``: ``(label, n_values, activation_sizes)`` per layer, in order: the label
+    names the layer in the message (its token in a spec, its place and configuration
+    in a model file), ``n_values`` counts its weights and buffers, ``activation_sizes``
+    the values per sample of the arrays its forward pass makes. The first layer at which
+    the weights so far plus the largest activation so far (times ``batch_size`` rows)
+    pass the limit is named, with the sizes.
+    """
+    weights, largest = 0, 0
+    for label, n_values, sizes in steps:
+        weights += int(n_values)
+        largest = max([largest, *(int(v) for v in sizes)])
+        need = (weights + largest * batch_size) * itemsize
+        if need > NETWORK_BYTES_LIMIT:
+            raise ValueError(
+                f"{label} makes the network too large: {weights:,} weights and a largest activation of "
+                f"{largest:,} values per row (x {batch_size} rows) would take {need:,} bytes, more than "
+                f"the {NETWORK_BYTES_LIMIT:,} allowed (scratchnn.network.NETWORK_BYTES_LIMIT)"
+            )
+
+
+def check_size_value(value, label: str) -> None:
+    """Refuse (``ValueError``) an integer anywhere in ``value`` (a config) too large to be a size."""
+    limit = NETWORK_BYTES_LIMIT // 4
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_size_value(item, f"{label} {key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_size_value(item, label)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > limit:
+        raise ValueError(f"{label} {value!r} is too large: no size of a layer may exceed {limit:,}")
 
 
 class NeuralNetwork:

@@ -142,6 +142,17 @@ class Layer(Configurable):
             )
         return list(zip(names, arrays))
 
+    def check_state(self) -> None:
+        """Raise ``ValueError`` if the arrays hold what training never makes (checked on load).
+
+        Nothing to check here; BatchNorm refuses a negative running variance.
+        """
+
+    @classmethod
+    def child_specs(cls, config: dict) -> list:
+        """The ``{"type", "config"}`` of the layers a container's ``config`` holds ([] for a leaf)."""
+        return []
+
     @classmethod
     def from_config(cls, config: dict) -> Layer:
         """The layer ``get_config()`` describes (containers build their children too)."""
