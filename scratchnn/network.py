@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Dropout, Layer, Sequential
-from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
-from .validation import check_features, check_labels, check_positive_int, check_random_state
+from .layers import ACTIVATIONS, Layer, Sequential
+from .losses import Loss, softmax
+from .validation import check_features, check_labels
 
 __all__ = [
     "ACTIVATIONS",
     "EVAL_BYTES_LIMIT",
     "NETWORK_BYTES_LIMIT",
     "NeuralNetwork",
-    "build_mlp",
     "check_network_size",
 ]
 
@@ -262,89 +261,3 @@ class NeuralNetwork:
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
-
-
-def build_mlp(
-    n_features: int,
-    hidden_units=(50,),
-    n_outputs: int = 10,
-    *,
-    activation: str = "relu",
-    loss: str = "cross-entropy",
-    output_activation: str | None = None,
-    task: str | None = None,
-    dropout: float = 0.0,
-    label_smoothing: float = 0.0,
-    seed=None,
-    dtype=np.float32,
-) -> NeuralNetwork:
-    """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
-
-    ``hidden_units`` is an int or a sequence of ints (one per hidden layer).
-    Each Dense layer is initialised as the activation after it asks
-    (``ACTIVATIONS[activation].weight_init``: he for ReLU-like, xavier for sigmoid,
-    tanh and the identity).
-
-    ``loss`` names an entry of ``scratchnn.losses.LOSSES``. The output layer is
-    linear (``output_activation`` None or "identity"): it emits raw scores, which
-    the classification losses turn into probabilities themselves (softmax for
-    "cross-entropy", a sigmoid per column for "bce"), and which are the predicted
-    numbers for the regression losses ("mse", "huber", "mae"). Another
-    ``output_activation`` (an ``ACTIVATIONS`` name) is applied after the last
-    Dense layer, e.g. "sigmoid" for targets in (0, 1).
-    ``task`` overrides the loss's own task where it has a choice: ``loss="mse",
-    task="classification"`` fits one-hot codes of class labels (the seed's option).
-    """
-    rng = check_random_state(seed)
-    n_features = check_positive_int(n_features, "n_features")
-    n_outputs = check_positive_int(n_outputs, "n_outputs")
-    if isinstance(hidden_units, (int, np.integer)):
-        hidden_units = (int(hidden_units),)
-    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
-        raise TypeError(f"hidden_units must be an int or a sequence of ints, got {hidden_units!r}")
-    hidden_units = tuple(check_positive_int(u, "hidden_units") for u in hidden_units)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    if output_activation is not None and output_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"output_activation must be None or one of {sorted(ACTIVATIONS)}, got {output_activation!r}"
-        )
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be None or one of {list(TASKS)}, got {task!r}")
-    loss_obj = _make_loss(loss, task, label_smoothing)
-    init = ACTIVATIONS[activation].weight_init
-    layers: list[Layer] = []
-    width = n_features
-    for units in hidden_units:
-        layers.append(Dense(width, units, init=init, seed=rng, dtype=dtype))
-        layers.append(ACTIVATIONS[activation]())
-        if dropout:
-            layers.append(Dropout(dropout, seed=rng))
-        width = units
-    if output_activation in (None, "identity"):
-        layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
-    else:
-        out_act = ACTIVATIONS[output_activation]
-        layers.append(Dense(width, n_outputs, init=out_act.weight_init, seed=rng, dtype=dtype))
-        layers.append(out_act())
-    return NeuralNetwork(layers, loss_obj)
-
-
-def _make_loss(name: str, task: str | None, label_smoothing: float) -> Loss:
-    """The loss ``LOSSES[name]``, with ``label_smoothing`` (cross-entropy only) and ``task`` if it differs."""
-    cls = LOSSES[name]
-    kwargs = {}
-    if label_smoothing:
-        if cls is not SoftmaxCrossEntropy:
-            raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={name!r}")
-        kwargs["label_smoothing"] = label_smoothing
-    if task is not None and task != cls.task:
-        try:
-            return cls(**kwargs, task=task)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"loss={name!r} fits {cls.task} targets, it cannot be used for task={task!r}"
-            ) from None
-    return cls(**kwargs)
