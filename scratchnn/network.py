@@ -54,10 +54,11 @@ def check_network_size(steps, *, batch_size: int = 1, itemsize: int = 4) -> None
         largest = max([largest, *(int(v) for v in sizes)])
         need = (weights + largest * batch_size) * itemsize
         if need > NETWORK_BYTES_LIMIT:
+            activation = f" and a largest activation of {largest:,} values per row (x {batch_size} rows)"
             raise ValueError(
-                f"{label} makes the network too large: {weights:,} weights and a largest activation of "
-                f"{largest:,} values per row (x {batch_size} rows) would take {need:,} bytes, more than "
-                f"the {NETWORK_BYTES_LIMIT:,} allowed (scratchnn.network.NETWORK_BYTES_LIMIT)"
+                f"{label} makes the network too large: {weights:,} weights{activation if largest else ''} "
+                f"would take {need:,} bytes, more than the {NETWORK_BYTES_LIMIT:,} allowed "
+                "(scratchnn.network.NETWORK_BYTES_LIMIT)"
             )
 
 

@@ -58,7 +58,7 @@ def _build_block(specs: list[LayerSpec], shape: tuple, ctx: BuildContext) -> tup
         if s.keyword == "dense" and len(shape) == 3:
             layers.append(Flatten())  # images into a dense layer: flattened first
             shape = layers[-1].output_shape(shape)
-        label = f"token {s.position} {s.token!r}"
+        label = f"token {s.position} {s.token!r} of {ctx.text!r}"
         ctx.label, ctx.init = label, _init_for(specs, i)
         layer = KEYWORDS[s.keyword].build(s.args, shape, ctx)
         ctx.label = label  # a res(...) built its children under their own labels
@@ -145,6 +145,7 @@ def build_network(
         np.dtype(dtype),
         check_positive_int(batch_size, "batch_size"),
     )
+    ctx.text = text
     ctx.block = lambda block_specs, block_shape: _build_block(block_specs, block_shape, ctx)[0]
     front: list[Layer] = []
     if specs[0].layer in _IMAGE_LAYERS or (specs[0].keyword == "bn" and len(shape) == 3):
@@ -163,7 +164,9 @@ def build_network(
     except ValueError as exc:
         if str(exc).startswith("layers: "):
             raise
-        raise ValueError(f"layers: {ctx.label} of {text!r} does not fit: {exc}") from None
+        if str(exc).startswith(ctx.label):  # the size bound names the token itself
+            raise ValueError(f"layers: {exc}") from None
+        raise ValueError(f"layers: {ctx.label} does not fit: {exc}") from None
     if shape != (n_outputs,):
         last = specs[-1]
         raise _token_error(

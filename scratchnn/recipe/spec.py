@@ -118,6 +118,7 @@ class BuildContext:
     label: str = ""  # the token being built, for the size bound's message
     init: str = "he"  # the initialisation the Dense or Conv2D being built wants
     block: Callable | None = None
+    text: str = ""  # the whole spec, for messages
 
     def layer(self, cls: type[Layer], **kwargs) -> Layer:
         """``cls(**kwargs)``, after checking that its weights keep the network within the bound.
@@ -376,7 +377,7 @@ def _check(spec: LayerSpec) -> None:
     numbers (conv0, drop1.5), and its weights are sized before they are allocated (conv16k100000)."""
     entry = KEYWORDS[spec.keyword]
     ctx = BuildContext(
-        n_outputs=1, rng=np.random.default_rng(0), dtype=np.dtype(np.float32), label="this layer"
+        n_outputs=1, rng=np.random.default_rng(0), dtype=np.dtype(np.float32), label="even on one input, it"
     )
     entry.build(spec.args, entry.probe, ctx)
 
