@@ -309,5 +309,7 @@ def test_the_size_bound_counts_one_batch_of_the_largest_activation():
     # conv64 on 1x64x64 images: 262,144 values per row; 600 rows of float32 pass the limit, 100 do not
     assert 100 * 64 * 64 * 64 * 4 < NETWORK_BYTES_LIMIT < 600 * 64 * 64 * 64 * 4
     build_network("conv64k3p1-gap-dense", (1, 64, 64), 10, seed=0, batch_size=100)
-    with pytest.raises(ValueError, match=r"token 1 'conv64k3p1' makes the network too large.*x 600 rows"):
+    with pytest.raises(
+        ValueError, match=r"token 1 'conv64k3p1' of '[^']*' makes the network too large.*x 600 rows"
+    ):
         build_network("conv64k3p1-gap-dense", (1, 64, 64), 10, seed=0, batch_size=600)

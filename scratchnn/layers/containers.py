@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, layer_class
 
 __all__ = ["Residual", "Sequential"]
 
@@ -255,8 +255,6 @@ def _children(config: dict, key: str) -> list[dict]:
 
 
 def _child_class(child: dict) -> type[Layer]:
-    from . import layer_class  # the name table sits at the foot of the package, after the containers
-
     return layer_class(child["type"])
 
 
