@@ -210,6 +210,7 @@ def build(
             label_smoothing=config.label_smoothing,
             seed=rng,
             dtype=np.dtype(config.dtype),
+            batch_size=config.batch_size,
         )
     extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.weight_decay, **extra)

@@ -106,6 +106,18 @@ def test_train_sizes_the_activations_for_the_batch_size(tmp_path):
     assert_refused(proc, usage, "--layers", "token 1 'conv64k3p1'", "x 40000 rows")
 
 
+def test_train_refuses_hidden_units_past_the_size_limit(tmp_path):
+    # under this machine's memory, past the limit: refused at the door, not a bug in the middle
+    proc, usage = measured("train", "--data", "digits", "--hidden", "3000000", "--out", "run", cwd=tmp_path)
+    assert_refused(proc, usage, "--hidden 3000000", "the layer of 3000000 units", "too large")
+
+
+def test_tune_refuses_grid_hidden_units_past_the_size_limit(tmp_path):
+    grid = "hidden_units=16,3000000"
+    proc, usage = measured("tune", "--data", "digits", "--grid", grid, "--out", "run", cwd=tmp_path)
+    assert_refused(proc, usage, "hidden_units 3000000", "too large")
+
+
 def test_tune_refuses_a_grid_spec_past_the_size_limit(tmp_path):
     grid = "layers=dense64-dense,dense300000000-dense"
     proc, usage = measured("tune", "--data", "digits", "--grid", grid, "--out", "run", cwd=tmp_path)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import data, sources
 from ..files import atomic_write
+from ..network import check_network_size
 from ..serialization import ModelFileError, load_network
 from . import options
 from .errors import UserError, from_user
@@ -103,6 +104,12 @@ def check_network_fits(config, n_features: int, n_classes: int, option: str = "-
     hidden = config.hidden_units
     hidden = [int(hidden)] if isinstance(hidden, (int, np.integer)) else [int(u) for u in hidden]
     widths = [n_features, *hidden, n_classes]
+    # the bound every network meets (weights plus one batch's largest activation), sized from the widths
+    steps = [(f"the layer of {b} units", (a + 1) * b, [b]) for a, b in itertools.pairwise(widths)]
+    try:
+        check_network_size(steps, batch_size=config.batch_size, itemsize=np.dtype(config.dtype).itemsize)
+    except ValueError as exc:
+        raise UserError(f"{option} {','.join(str(u) for u in hidden)}: {exc}") from None
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     need = 4 * n_params * np.dtype(config.dtype).itemsize
     have = physical_memory()

@@ -214,6 +214,7 @@ def build_mlp(
     label_smoothing: float = 0.0,
     seed=None,
     dtype=np.float32,
+    batch_size: int = 1,
 ) -> NeuralNetwork:
     """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
 
@@ -234,6 +235,7 @@ def build_mlp(
     Dense layer, e.g. "sigmoid" for targets in (0, 1).
     ``task`` overrides the loss's own task where it has a choice: ``loss="mse",
     task="classification"`` fits one-hot codes of class labels (the seed's option).
+    ``batch_size``: as ``build_network``, the rows of one batch the size bound counts.
     """
     rng = check_random_state(seed)
     n_features = check_positive_int(n_features, "n_features")
@@ -255,4 +257,6 @@ def build_mlp(
         check_float_in_range(dropout, "rate", 0.0, 1.0)  # as Dropout itself checks it
     loss_obj = make_loss(loss, task, label_smoothing)
     spec = mlp_spec(hidden_units, activation=activation, dropout=dropout, output_activation=output_activation)
-    return build_network(spec, n_features, n_outputs, loss=loss_obj, seed=rng, dtype=dtype)
+    return build_network(
+        spec, n_features, n_outputs, loss=loss_obj, seed=rng, dtype=dtype, batch_size=batch_size
+    )
