@@ -93,7 +93,8 @@ def config_from_args(args):
 
 
 def check_network_fits(config, n_features: int, n_classes: int, option: str = "--hidden") -> None:
-    """Refuse, before allocating anything, a network whose parameters cannot fit in this machine's memory.
+    """Refuse, before allocating anything, a network that cannot fit in this machine's memory, or past
+    ``scratchnn.network.NETWORK_BYTES_LIMIT`` (weights plus one batch's largest activation).
 
     Training holds each parameter array about four times (the weights, their
     gradients and up to two optimizer buffers, Adam's ``m`` and ``v``), each
@@ -104,12 +105,6 @@ def check_network_fits(config, n_features: int, n_classes: int, option: str = "-
     hidden = config.hidden_units
     hidden = [int(hidden)] if isinstance(hidden, (int, np.integer)) else [int(u) for u in hidden]
     widths = [n_features, *hidden, n_classes]
-    # the bound every network meets (weights plus one batch's largest activation), sized from the widths
-    steps = [(f"the layer of {b} units", (a + 1) * b, [b]) for a, b in itertools.pairwise(widths)]
-    try:
-        check_network_size(steps, batch_size=config.batch_size, itemsize=np.dtype(config.dtype).itemsize)
-    except ValueError as exc:
-        raise UserError(f"{option} {','.join(str(u) for u in hidden)}: {exc}") from None
     n_params = sum((a + 1) * b for a, b in itertools.pairwise(widths))
     need = 4 * n_params * np.dtype(config.dtype).itemsize
     have = physical_memory()
@@ -120,6 +115,12 @@ def check_network_fits(config, n_features: int, n_classes: int, option: str = "-
             "parameters (weights, gradients and optimizer state), more than this machine's "
             f"{have / 1e9:,.1f} GB of memory"
         )
+    # then the bound every network meets (weights plus one batch's largest activation), sized from the widths
+    steps = [(f"the layer of {b} units", (a + 1) * b, [b]) for a, b in itertools.pairwise(widths)]
+    try:
+        check_network_size(steps, batch_size=config.batch_size, itemsize=np.dtype(config.dtype).itemsize)
+    except ValueError as exc:
+        raise UserError(f"{option} {','.join(str(u) for u in hidden)}: {exc}") from None
 
 
 def physical_memory() -> int | None:
