@@ -97,7 +97,7 @@ def _damaged_models(d: Path) -> None:
     data = (d / "iris" / "model.npz").read_bytes()
     (d / "truncated.npz").write_bytes(data[: len(data) // 2])
     flipped = bytearray(data)
-    flipped[data.index(b"param_0.npy") + 200] ^= 0xFF
+    flipped[data.index(b"0.W.npy") + 200] ^= 0xFF
     (d / "corrupted.npz").write_bytes(bytes(flipped))
     with np.load(d / "iris" / "model.npz", allow_pickle=False) as z:
         arrays = {name: z[name] for name in z.files}
@@ -325,7 +325,7 @@ def test_a_model_carrying_a_pickle_is_refused_and_its_code_never_runs(workdir, t
     ):
         for name in z.files:
             member = io.BytesIO()
-            np.save(member, evil if name == "param_0" else z[name], allow_pickle=True)
+            np.save(member, evil if name == "0.W" else z[name], allow_pickle=True)
             out.writestr(name + ".npy", member.getvalue())
     (tmp_path / "evil.npz").write_bytes(buffer.getvalue())
     for args in (

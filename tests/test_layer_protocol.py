@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+from scratchnn import build_mlp
 from scratchnn.layers import (
     ACTIVATIONS,
     LAYERS,
@@ -30,7 +31,7 @@ from scratchnn.layers import (
     layer_from_config,
 )
 from scratchnn.losses import SoftmaxCrossEntropy
-from scratchnn.network import NeuralNetwork, build_mlp
+from scratchnn.network import NeuralNetwork
 
 # kind -> (constructor config, per-sample input shape used to run it)
 EXAMPLES = {

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import data, sources
 from ..files import atomic_write
+from ..network import check_network_size
 from ..serialization import ModelFileError, load_network
 from . import options
 from .errors import UserError, from_user
@@ -92,7 +93,8 @@ def config_from_args(args):
 
 
 def check_network_fits(config, n_features: int, n_classes: int, option: str = "--hidden") -> None:
-    """Refuse, before allocating anything, a network whose parameters cannot fit in this machine's memory.
+    """Refuse, before allocating anything, a network that cannot fit in this machine's memory, or past
+    ``scratchnn.network.NETWORK_BYTES_LIMIT`` (weights plus one batch's largest activation).
 
     Training holds each parameter array about four times (the weights, their
     gradients and up to two optimizer buffers, Adam's ``m`` and ``v``), each
@@ -113,6 +115,12 @@ def check_network_fits(config, n_features: int, n_classes: int, option: str = "-
             "parameters (weights, gradients and optimizer state), more than this machine's "
             f"{have / 1e9:,.1f} GB of memory"
         )
+    # then the bound every network meets (weights plus one batch's largest activation), sized from the widths
+    steps = [(f"the layer of {b} units", (a + 1) * b, [b]) for a, b in itertools.pairwise(widths)]
+    try:
+        check_network_size(steps, batch_size=config.batch_size, itemsize=np.dtype(config.dtype).itemsize)
+    except ValueError as exc:
+        raise UserError(f"{option} {','.join(str(u) for u in hidden)}: {exc}") from None
 
 
 def physical_memory() -> int | None:
@@ -123,16 +131,16 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_layers(specs, ds: sources.Dataset, prep: data.Prepared) -> None:
+def check_layers(specs, ds: sources.Dataset, prep: data.Prepared, batch_size: int = 1) -> None:
     """Build each ``--layers`` spec once for this data (cheap), so that one which does not fit it
     (a convolution on rows without an image shape, a pooling that outgrows the image) is a one-line
     error before any training starts."""
-    from ..layers.spec import build_network
+    from ..recipe import build_network
 
     shape = ds.input_shape or prep.x.shape[1]
     for spec in dict.fromkeys(s for s in specs if s is not None):
         try:
-            build_network(spec, shape, prep.n_outputs)
+            build_network(spec, shape, prep.n_outputs, batch_size=batch_size)  # sized for one batch
         except ValueError as exc:
             raise UserError("--" + str(exc) if str(exc).startswith("layers: ") else str(exc)) from None
 
