@@ -12,7 +12,9 @@ The modules, in the order they are taught:
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
 * ``normalization``: BatchNorm1d, BatchNorm2d;
 * ``shape``: Flatten, Reshape;
-* ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
+* ``recurrent``: what recurrent layers share (backpropagation through time,
+  variable lengths), and RNN;
+* ``gated_recurrent``: LSTM, GRU;
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
@@ -30,9 +32,10 @@ from .base import Layer
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .gated_recurrent import GRU, LSTM
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import RNN
 from .sequence import LastStep, MeanOverTime
 from .shape import Flatten, Reshape
 
