@@ -41,7 +41,9 @@ class LSTM(_Recurrent):
 
     The sigmoids are computed as ``0.5 + 0.5 * tanh(a/2)`` (equal to
     ``1/(1+exp(-a))``, cannot overflow), so one ``tanh`` call covers all four gates.
-    Lengths: see the module docstring (``set_lengths``).
+    Variable lengths: pad the batch to its longest sequence and call
+    ``layer.set_lengths(lengths)`` (int array ``(N,)``) before ``forward``; a
+    sequence's state then stops at its last real step (``scratchnn.layers.recurrent``).
     """
 
     gates = 4
@@ -162,7 +164,9 @@ class GRU(_Recurrent):
         dar = dr * r(1-r)    daz = dz * z(1-z)     (both sides alike)
         dh_{t-1} = dh * z + [dar, daz, dhp_n] @ W_hh
 
-    Lengths: see the module docstring (``set_lengths``).
+    Variable lengths: pad the batch to its longest sequence and call
+    ``layer.set_lengths(lengths)`` (int array ``(N,)``) before ``forward``; a
+    sequence's state then stops at its last real step (``scratchnn.layers.recurrent``).
     """
 
     gates = 3

@@ -235,7 +235,9 @@ class RNN(_Recurrent):
         dW_ih = sum_t da_t.T @ x_t,  dW_hh = sum_t da_t.T @ h_{t-1},  db_ih = db_hh = sum_t da_t
         dx_t = da_t @ W_ih
 
-    Lengths: see the module docstring (``set_lengths``).
+    Variable lengths: pad the batch to its longest sequence and call
+    ``layer.set_lengths(lengths)`` (int array ``(N,)``) before ``forward``; a
+    sequence's state then stops at its last real step (``scratchnn.layers.recurrent``).
     """
 
     gates = 1
