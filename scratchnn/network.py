@@ -8,55 +8,107 @@ layers in reverse order, each turning ``dL/d(its output)`` into
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Dropout, Layer
-from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
-from .validation import check_features, check_labels, check_positive_int, check_random_state
+from .layers import ACTIVATIONS, Layer, Sequential
+from .losses import Loss, softmax
+from .validation import check_features, check_labels
 
-__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "NeuralNetwork", "build_mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "EVAL_BYTES_LIMIT",
+    "NETWORK_BYTES_LIMIT",
+    "NeuralNetwork",
+    "check_network_size",
+]
 
 #: Largest activation (bytes, one layer's output for a chunk of rows) an evaluation builds at once.
 EVAL_BYTES_LIMIT = 64 * 2**20
 
+NETWORK_BYTES_LIMIT = 512 * 2**20
+"""The largest network scratchnn builds or loads: 512 MiB for its weights and buffers plus the
+largest activation (one layer's output) of one batch, at the network's dtype.
+
+Computed from the architecture and the input shape before anything is allocated, and used
+everywhere a network's size comes from outside: a ``--layers`` spec, ``--hidden``, a tuning
+grid's values, the estimators' ``layers`` and ``hidden_units`` (batch: the training batch size)
+and the layer configuration of a model file (batch: one row, the least an evaluation needs).
+No single number in a layer's configuration (a width, a kernel, a stride, a padding) may
+exceed the number of float32 values this allows either.
+"""
+
+
+def check_network_size(steps, *, batch_size: int = 1, itemsize: int = 4) -> None:
+    """Refuse (``ValueError`` naming the layer) a network past ``NETWORK_BYTES_LIMIT``.
+
+    ``steps``: ``(label, n_values, activation_sizes)`` per layer, in order: the label
+    names the layer in the message (its token in a spec, its place and configuration
+    in a model file), ``n_values`` counts its weights and buffers, ``activation_sizes``
+    the values per sample of the arrays its forward pass makes. The first layer at which
+    the weights so far plus the largest activation so far (times ``batch_size`` rows)
+    pass the limit is named, with the sizes.
+    """
+    weights, largest = 0, 0
+    for label, n_values, sizes in steps:
+        weights += int(n_values)
+        largest = max([largest, *(int(v) for v in sizes)])
+        need = (weights + largest * batch_size) * itemsize
+        if need > NETWORK_BYTES_LIMIT:
+            activation = f" and a largest activation of {largest:,} values per row (x {batch_size} rows)"
+            raise ValueError(
+                f"{label} makes the network too large: {weights:,} weights{activation if largest else ''} "
+                f"would take {need:,} bytes, more than the {NETWORK_BYTES_LIMIT:,} allowed "
+                "(scratchnn.network.NETWORK_BYTES_LIMIT)"
+            )
+
+
+def check_size_value(value, label: str) -> None:
+    """Refuse (``ValueError``) an integer anywhere in ``value`` (a config) too large to be a size."""
+    limit = NETWORK_BYTES_LIMIT // 4
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_size_value(item, f"{label} {key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_size_value(item, label)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > limit:
+        raise ValueError(f"{label} {value!r} is too large: no size of a layer may exceed {limit:,}")
+
 
 class NeuralNetwork:
-    """A feed-forward network: ``layers`` applied in order, trained against ``loss``.
+    """A network: a model (a ``Layer``, usually a ``Sequential``) trained against ``loss``.
 
-    Consecutive layers are checked to fit when the network is built: each
-    layer's ``output_shape`` is given the per-sample shape coming out of the
-    layer before (a Dense layer's ``in_features`` must equal that width, a
+    ``NeuralNetwork(model, loss)`` takes a ``Layer`` or a list of layers; a list
+    (or a single layer that is not a ``Sequential``) is wrapped in a
+    ``Sequential``, so ``network.model`` is always one and ``network.layers`` is
+    its top level. Consecutive layers are checked to fit when the network is
+    built: each layer's ``output_shape`` is given the per-sample shape coming out
+    of the layer before (a Dense layer's ``in_features`` must equal that width, a
     Conv2D's ``in_channels`` its channels).
 
     ``parameters()`` and ``gradients()`` are aligned lists over all layers, in
-    layer order, ``W`` before ``b``; the arrays are the layers' own, so an
-    optimizer updating them in place trains the network.
+    layer order (containers in their children's order), ``W`` before ``b``; the
+    arrays are the layers' own, so an optimizer updating them in place trains
+    the network.
     """
 
-    def __init__(self, layers: list[Layer], loss: Loss) -> None:
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers must hold at least one layer, got []")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a Layer, got {layer!r}")
+    def __init__(self, model, loss: Loss) -> None:
+        if isinstance(model, Sequential):
+            self.model = model
+        elif isinstance(model, Layer):
+            self.model = Sequential([model])
+        else:
+            if isinstance(model, (str, bytes)) or not hasattr(model, "__iter__"):
+                raise TypeError(f"model must be a Layer or a list of Layers, got {model!r}")
+            self.model = Sequential(model)
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        shape, widest = None, 1
-        for i, layer in enumerate(layers):
-            try:
-                shape = layer.output_shape(shape)
-            except ValueError as exc:
-                raise ValueError(f"layers[{i}]: {exc}") from None
-            if shape is not None:
-                widest = max(widest, math.prod(shape))
-        self._output_shape = shape
-        self.layers = layers
+        self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that does not fit
+        widest = max(self.model.activation_sizes(None), default=1)
+        self.layers = self.model.layers
         self.loss = loss
-        self._params = [p for layer in layers for p in layer.params]
-        self._grads = [g for layer in layers for g in layer.grads]
+        self._params = self.model.params
+        self._grads = self.model.grads
         #: rows evaluated at once: the largest activation of a chunk stays under EVAL_BYTES_LIMIT
         self.eval_rows = max(1, EVAL_BYTES_LIMIT // (widest * self.dtype.itemsize))
         self._chunked = False
@@ -69,12 +121,7 @@ class NeuralNetwork:
         The first layer that fixes its input shape decides, provided only
         layers that keep any shape (activations, Dropout) come before it.
         """
-        for layer in self.layers:
-            if layer.input_shape is not None:
-                return tuple(layer.input_shape)
-            if layer.output_shape(None) is not None:
-                return None  # this layer changes the shape without fixing its input
-        return None
+        return self.model.input_shape
 
     @property
     def n_features(self) -> int | None:
@@ -94,27 +141,36 @@ class NeuralNetwork:
         return self._params[0].dtype if self._params else np.dtype(np.float32)
 
     # -- the passes ----------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)``.
+    def forward(
+        self, x: np.ndarray, training: bool = False, *, lengths: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)`` (or any per-sample shape).
 
         ``training=True`` switches on training-only behaviour (Dropout, BatchNorm's
         batch statistics) and is what the trainer uses; the default is evaluation.
         Evaluating more rows than ``eval_rows`` runs them in chunks, so that no
         layer's activations pass ``EVAL_BYTES_LIMIT`` (a convolution's feature maps
         for a whole test set would); the outputs are the same.
+
+        ``lengths (N,)``: the valid length of each padded sequence of ``x`` (``None``:
+        all full length), handed to the layers through ``model.set_lengths``.
         """
         n = x.shape[0]
         if training or n <= self.eval_rows:
             self._chunked = False
-            return self._forward(x, training)
+            return self._forward(x, training, lengths)
         self._chunked = True  # the layers hold only the last chunk: no backward from this
         step = self.eval_rows
-        return np.concatenate([self._forward(x[i : i + step], False) for i in range(0, n, step)])
+        return np.concatenate(
+            [
+                self._forward(x[i : i + step], False, None if lengths is None else lengths[i : i + step])
+                for i in range(0, n, step)
+            ]
+        )
 
-    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+    def _forward(self, x: np.ndarray, training: bool, lengths: np.ndarray | None) -> np.ndarray:
+        self.model.set_lengths(lengths)
+        return self.model.forward(x, training)
 
     @property
     def task(self) -> str:
@@ -141,12 +197,8 @@ class NeuralNetwork:
                 f"backward needs a forward pass of at most eval_rows={self.eval_rows} rows "
                 "(or training=True); the last one was evaluated in chunks"
             )
-        grad = self.loss.backward()
-        # Below the first layer with parameters (a Reshape in front of a CNN, say) input
-        # gradients lead only to dL/dx of the data, which nothing uses: stop there.
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            grad = self.layers[i].backward(grad, input_grad=i > first)
+        # Nothing uses dL/dx of the data: the model stops at its first layer with parameters.
+        self.model.backward(self.loss.backward(), input_grad=False)
 
     def parameters(self) -> list[np.ndarray]:
         """All parameter arrays, layer by layer (``W`` before ``b``)."""
@@ -161,7 +213,7 @@ class NeuralNetwork:
 
         Layer by layer, in each layer's ``buffers`` order; saved with the model.
         """
-        return [b for layer in self.layers for b in layer.buffers]
+        return self.model.buffers
 
     # -- using a trained network ---------------------------------------------
     def _check_x(self, x) -> np.ndarray:
@@ -203,96 +255,10 @@ class NeuralNetwork:
     def get_config(self) -> dict:
         """Architecture as JSON-ready data: layer types and constructor arguments, and the loss."""
         return {
-            "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            **self.model.get_config(),  # {"layers": [{"type", "config"}, ...]}, nested for containers
             "loss": {"type": type(self.loss).__name__, "config": self.loss.get_config()},
         }
 
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
-
-
-def build_mlp(
-    n_features: int,
-    hidden_units=(50,),
-    n_outputs: int = 10,
-    *,
-    activation: str = "relu",
-    loss: str = "cross-entropy",
-    output_activation: str | None = None,
-    task: str | None = None,
-    dropout: float = 0.0,
-    label_smoothing: float = 0.0,
-    seed=None,
-    dtype=np.float32,
-) -> NeuralNetwork:
-    """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
-
-    ``hidden_units`` is an int or a sequence of ints (one per hidden layer).
-    Each Dense layer is initialised as the activation after it asks
-    (``ACTIVATIONS[activation].weight_init``: he for ReLU-like, xavier for sigmoid,
-    tanh and the identity).
-
-    ``loss`` names an entry of ``scratchnn.losses.LOSSES``. The output layer is
-    linear (``output_activation`` None or "identity"): it emits raw scores, which
-    the classification losses turn into probabilities themselves (softmax for
-    "cross-entropy", a sigmoid per column for "bce"), and which are the predicted
-    numbers for the regression losses ("mse", "huber", "mae"). Another
-    ``output_activation`` (an ``ACTIVATIONS`` name) is applied after the last
-    Dense layer, e.g. "sigmoid" for targets in (0, 1).
-    ``task`` overrides the loss's own task where it has a choice: ``loss="mse",
-    task="classification"`` fits one-hot codes of class labels (the seed's option).
-    """
-    rng = check_random_state(seed)
-    n_features = check_positive_int(n_features, "n_features")
-    n_outputs = check_positive_int(n_outputs, "n_outputs")
-    if isinstance(hidden_units, (int, np.integer)):
-        hidden_units = (int(hidden_units),)
-    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
-        raise TypeError(f"hidden_units must be an int or a sequence of ints, got {hidden_units!r}")
-    hidden_units = tuple(check_positive_int(u, "hidden_units") for u in hidden_units)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    if output_activation is not None and output_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"output_activation must be None or one of {sorted(ACTIVATIONS)}, got {output_activation!r}"
-        )
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be None or one of {list(TASKS)}, got {task!r}")
-    loss_obj = _make_loss(loss, task, label_smoothing)
-    init = ACTIVATIONS[activation].weight_init
-    layers: list[Layer] = []
-    width = n_features
-    for units in hidden_units:
-        layers.append(Dense(width, units, init=init, seed=rng, dtype=dtype))
-        layers.append(ACTIVATIONS[activation]())
-        if dropout:
-            layers.append(Dropout(dropout, seed=rng))
-        width = units
-    if output_activation in (None, "identity"):
-        layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
-    else:
-        out_act = ACTIVATIONS[output_activation]
-        layers.append(Dense(width, n_outputs, init=out_act.weight_init, seed=rng, dtype=dtype))
-        layers.append(out_act())
-    return NeuralNetwork(layers, loss_obj)
-
-
-def _make_loss(name: str, task: str | None, label_smoothing: float) -> Loss:
-    """The loss ``LOSSES[name]``, with ``label_smoothing`` (cross-entropy only) and ``task`` if it differs."""
-    cls = LOSSES[name]
-    kwargs = {}
-    if label_smoothing:
-        if cls is not SoftmaxCrossEntropy:
-            raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={name!r}")
-        kwargs["label_smoothing"] = label_smoothing
-    if task is not None and task != cls.task:
-        try:
-            return cls(**kwargs, task=task)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"loss={name!r} fits {cls.task} targets, it cannot be used for task={task!r}"
-            ) from None
-    return cls(**kwargs)

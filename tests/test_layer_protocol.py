@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+from scratchnn import build_mlp
 from scratchnn.layers import (
     ACTIVATIONS,
     LAYERS,
@@ -30,7 +31,7 @@ from scratchnn.layers import (
     layer_from_config,
 )
 from scratchnn.losses import SoftmaxCrossEntropy
-from scratchnn.network import NeuralNetwork, build_mlp
+from scratchnn.network import NeuralNetwork
 
 # kind -> (constructor config, per-sample input shape used to run it)
 EXAMPLES = {
@@ -57,6 +58,30 @@ EXAMPLES = {
     "GRU": ({"input_size": 3, "hidden_size": 2}, (1, 3)),
     "LastStep": ({}, (5, 3)),
     "MeanOverTime": ({}, (5, 3)),
+    "Sequential": (
+        {
+            "layers": [
+                {"type": "Dense", "config": {"in_features": 4, "out_features": 3}},
+                {"type": "BatchNorm1d", "config": {"num_features": 3}},
+                {"type": "ReLU", "config": {}},
+            ]
+        },
+        (4,),
+    ),
+    "Residual": (
+        {
+            "block": {
+                "type": "Sequential",
+                "config": {
+                    "layers": [
+                        {"type": "Dense", "config": {"in_features": 4, "out_features": 4}},
+                        {"type": "BatchNorm1d", "config": {"num_features": 4}},
+                    ]
+                },
+            }
+        },
+        (4,),
+    ),
 }
 
 
@@ -89,6 +114,23 @@ def test_output_shape_is_the_shape_forward_returns(kind):
     x = np.random.default_rng(0).standard_normal((3, *in_shape))
     for training in (False, True):
         assert layer.forward(x, training=training).shape[1:] == layer.output_shape(in_shape)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_array_layout_names_and_shapes_every_array_as_named_arrays_does(kind):
+    config, _ = EXAMPLES[kind]
+    layer = layer_from_config(kind, config)
+    layout = LAYERS[kind].array_layout(layer.get_config())
+    named = layer.named_arrays()
+    assert [name for name, _, _ in layout] == [name for name, _ in named]
+    assert [shape for _, shape, _ in layout] == [a.shape for _, a in named]
+    arrays = {name: array for name, array in named}
+    params = [arrays[name] for name, _, is_buffer in layout if not is_buffer]
+    buffers = [arrays[name] for name, _, is_buffer in layout if is_buffer]
+    assert len(params) == len(layer.params)
+    assert all(a is b for a, b in zip(params, layer.params))
+    assert len(buffers) == len(layer.buffers)
+    assert all(a is b for a, b in zip(buffers, layer.buffers))
 
 
 def test_array_shapes_allocate_nothing_even_for_a_huge_claimed_layer():

@@ -16,19 +16,22 @@ The modules, in the order they are taught:
   variable lengths), and RNN;
 * ``gated_recurrent``: LSTM, GRU;
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
+* ``containers``: Sequential and Residual, layers made of layers.
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
 
-The name table ``LAYERS`` (class name -> class) at the foot of this file is
-what model files and ``layer_from_config`` use; adding a layer means writing
-its class in one of the modules and listing it there.
+The name table ``LAYERS`` (class name -> class), filled at the foot of this
+file (declared in ``base``, so that containers can read it), is what model
+files and ``layer_from_config`` use; adding a layer means writing its class in
+one of the modules and listing it there.
 """
 
 from __future__ import annotations
 
 from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
-from .base import Layer
+from .base import LAYERS, Layer, layer_class
+from .containers import Residual, Sequential
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -62,6 +65,8 @@ __all__ = [
     "MeanOverTime",
     "ReLU",
     "Reshape",
+    "Residual",
+    "Sequential",
     "Sigmoid",
     "Tanh",
     "layer_class",
@@ -70,23 +75,13 @@ __all__ = [
 ]
 
 
-def layer_class(kind: str) -> type[Layer]:
-    """The layer class called ``kind`` in ``LAYERS``, or ``ValueError`` naming the choices."""
-    if not isinstance(kind, str) or kind not in LAYERS:
-        raise ValueError(f"unknown layer type {kind!r}; expected one of {sorted(LAYERS)}")
-    return LAYERS[kind]
-
-
 def layer_from_config(kind: str, config: dict) -> Layer:
     """Build a layer from its class name and ``get_config()`` dict (used when loading)."""
-    cls = layer_class(kind)
-    if not isinstance(config, dict):
-        raise TypeError(f"the config of a {kind} layer must be a dict, got {config!r}")
-    return cls(**config)
+    return layer_class(kind).from_config(config)
 
 
-LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls
+LAYERS.update(
+    (cls.__name__, cls)
     for cls in (
         Dense,
         ReLU,
@@ -108,5 +103,7 @@ LAYERS: dict[str, type[Layer]] = {
         GRU,
         LastStep,
         MeanOverTime,
+        Sequential,
+        Residual,
     )
-}
+)

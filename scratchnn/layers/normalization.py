@@ -47,6 +47,9 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 class _BatchNorm(Layer):
     """The statistics, the running averages and both passes on rows ``(M, C)``."""
 
+    param_names = ("gamma", "beta")
+    buffer_names = ("running_mean", "running_var")
+
     def __init__(self, size: int, name: str, momentum: float, eps: float, dtype) -> None:
         super().__init__()
         self.size = check_positive_int(size, name)
@@ -66,6 +69,13 @@ class _BatchNorm(Layer):
         self._inv_std: np.ndarray | None = None
         self._training = False
         self._ones = np.ones(0, dtype=self.dtype)
+
+    def check_state(self) -> None:
+        """A variance is never negative: a running variance below 0 would predict NaN for every row."""
+        negative = np.flatnonzero(self.running_var < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise ValueError(f"running_var holds a negative variance, {self.running_var[i]!r} at index {i}")
 
     def _sum_rows(self, a: np.ndarray) -> np.ndarray:
         """``a.sum(axis=0)`` for ``a (M, C)``, as the product ``ones(M) @ a`` (one BLAS call) when it can."""

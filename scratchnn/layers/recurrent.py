@@ -83,6 +83,7 @@ class _Recurrent(Layer):
     """
 
     gates = 1
+    param_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # torch's names, without "_l0"
 
     def __init__(
         self,
