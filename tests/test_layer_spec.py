@@ -72,9 +72,8 @@ AWAITING_KEYWORDS = {
 
 def test_every_layer_type_has_a_keyword():
     built = {KEYWORDS[k].layer for k in KEYWORDS} - {"BatchNorm"} | {"BatchNorm1d", "BatchNorm2d"}
-    assert set(LAYERS) - AWAITING_KEYWORDS <= built | {
-        "Sequential"
-    }  # a Sequential is the body of every res(...)
+    # a Sequential is the body of every res(...)
+    assert set(LAYERS) - AWAITING_KEYWORDS <= built | {"Sequential"}
     spec = "reshape1x6x6-conv4k3-bn-lrelu0.2-avgpool2s1-conv4k1-sigmoid-maxpool2-tanh-gap-identity-dense5-bn"
     net = build_network(spec + "-relu-res(dense5-tanh)-drop0.25-flatten-dense", 36, 3, seed=0)
     residual = net.layers[kinds(net).index("Residual")]

@@ -15,8 +15,10 @@ The modules, in the order they are taught:
 * ``containers``: Sequential and Residual, layers made of layers;
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
-* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
-* ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
+* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches);
+* ``recurrent``: what recurrent layers share (backpropagation through time,
+  variable lengths), and RNN;
+* ``gated_recurrent``: LSTM, GRU;
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
@@ -38,10 +40,11 @@ from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding, PositionalEmbedding
+from .gated_recurrent import GRU, LSTM
 from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import RNN
 from .sequence import LastStep, MeanOverTime
 from .shape import Flatten, Reshape
 
