@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -47,12 +47,20 @@ from . import digits
 from .session import Session, Upload
 from .settings import check_settings, meta
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
+__all__ = ["MAX_DRAWING_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD_BYTES = 4 << 20
+"""The largest CSV file a tab may upload (4 MB): a longer body is answered 413 (see ``_read_body``)."""
 MAX_UPLOAD_ROWS = 50_000
 MAX_MESSAGE_CHARS = 64 << 10
+"""The longest WebSocket message, in characters (64 KB): a longer one is answered with an error."""
+MAX_DRAWING_BYTES = 64 << 10
+"""The largest body of ``POST /api/digits/predict`` (64 KB, a 512x512 drawing is 44 KB): a longer body
+is answered 413 after at most ``DRAIN_FACTOR`` times this many bytes are read (see ``_read_body``)."""
+#: A body over its limit is read on (and dropped) up to this many times the limit, so that a client
+#: that is still sending sees the 413 rather than a broken pipe; beyond, the server stops reading.
+DRAIN_FACTOR = 16
 MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
 TRAIN_SLICE = 0.012
@@ -246,17 +254,9 @@ class Playground:
     async def upload(self, request: Request) -> Response:
         tab = self.tab_of(request)
         name = request.query_params.get("name", "upload.csv")[:100] or "upload.csv"
-        body, size = bytearray(), 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= MAX_UPLOAD_BYTES:
-                body += chunk
-            elif size > 16 * MAX_UPLOAD_BYTES:
-                break  # read (and dropped) so the client sees the answer rather than a broken pipe
-        if size > MAX_UPLOAD_BYTES:
-            return JSONResponse(
-                {"error": f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB"}, status_code=413
-            )
+        body = await _read_body(
+            request, MAX_UPLOAD_BYTES, f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB"
+        )
         try:
             text = bytes(body).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -294,9 +294,9 @@ class Playground:
         )
 
     async def predict_digit(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_MESSAGE_CHARS:
-            raise HTTPException(413, f"a drawing may take at most {MAX_MESSAGE_CHARS} bytes")
+        body = await _read_body(
+            request, MAX_DRAWING_BYTES, f"a drawing may take at most {MAX_DRAWING_BYTES} bytes"
+        )
         drawing = _read_drawing(body)
         model = await self.run_job(self.digit_classifier)
         bitmap, image = digits.preprocess(drawing)
@@ -316,6 +316,37 @@ class Playground:
         for tab in list(self.tabs.values()):
             await tab.pause(notify=False)
         self.pool.shutdown(wait=True)
+
+
+class _Gone(Exception):
+    """The client went away before its request body was read: nobody is left to answer."""
+
+
+async def _read_body(request: Request, limit: int, too_large: str) -> bytes:
+    """The body of ``request``, read a chunk at a time and never more than ``limit`` bytes of it kept.
+
+    A body over ``limit`` (by its Content-Length, or as it streams in) is an
+    ``HTTPException(413, too_large)``. Its chunks are read on and dropped up to
+    ``DRAIN_FACTOR * limit`` bytes, so that a client still sending sees the
+    answer; a body declared longer than that is answered without reading it.
+    A client that disconnects mid-body raises ``_Gone``, answered by nothing.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_FACTOR * limit:
+        raise HTTPException(413, too_large)
+    body, size = bytearray(), 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= limit:
+                body += chunk
+            elif size > DRAIN_FACTOR * limit:
+                break
+    except ClientDisconnect:
+        raise _Gone from None
+    if size > limit:
+        raise HTTPException(413, too_large)
+    return bytes(body)
 
 
 def _read_drawing(body: bytes) -> np.ndarray:
@@ -343,6 +374,10 @@ def _read_drawing(body: bytes) -> np.ndarray:
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def _gone(request: Request, exc: _Gone) -> Response:
+    return Response(status_code=400)  # never sent: the client has gone; nothing for the log either
 
 
 def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> Starlette:
@@ -375,6 +410,8 @@ def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None
         yield
         await pg.shutdown()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: _http_error, _Gone: _gone}, lifespan=lifespan
+    )
     app.state.playground = pg
     return app

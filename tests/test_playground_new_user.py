@@ -1,0 +1,106 @@
+"""What a new user broke in the playground: each case against the real server, over real sockets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import psutil
+import pytest
+from playground_support import Server, request, ws_url
+from websockets.sync.client import connect
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--port", "0")
+    yield s
+    s.stop()
+
+
+def _address(server: Server) -> tuple[str, int]:
+    host, port = server.url.split("//")[1].rstrip("/").rsplit(":", 1)
+    return host, int(port)
+
+
+def _send_slowly(sock: socket.socket, head: bytes, body_bytes: int, sent: list[int]) -> None:
+    """Send ``head`` then zeros, 64 KB at a time, counting what went out, until the server stops reading."""
+    try:
+        sock.sendall(head)
+        chunk = b"0" * (64 << 10)
+        if b"chunked" in head:  # each chunk framed by its length in hex, as HTTP/1.1 wants
+            chunk = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        while sent[0] < body_bytes:
+            sock.sendall(chunk)
+            sent[0] += len(chunk)
+    except OSError:
+        pass  # the server answered and closed: it stopped reading, as it should
+
+
+def _post_raw(server: Server, path: str, head_lines: list[str], body_bytes: int) -> tuple[bytes, int, float]:
+    """``(status line, body bytes sent, seconds)`` of a POST whose body the client keeps sending."""
+    sock = socket.create_connection(_address(server), timeout=15)
+    head = "\r\n".join([f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *head_lines, "", ""]).encode()
+    sent = [0]
+    started = time.perf_counter()
+    sender = threading.Thread(target=_send_slowly, args=(sock, head, body_bytes, sent), daemon=True)
+    sender.start()
+    try:
+        answer = sock.recv(4096)
+    except TimeoutError:
+        answer = b""
+    seconds = time.perf_counter() - started
+    sock.close()
+    sender.join(timeout=10)
+    return answer.split(b"\r\n", 1)[0], sent[0], seconds
+
+
+# -- 4: the drawing route streams its body and stops at its limit --------------------------------------
+
+
+def test_a_huge_drawing_body_is_refused_before_it_is_read_whole(server):
+    from scratchnn.playground.server import DRAIN_FACTOR, MAX_DRAWING_BYTES
+
+    proc = psutil.Process(server.proc.pid)
+    before = proc.memory_info().rss
+    # declared as 2 GB: answered at once, without reading it
+    status, sent, seconds = _post_raw(server, "/api/digits/predict", ["Content-Length: 2000000000"], 64 << 20)
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert seconds < 5
+    # sent without a length (chunked): the server stops reading past DRAIN_FACTOR times the limit
+    status, sent, seconds = _post_raw(server, "/api/digits/predict", ["Transfer-Encoding: chunked"], 64 << 20)
+    assert status == b"HTTP/1.1 413 Request Entity Too Large"
+    assert seconds < 5
+    assert sent < 64 << 20
+    grown = proc.memory_info().rss - before
+    assert grown < 8 * DRAIN_FACTOR * MAX_DRAWING_BYTES, f"the server grew by {grown >> 20} MB"
+    code, body = request(
+        server.url + "api/digits/predict", data=b"x" * (MAX_DRAWING_BYTES + 1), method="POST"
+    )
+    assert code == 413
+    assert json.loads(body)["error"] == f"a drawing may take at most {MAX_DRAWING_BYTES} bytes"
+
+
+# -- 14: a client that goes away mid-body leaves no traceback ------------------------------------------------
+
+
+def test_a_client_disconnecting_mid_body_leaves_no_traceback_in_the_log():
+    own = Server("--port", "0")
+    try:
+        with connect(ws_url(own)) as ws:
+            sid = json.loads(ws.recv(timeout=10))["session"]
+            for path in (f"/api/session/{sid}/upload?name=a.csv", "/api/digits/predict"):
+                sock = socket.create_connection(_address(own), timeout=10)
+                head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000\r\n\r\n"
+                sock.sendall(head.encode() + b"a,b,c\n1,2,3\n")
+                time.sleep(0.3)  # the server is waiting for the rest of the body
+                sock.close()
+            time.sleep(0.5)
+            assert own.status()["sessions"] == 1  # and it goes on serving
+    finally:
+        code, _, err = own.stop()
+    assert code == 0
+    assert "Traceback" not in err
+    assert "ClientDisconnect" not in err
