@@ -10,6 +10,7 @@ import time
 import psutil
 import pytest
 from playground_support import Server, request, ws_url
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -104,3 +105,54 @@ def test_a_client_disconnecting_mid_body_leaves_no_traceback_in_the_log():
     assert code == 0
     assert "Traceback" not in err
     assert "ClientDisconnect" not in err
+
+
+# -- 5: only the server's own pages may use it; idle sessions end ------------------------------------------
+
+
+def test_a_websocket_from_another_origin_is_refused_and_the_servers_own_page_is_not(server):
+    host = server.url.split("//")[1].rstrip("/")
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url(server), additional_headers={"Origin": "http://evil.example"}, open_timeout=10)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):  # another port of this machine is another origin too
+        connect(ws_url(server), additional_headers={"Origin": "http://127.0.0.1:1"}, open_timeout=10)
+    with connect(ws_url(server), additional_headers={"Origin": f"http://{host}"}, open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+
+
+def test_a_request_for_another_host_name_is_refused_so_dns_rebinding_reads_nothing(server):
+    with connect(ws_url(server)) as ws:
+        sid = json.loads(ws.recv(timeout=10))["session"]
+        url = f"{server.url}api/session/{sid}/model.npz"
+        code, body = request(url, headers={"Host": "evil.example"})
+        assert code == 403
+        assert json.loads(body)["error"] == "Host 'evil.example' is not this server's address"
+        code, _ = request(server.url, headers={"Host": "evil.example:80"})
+        assert code == 403
+        code, body = request(
+            server.url + "api/digits/predict",
+            data=b"{}",
+            method="POST",
+            headers={"Origin": "http://evil.example"},
+        )
+        assert code == 403
+        assert "Origin 'http://evil.example'" in json.loads(body)["error"]
+        port = server.url.rstrip("/").rsplit(":", 1)[1]
+        assert request(url, headers={"Host": f"localhost:{port}"})[0] == 200
+
+
+def test_an_idle_session_is_closed_after_the_idle_timeout_and_frees_its_slot():
+    own = Server("--port", "0", "--max-sessions", "1", "--idle-timeout", "1")
+    try:
+        with connect(ws_url(own)) as ws:
+            json.loads(ws.recv(timeout=10))
+            message = json.loads(ws.recv(timeout=10))
+            assert message == {"type": "error", "message": "closed after 1 s idle; reload the page"}
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
+        with connect(ws_url(own)) as ws:  # the one slot is free again
+            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+    finally:
+        code, _, err = own.stop()
+    assert code == 0, err

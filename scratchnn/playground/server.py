@@ -11,11 +11,22 @@ Routes:
 * ``/api/digits/predict`` (POST JSON: a drawing) -> its 8x8 image and class probabilities.
 
 Each tab's session lives as long as its socket: closing the tab stops its
-training and frees it. At most ``max_sessions`` sessions exist at once (a tab
-beyond that is told to retry); their training runs in a pool of ``workers``
-threads, so extra sessions wait their turn instead of taking more cores. Every
-bad request gets a 4xx answer with a one-line message; nothing a client sends
-reaches a traceback.
+training and frees it, and a session that is not training and has sent no
+message for ``idle_timeout`` seconds is closed (the page says to reload). At
+most ``max_sessions`` sessions exist at once (a tab beyond that is told to
+retry); their training runs in a pool of ``workers`` threads, so extra
+sessions wait their turn instead of taking more cores.
+
+Requests are answered only when they come from this server's own pages, as
+Jupyter checks them (``_OriginCheck``): a ``Host`` header that is not one of
+the server's names (on a loopback address: ``127.0.0.1``, ``localhost``,
+``::1``) is refused with 403, which stops DNS rebinding; and an ``Origin``
+header (a browser sends one with every WebSocket and POST) must name the same
+host and port as ``Host``, so another web page cannot open a session. Request
+bodies are read a chunk at a time up to their limit (``MAX_UPLOAD_BYTES``,
+``MAX_DRAWING_BYTES``) and refused past it. Every bad request gets a 4xx
+answer with a one-line message, and a client that goes away mid-request
+leaves no traceback in the log.
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from pathlib import Path
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -44,7 +56,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import digits
-from .session import Session, Upload
+from .session import IDLE_TIMEOUT, Session, Upload
 from .settings import check_settings, meta
 
 __all__ = ["MAX_DRAWING_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
@@ -65,6 +77,8 @@ MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
 TRAIN_SLICE = 0.012
 MIN_PERIOD = 1 / 40
+#: The names a server bound to a loopback address answers to.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Settings that change only how the page draws, not the run.
 DRAWING_ONLY = ("show_test",)
 
@@ -175,8 +189,15 @@ class Tab:
 class Playground:
     """The server's state: the tabs, the training pool and the digit model."""
 
-    def __init__(self, max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> None:
+    def __init__(
+        self,
+        max_sessions: int = 24,
+        workers: int = 2,
+        digit_model: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
         self.tabs: dict[str, Tab] = {}
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnn-train")
         self.jobs_running = 0
@@ -213,7 +234,17 @@ class Playground:
         try:
             await tab.send({"type": "hello", "session": sid, "settings": tab.session.settings})
             while True:
-                message = await websocket.receive()
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), self.idle_timeout)
+                except TimeoutError:
+                    if tab.playing:
+                        continue  # a training session is not idle
+                    seconds = f"{self.idle_timeout:g}"
+                    await tab.send(
+                        {"type": "error", "message": f"closed after {seconds} s idle; reload the page"}
+                    )
+                    await websocket.close(code=1001)
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 await self._dispatch(tab, message.get("text"))
@@ -372,6 +403,54 @@ def _read_drawing(body: bytes) -> np.ndarray:
     return np.unpackbits(packed)[: w * h].reshape(h, w)
 
 
+def _hostname(value: str) -> str:
+    """The host name of a ``Host`` header or an origin's ``host[:port]``, lower case, without brackets."""
+    if value.startswith("["):
+        return value[1 : value.find("]")].lower() if "]" in value else value.lower()
+    return value.rsplit(":", 1)[0].lower() if value.count(":") == 1 else value.lower()
+
+
+class _OriginCheck:
+    """ASGI middleware refusing requests that do not come from this server's pages (403).
+
+    ``Host`` must be one of ``names`` (unless the server listens on every
+    address, ``names`` None, where any name may reach it); ``Origin``, when
+    present, must be ``http://`` plus that same ``Host``. A refused WebSocket
+    is closed before it is accepted (the browser sees 403).
+    """
+
+    def __init__(self, app, names: frozenset | None) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            why = self._refused(dict(scope["headers"]))
+            if why is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": why})
+                else:
+                    await JSONResponse({"error": why}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refused(self, headers: dict) -> str | None:
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.names is not None and _hostname(host) not in self.names:
+            return f"Host {host[:60]!r} is not this server's address"
+        origin = headers.get(b"origin")
+        if origin is not None and origin.decode("latin-1") != f"http://{host}":
+            return f"Origin {origin.decode('latin-1')[:60]!r} is not this server's page"
+        return None
+
+
+def allowed_names(host: str) -> frozenset | None:
+    """The ``Host`` names a server bound to ``host`` answers to (None: any, it listens everywhere)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    name = _hostname(f"[{host}]" if ":" in host else host)
+    return frozenset(LOOPBACK) if name in LOOPBACK else frozenset({name, *LOOPBACK})
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
@@ -380,9 +459,17 @@ async def _gone(request: Request, exc: _Gone) -> Response:
     return Response(status_code=400)  # never sent: the client has gone; nothing for the log either
 
 
-def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> Starlette:
-    """The Starlette application (``app.state.playground`` holds the ``Playground``)."""
-    pg = Playground(max_sessions, workers, digit_model)
+def create_app(
+    max_sessions: int = 24,
+    workers: int = 2,
+    digit_model: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> Starlette:
+    """The Starlette application (``app.state.playground`` holds the ``Playground``), for a server
+    bound to ``host`` (whose names alone it answers to, ``_OriginCheck``)."""
+    pg = Playground(max_sessions, workers, digit_model, idle_timeout)
 
     def page(name: str):
         async def endpoint(request: Request) -> Response:
@@ -411,7 +498,10 @@ def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None
         await pg.shutdown()
 
     app = Starlette(
-        routes=routes, exception_handlers={HTTPException: _http_error, _Gone: _gone}, lifespan=lifespan
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, _Gone: _gone},
+        lifespan=lifespan,
+        middleware=[Middleware(_OriginCheck, names=allowed_names(host))],
     )
     app.state.playground = pg
     return app
