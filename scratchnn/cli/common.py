@@ -70,18 +70,26 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared]:
     return ds, prep
 
 
-def set_image_shape(ds: sources.Dataset, shape: tuple | None) -> None:
-    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values."""
+def set_image_shape(ds: sources.Dataset, shape: tuple | None, width: int | None = None) -> None:
+    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values.
+
+    ``width``: the features per row the network sees, when text columns made it
+    differ from the table's (each category is a column); such rows are not
+    drawn as images.
+    """
     if shape is None:
         return
     size = shape[0] * shape[1] * shape[2]
-    if size != ds.x.shape[1]:
+    encoded = width is not None and width != ds.x.shape[1]
+    width = ds.x.shape[1] if width is None else width
+    if size != width:
         text = "x".join(map(str, shape))
+        after = " once its text columns are one-hot encoded" if encoded else ""
         raise UserError(
-            f"--image-shape {text} needs {size} features per row, but {ds.name} has {ds.x.shape[1]}"
+            f"--image-shape {text} needs {size} features per row, but {ds.name} has {width}{after}"
         )
     ds.input_shape = tuple(shape)
-    if shape[0] == 1:
+    if shape[0] == 1 and not encoded:
         ds.image_shape = tuple(shape[1:])  # one channel: drawn as a grey image
 
 

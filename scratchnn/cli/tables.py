@@ -27,7 +27,6 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     impute = getattr(args, "impute", None)
     with from_user():
         ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
-        common.set_image_shape(ds, getattr(args, "image_shape", None))
         task, why = choose_task(
             ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
         )
@@ -50,6 +49,8 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
             task=task,
             columns=columns,
         )
+    # checked against the features the network sees: text columns widen the rows once encoded
+    common.set_image_shape(ds, getattr(args, "image_shape", None), prep.x.shape[1])
     return ds, prep, why
 
 

@@ -207,7 +207,7 @@ def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder)
     filters = folder.path("conv_filters.png")
     plot_images.conv_filters(weights, filters)
     maps = folder.path("feature_maps.png")
-    raw = ds.x[row]
+    raw = ds.x[row] if ds.x.shape[1] == prep.x.shape[1] else prep.x[row]  # one-hot columns: as seen
     image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
     label = prep.label_names[prep.y[row]]
     plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
