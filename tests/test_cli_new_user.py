@@ -110,3 +110,73 @@ def test_a_text_column_of_a_few_categories_is_still_one_hot_encoded(tmp_path):
     proc = run(["train", "--data", "ok.csv", "--out", "o", "--epochs", "2"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "one-hot encoded into 3 columns" in proc.stdout
+
+
+# -- 8: --image-shape is checked against the features the network sees ----------------------------------------
+
+
+def _coloured(tmp_path: Path) -> None:
+    """A table whose text column becomes 3 columns: 2 raw features, 4 once encoded."""
+    rows = [f"{('red', 'green', 'blue')[i % 3]},{i % 5},{'yes' if i % 2 else 'no'}" for i in range(60)]
+    (tmp_path / "colours.csv").write_text("colour,size,label\n" + "\n".join(rows) + "\n")
+
+
+def test_image_shape_of_the_raw_columns_is_refused_naming_the_encoded_width(tmp_path):
+    _coloured(tmp_path)
+    proc = run(["train", "--data", "colours.csv", "--image-shape", "1x1x2", "--out", "o"], tmp_path)
+    line = error_line(proc)
+    assert line == (
+        "error: --image-shape 1x1x2 needs 2 features per row, but colours.csv has 4 once its text "
+        "columns are one-hot encoded"
+    )
+    assert not (tmp_path / "o").exists()
+
+
+def test_image_shape_of_the_encoded_columns_trains_a_cnn(tmp_path):
+    _coloured(tmp_path)
+    args = ["--image-shape", "1x2x2", "--layers", "conv4k1-relu-dense", "--epochs", "2", "--quiet"]
+    proc = run(["train", "--data", "colours.csv", *args, "--out", "o"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "model.npz").exists()
+    assert (tmp_path / "o" / "feature_maps.png").exists()
+
+
+# -- 9: a target of small magnitude is not a constant --------------------------------------------------------
+
+
+def _prices(tmp_path: Path, unit: float) -> str:
+    """A linear target plus a little noise, written in units of ``unit``; the file's name."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 2))
+    y = (x @ [1.0, 2.0] + 0.1 * rng.standard_normal(300)) * unit
+    name = f"prices_{unit:g}.csv"
+    rows = "\n".join(f"{a!r},{b!r},{v!r}" for (a, b), v in zip(x.tolist(), y.tolist()))
+    (tmp_path / name).write_text("a,b,price\n" + rows + "\n")
+    return name
+
+
+def _test_r2(proc: subprocess.CompletedProcess) -> float:
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("Test (held-out test rows): R2"))
+    return float(line.split()[5].rstrip(","))
+
+
+def test_a_target_in_tiny_units_is_learned_as_well_as_in_ordinary_units(tmp_path):
+    scores = {}
+    for unit in (1.0, 1e-20):
+        args = ["--target", "price", "--epochs", "30", "--quiet", "--out", f"o{unit:g}"]
+        scores[unit] = _test_r2(run(["train", "--data", _prices(tmp_path, unit), *args], tmp_path))
+    assert scores[1.0] > 0.9
+    assert abs(scores[1e-20] - scores[1.0]) < 1e-6
+
+
+def test_the_regressor_learns_a_target_in_tiny_units():
+    from scratchnn.sklearn import ScratchNNRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 2))
+    y = x @ [1.0, 2.0] + 0.1 * rng.standard_normal(300)
+    ordinary = ScratchNNRegressor(epochs=30, random_state=0).fit(x, y).score(x, y)
+    tiny = ScratchNNRegressor(epochs=30, random_state=0).fit(x, y * 1e-20).score(x, y * 1e-20)
+    assert ordinary > 0.9
+    assert abs(tiny - ordinary) < 1e-6
