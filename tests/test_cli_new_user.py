@@ -112,7 +112,7 @@ def test_a_text_column_of_a_few_categories_is_still_one_hot_encoded(tmp_path):
     assert "one-hot encoded into 3 columns" in proc.stdout
 
 
-# -- 8: --image-shape is checked against the features the network sees ----------------------------------------
+# -- 8: --image-shape is checked against the features the network sees ---------------------------------------
 
 
 def _coloured(tmp_path: Path) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 
+import numpy as np
 import psutil
 import pytest
-from playground_support import Server, request, ws_url
+from playground_support import Server, env, request, ws_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -156,3 +159,41 @@ def test_an_idle_session_is_closed_after_the_idle_timeout_and_frees_its_slot():
     finally:
         code, _, err = own.stop()
     assert code == 0, err
+
+
+# -- 10: --model must be a digit classifier ----------------------------------------------------------------
+
+
+def _playground(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scratchnn", "playground", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_a_model_that_is_not_a_10_class_digit_classifier_is_refused_in_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 17, (60, 64))
+    rows = "\n".join(",".join(map(str, r)) + f",{sum(r) / 100!r}" for r in x.tolist())
+    (tmp_path / "pixels.csv").write_text(",".join(f"p{i}" for i in range(64)) + ",y\n" + rows + "\n")
+    train = [sys.executable, "-m", "scratchnn", "train", "--epochs", "1", "--quiet"]
+    for data, out, extra in (("pixels.csv", "reg", ["--target", "y"]), ("iris", "iris", [])):
+        made = subprocess.run(
+            [*train, "--data", data, *extra, "--out", out],
+            capture_output=True,
+            text=True,
+            env=env(),
+            cwd=tmp_path,
+        )
+        assert made.returncode == 0, made.stderr
+    for model, what in (("reg", "is a regression model"), ("iris", "takes 4 inputs")):
+        proc = _playground("--model", f"{model}/model.npz", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            f"error: --model {model}/model.npz {what}; the digit classifier must be a 10-class classifier "
+            "on 64 inputs (8x8 pixels), e.g. from 'scratchnn train --data digits'"
+        ]

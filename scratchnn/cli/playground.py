@@ -7,7 +7,7 @@ import sys
 
 from ..playground.session import IDLE_TIMEOUT
 from . import options
-from .errors import UserError
+from .errors import UserError, from_user
 
 HELP = "the playground in the browser: watch a network learn, draw a digit"
 DESCRIPTION = (
@@ -75,9 +75,13 @@ def run(args) -> int:
     # Many small networks train at once, each in one of the server's worker threads: a BLAS that also
     # threads each tiny product only makes the workers wait for each other.
     threadpool_limits(1)
-    app = create_app(
-        max_sessions=args.max_sessions, digit_model=args.model, host=args.host, idle_timeout=args.idle_timeout
-    )
+    with from_user():  # a --model that is not a digit classifier is the user's to fix
+        app = create_app(
+            max_sessions=args.max_sessions,
+            digit_model=args.model,
+            host=args.host,
+            idle_timeout=args.idle_timeout,
+        )
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
