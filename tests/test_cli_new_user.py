@@ -9,8 +9,10 @@ measured by a small launcher that reads its child's ``ru_maxrss``.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -180,3 +182,60 @@ def test_the_regressor_learns_a_target_in_tiny_units():
     tiny = ScratchNNRegressor(epochs=30, random_state=0).fit(x, y * 1e-20).score(x, y * 1e-20)
     assert ordinary > 0.9
     assert abs(tiny - ordinary) < 1e-6
+
+
+# -- 11: tune --scheduler at a wrong address fails in one line, in bounded time -------------------------------
+
+
+def _listener(answer: bytes | None) -> tuple[socket.socket, int]:
+    """A local port where something that is not a Dask scheduler listens (``answer``: what it says)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer is not None:
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_tune_refuses_a_scheduler_address_where_no_dask_scheduler_answers(tmp_path):
+    from scratchnn.hyperparameter_tuning import SCHEDULER_TIMEOUT
+
+    web, web_port = _listener(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi")
+    silent, silent_port = _listener(None)
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    free_port = free.getsockname()[1]
+    free.close()  # nothing listens there now
+    cases = {
+        "notaurl": "is not a Dask scheduler address",
+        f"tcp://127.0.0.1:{web_port}": "is not a Dask scheduler",
+        f"tcp://127.0.0.1:{silent_port}": "no Dask scheduler answered",
+        f"tcp://127.0.0.1:{free_port}": "no Dask scheduler answered",
+    }
+    try:
+        for address, words in cases.items():
+            started = time.perf_counter()
+            proc = run(["tune", "--data", "iris", "--scheduler", address, "--out", "t"], tmp_path)
+            seconds = time.perf_counter() - started
+            line = error_line(proc)
+            assert line.startswith(
+                f"error: --scheduler: {address!r}" if address == "notaurl" else "error: --scheduler: "
+            )
+            assert address in line
+            assert words in line, line
+            assert seconds < SCHEDULER_TIMEOUT + 30, f"{address}: {seconds:.0f} s"
+            assert not (tmp_path / "t").exists()
+    finally:
+        web.close()
+        silent.close()
