@@ -72,7 +72,7 @@ def error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-# -- 3: an id column is not one-hot encoded in full --------------------------------------------------------
+# -- 3: an id column is not one-hot encoded in full -------------------------------------------------
 
 
 def test_a_column_of_unique_ids_is_refused_quickly_naming_it(tmp_path):
@@ -114,7 +114,7 @@ def test_a_text_column_of_a_few_categories_is_still_one_hot_encoded(tmp_path):
     assert "one-hot encoded into 3 columns" in proc.stdout
 
 
-# -- 8: --image-shape is checked against the features the network sees ---------------------------------------
+# -- 8: --image-shape is checked against the features the network sees ------------------------------
 
 
 def _coloured(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_image_shape_of_the_encoded_columns_trains_a_cnn(tmp_path):
     assert (tmp_path / "o" / "feature_maps.png").exists()
 
 
-# -- 9: a target of small magnitude is not a constant --------------------------------------------------------
+# -- 9: a target of small magnitude is not a constant -----------------------------------------------
 
 
 def _prices(tmp_path: Path, unit: float) -> str:
@@ -184,7 +184,7 @@ def test_the_regressor_learns_a_target_in_tiny_units():
     assert abs(tiny - ordinary) < 1e-6
 
 
-# -- 11: tune --scheduler at a wrong address fails in one line, in bounded time -------------------------------
+# -- 11: tune --scheduler at a wrong address fails in one line, in bounded time ---------------------
 
 
 def _listener(answer: bytes | None) -> tuple[socket.socket, int]:

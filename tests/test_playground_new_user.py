@@ -61,7 +61,7 @@ def _post_raw(server: Server, path: str, head_lines: list[str], body_bytes: int)
     return answer.split(b"\r\n", 1)[0], sent[0], seconds
 
 
-# -- 4: the drawing route streams its body and stops at its limit --------------------------------------
+# -- 4: the drawing route streams its body and stops at its limit -----------------------------------
 
 
 def test_a_huge_drawing_body_is_refused_before_it_is_read_whole(server):
@@ -87,7 +87,7 @@ def test_a_huge_drawing_body_is_refused_before_it_is_read_whole(server):
     assert json.loads(body)["error"] == f"a drawing may take at most {MAX_DRAWING_BYTES} bytes"
 
 
-# -- 14: a client that goes away mid-body leaves no traceback ------------------------------------------------
+# -- 14: a client that goes away mid-body leaves no traceback ---------------------------------------
 
 
 def test_a_client_disconnecting_mid_body_leaves_no_traceback_in_the_log():
@@ -110,7 +110,7 @@ def test_a_client_disconnecting_mid_body_leaves_no_traceback_in_the_log():
     assert "ClientDisconnect" not in err
 
 
-# -- 5: only the server's own pages may use it; idle sessions end ------------------------------------------
+# -- 5: only the server's own pages may use it; idle sessions end -----------------------------------
 
 
 def test_a_websocket_from_another_origin_is_refused_and_the_servers_own_page_is_not(server):
@@ -161,7 +161,7 @@ def test_an_idle_session_is_closed_after_the_idle_timeout_and_frees_its_slot():
     assert code == 0, err
 
 
-# -- 10: --model must be a digit classifier ----------------------------------------------------------------
+# -- 10: --model must be a digit classifier ---------------------------------------------------------
 
 
 def _playground(*args: str, cwd) -> subprocess.CompletedProcess:
