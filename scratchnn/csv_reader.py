@@ -93,7 +93,8 @@ def read_table(
     width = len(header)
     n_lines = _count_lines(path)
     x = np.empty((n_lines, len(columns)))
-    cells = Cells(path, [header[j] for j in columns], columns, text, n_lines)
+    # without find_text the columns are a model's (predict, evaluate): no advice to pass train's options
+    cells = Cells(path, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
     labels: list[str] = []
     block: list = []
     block_lines: list[int] = []
@@ -133,9 +134,14 @@ class Cells:
     row's line in the file (for messages that name a row).
     """
 
-    def __init__(self, path: str, names: list[str], columns: list[int], text, n_lines: int) -> None:
+    def __init__(
+        self, path: str, names: list[str], columns: list[int], text, n_lines: int, for_model: bool = False
+    ) -> None:
         self.path, self.names, self.columns = path, names, columns
+        self.for_model = for_model  # the columns are a model's: its messages advise no training options
         unknown = sorted(set(text) - set(names))
+        if unknown and for_model:
+            raise ValueError(f"{path} lacks the column {unknown[0]!r}, which the model reads as categories")
         if unknown:
             raise ValueError(
                 f"--categorical {unknown[0]!r} is not a feature column of {path}; its feature columns are "
@@ -252,6 +258,11 @@ class Cells:
         if self.missing and not allow_missing:
             k, (_, line, cell) = min(((k, cells[0]) for k, cells in self.empty.items()), key=lambda e: e[1])
             shown = "an empty cell" if not cell else repr(cell)
+            if self.for_model:
+                raise ValueError(
+                    f"{self.path}: missing value ({shown}) in column {self.names[k]!r} on line {line}; the "
+                    "model was trained without --impute, so every cell needs a value"
+                )
             raise ValueError(
                 f"{self.path}: missing value ({shown}) in column {self.names[k]!r} on line {line}; pass "
                 "--impute mean, median or most-frequent to fill empty cells from the training rows"
@@ -260,6 +271,12 @@ class Cells:
     def _stray(self, x: np.ndarray, k: int, words: list, n_numbers: int) -> None:
         """A column of numbers and words: name the odd ones out, and how to read the column as categories."""
         name = self.names[k]
+        if self.for_model:
+            _, line, cell = words[0]
+            raise ValueError(
+                f"{self.path}: column {name!r} on line {line} holds {cell!r}, which is not a number (the "
+                "model reads this column as numbers)"
+            )
         flag = shlex.quote(name)
         hint = f"if {name!r} is categorical, pass --categorical {flag}"
         if n_numbers >= len(words) or n_numbers == 0:

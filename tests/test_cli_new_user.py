@@ -239,3 +239,31 @@ def test_tune_refuses_a_scheduler_address_where_no_dask_scheduler_answers(tmp_pa
     finally:
         web.close()
         silent.close()
+
+
+# -- 12: predict and evaluate advise no option they lack -----------------------------------------------------
+
+
+def test_predict_and_evaluate_errors_advise_no_training_option(tmp_path):
+    rows = [f"{('oslo', 'rome')[i % 2]},{i % 7},{'yes' if i % 3 else 'no'}" for i in range(40)]
+    (tmp_path / "towns.csv").write_text("city,size,label\n" + "\n".join(rows) + "\n")
+    trained = run(["train", "--data", "towns.csv", "--epochs", "1", "--quiet", "--out", "m"], tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    (tmp_path / "words.csv").write_text("city,size\noslo,3\nrome,big\n")
+    (tmp_path / "gap.csv").write_text("city,size\noslo,3\nrome,\n")
+    (tmp_path / "no_city.csv").write_text("size,label\n3,yes\n4,no\n")
+    cases = {
+        ("predict", "--input", "words.csv"): "words.csv: column 'size' on line 3 holds 'big', which is not a "
+        "number (the model reads this column as numbers)",
+        (
+            "predict",
+            "--input",
+            "gap.csv",
+        ): "gap.csv: missing value (an empty cell) in column 'size' on line 3; "
+        "the model was trained without --impute, so every cell needs a value",
+        ("evaluate", "--data", "no_city.csv"): "no_city.csv lacks the column 'city', which the model reads "
+        "as categories",
+    }
+    for (command, option, path), message in cases.items():
+        line = error_line(run([command, "--model", "m/model.npz", option, path], tmp_path))
+        assert line == f"error: {message}"
