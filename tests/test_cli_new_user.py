@@ -267,3 +267,17 @@ def test_predict_and_evaluate_errors_advise_no_training_option(tmp_path):
     for (command, option, path), message in cases.items():
         line = error_line(run([command, "--model", "m/model.npz", option, path], tmp_path))
         assert line == f"error: {message}"
+
+
+# -- 13: a file of blank lines asks for no memory -------------------------------------------------------------
+
+
+def test_a_csv_of_20_mb_of_blank_lines_is_refused_in_little_memory(tmp_path):
+    header = ",".join(f"c{i}" for i in range(200)) + ",label\n"
+    with open(tmp_path / "blank.csv", "w") as f:
+        f.write(header)
+        f.write("\n" * (20 << 20))
+    proc, mb, seconds = run_measured(["train", "--data", "blank.csv", "--out", "o"], tmp_path)
+    assert error_line(proc) == "error: blank.csv has a header but no data rows"
+    assert mb < 400, f"peak memory {mb:.0f} MB"
+    assert seconds < 30, f"{seconds:.1f} s"
