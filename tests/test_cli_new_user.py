@@ -269,7 +269,7 @@ def test_predict_and_evaluate_errors_advise_no_training_option(tmp_path):
         assert line == f"error: {message}"
 
 
-# -- 13: a file of blank lines asks for no memory -------------------------------------------------------------
+# -- 13: a file of blank lines asks for no memory -------------------------------------------------
 
 
 def test_a_csv_of_20_mb_of_blank_lines_is_refused_in_little_memory(tmp_path):
