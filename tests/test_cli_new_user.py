@@ -8,6 +8,7 @@ measured by a small launcher that reads its child's ``ru_maxrss``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -281,3 +282,22 @@ def test_a_csv_of_20_mb_of_blank_lines_is_refused_in_little_memory(tmp_path):
     assert error_line(proc) == "error: blank.csv has a header but no data rows"
     assert mb < 400, f"peak memory {mb:.0f} MB"
     assert seconds < 30, f"{seconds:.1f} s"
+
+
+# -- 15: an option that --layers replaces is refused, not dropped ------------------------------------
+
+
+def test_options_that_layers_replaces_are_refused_next_to_it(tmp_path):
+    layers = ["--layers", "dense16-relu-dense"]
+    for option, value in (("--hidden", "64"), ("--dropout", "0.5"), ("--activation", "tanh")):
+        proc = run(["train", "--data", "iris", *layers, option, value, "--out", "o"], tmp_path)
+        assert error_line(proc) == (
+            f"error: {option} {value} has no effect with --layers, whose spec names every layer, its "
+            f"activation and its dropout: drop {option} or write it into the spec"
+        )
+    proc = run(["train", "--data", "iris", *layers, "--epochs", "1", "--quiet", "--out", "o"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with np.load(tmp_path / "o" / "model.npz") as z:
+        training = json.loads(str(z["__meta__"]))["metadata"]["training"]
+    assert training["layers"] == "dense16-relu-dense"
+    assert not {"hidden_units", "activation", "dropout"} & set(training)

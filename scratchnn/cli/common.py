@@ -12,6 +12,7 @@ import numpy as np
 from .. import data, sources
 from ..files import atomic_write
 from ..serialization import ModelFileError, load_network
+from ..tuning_files import format_value
 from . import options
 from .errors import UserError, from_user
 
@@ -94,9 +95,24 @@ def set_image_shape(ds: sources.Dataset, shape: tuple | None, width: int | None 
 
 
 def config_from_args(args):
-    """The ``TrainingConfig`` of the parsed options (a rule across settings may still refuse it)."""
+    """The ``TrainingConfig`` of the parsed options (a rule across settings may still refuse it).
+
+    An option that ``--layers`` replaces (``REPLACED_BY_LAYERS``) typed next to
+    it is refused: it would be dropped without a word.
+    """
+    from ..config import REPLACED_BY_LAYERS, SETTINGS_BY_NAME
+
     with from_user():
-        return options.config_from_args(args)
+        config = options.config_from_args(args)
+    if config.layers is not None:
+        typed = [name for name in REPLACED_BY_LAYERS if name in options.given_settings(args)]
+        if typed:
+            option = SETTINGS_BY_NAME[typed[0]].option
+            raise UserError(
+                f"{option} {format_value(getattr(args, typed[0]))} has no effect with --layers, whose spec "
+                f"names every layer, its activation and its dropout: drop {option} or write it into the spec"
+            )
+    return config
 
 
 def check_network_fits(config, n_features: int, n_classes: int, option: str = "--hidden") -> None:

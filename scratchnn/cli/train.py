@@ -110,7 +110,7 @@ def fit_and_save(
 
     meta = {
         **tables.metadata(args, ds, prep),
-        "training": {**config.to_dict(), "seed": args.seed},
+        "training": {**_recorded(config), "seed": args.seed},
         **(extra_meta or {}),
     }
     trainer = None
@@ -162,6 +162,17 @@ def fit_and_save(
         acc = network.accuracy(x_tr, y_tr)
         print(f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)")
     return network
+
+
+def _recorded(config: TrainingConfig) -> dict:
+    """The settings a model file records: without those a ``layers`` spec replaced, which it never used."""
+    from ..config import REPLACED_BY_LAYERS
+
+    settings = config.to_dict()
+    if config.layers is not None:
+        for name in REPLACED_BY_LAYERS:
+            settings.pop(name, None)
+    return settings
 
 
 def _history_json(history, interrupted: bool = False) -> dict:
