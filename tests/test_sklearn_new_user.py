@@ -19,7 +19,7 @@ def test_a_warm_start_after_the_network_changed_is_refused_naming_the_parameter(
     model = ScratchNNClassifier(hidden_units=4, epochs=2, warm_start=True, random_state=0).fit(x, y)
     before = model.get_params()[name]
     model.set_params(**{name: value})
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(ValueError, match="continues the fitted network") as refused:
         model.fit(x, y)
     assert str(refused.value) == (
         f"warm_start=True continues the fitted network, but {name} changed from {before!r} to {value!r} "
