@@ -37,4 +37,5 @@ def test_a_warm_start_with_the_same_network_continues_it():
     first = model.network_
     model.set_params(learning_rate=0.001).fit(x, y)
     assert model.network_ is first
-    assert model.t_ > 0 and len(model.loss_curve_) == 4
+    assert model.t_ > 0
+    assert len(model.loss_curve_) == 4
