@@ -301,3 +301,31 @@ def test_options_that_layers_replaces_are_refused_next_to_it(tmp_path):
         training = json.loads(str(z["__meta__"]))["metadata"]["training"]
     assert training["layers"] == "dense16-relu-dense"
     assert not {"hidden_units", "activation", "dropout"} & set(training)
+
+
+# -- 17: a regression target no network can fit is refused for what it is ------------------------------
+
+
+def test_a_target_too_large_to_square_or_constant_is_refused_naming_the_column(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((50, 2)).tolist()
+    targets = {
+        "huge.csv": [(a + b) * 1e300 for a, b in x],
+        "one.csv": [1e308 if i == 3 else a + b for i, (a, b) in enumerate(x)],
+        "constant.csv": [5.0] * 50,
+    }
+    for name, y in targets.items():
+        rows = "\n".join(f"{a!r},{b!r},{v!r}" for (a, b), v in zip(x, y))
+        (tmp_path / name).write_text("a,b,y\n" + rows + "\n")
+    expected = {
+        "huge.csv": f"huge.csv: target column 'y' holds {targets['huge.csv'][0]:g} on line 2, beyond the "
+        "1e+150 a squared error can hold; rescale the column (divide it by a power of ten)",
+        "one.csv": "one.csv: target column 'y' holds 1e+308 on line 5, beyond the 1e+150 a squared error "
+        "can hold; rescale the column (divide it by a power of ten)",
+        "constant.csv": "constant.csv: target column 'y' is 5 in every row: there is nothing to predict (a "
+        "regression needs a target that varies)",
+    }
+    for name, message in expected.items():
+        args = ["train", "--data", name, "--target", "y", "--task", "regression", "--out", "o"]
+        assert error_line(run(args, tmp_path)) == f"error: {message}"
+        assert not (tmp_path / "o").exists()
