@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -329,3 +330,38 @@ def test_a_target_too_large_to_square_or_constant_is_refused_naming_the_column(t
         args = ["train", "--data", name, "--target", "y", "--task", "regression", "--out", "o"]
         assert error_line(run(args, tmp_path)) == f"error: {message}"
         assert not (tmp_path / "o").exists()
+
+
+# -- 18: --force and Ctrl-C remove nothing of the earlier run but what the new one saved --------------
+
+
+def test_force_then_ctrl_c_keeps_the_earlier_runs_plots(tmp_path):
+    first = run(["train", "--data", "iris", "--epochs", "2", "--quiet", "--out", "o"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    plots = {p.name: p.read_bytes() for p in (tmp_path / "o").glob("*.png")}
+    assert "learning_curves.png" in plots
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    args = ["train", "--data", "iris", "--epochs", "100000", "--force", "--out", "o"]
+    proc = subprocess.Popen(
+        [*_command(), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        for line in proc.stdout:
+            if line.startswith("Epoch 2/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "o").glob("*.png")} == plots
+    history = json.loads((tmp_path / "o" / "history.json").read_text())
+    assert history["interrupted"] is True
