@@ -92,7 +92,8 @@ def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
         ) from None
     except (OSError, TimeoutError) as exc:
         raise SchedulerError(
-            f"no Dask scheduler answered at {address!r} within {timeout:g} s ({exc or 'no answer'})"
+            f"could not reach the Dask scheduler at scheduler={address!r} within {timeout:g} s "
+            f"({exc or 'no answer'})"
         ) from None
     except (MemoryError, TypeError):  # dask's decoder reading a frame length out of another protocol
         answer = None
@@ -344,7 +345,9 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
         # not the default client: a caller's own Client stays in charge of their other dask work
         client = Client(scheduler, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
     except OSError as exc:
-        raise SchedulerError(f"could not reach the Dask scheduler at {scheduler!r}: {exc}") from None
+        raise SchedulerError(
+            f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}"
+        ) from None
     with client:
         # The data travels to each worker once, and trials carry only its key.
         # client.scatter puts one copy of the whole checked data, as a plain tuple of

@@ -222,8 +222,8 @@ def test_tune_refuses_a_scheduler_address_where_no_dask_scheduler_answers(tmp_pa
     cases = {
         "notaurl": "is not a Dask scheduler address",
         f"tcp://127.0.0.1:{web_port}": "is not a Dask scheduler",
-        f"tcp://127.0.0.1:{silent_port}": "no Dask scheduler answered",
-        f"tcp://127.0.0.1:{free_port}": "no Dask scheduler answered",
+        f"tcp://127.0.0.1:{silent_port}": "could not reach the Dask scheduler",
+        f"tcp://127.0.0.1:{free_port}": "could not reach the Dask scheduler",
     }
     try:
         for address, words in cases.items():
@@ -365,3 +365,17 @@ def test_force_then_ctrl_c_keeps_the_earlier_runs_plots(tmp_path):
     assert {p.name: p.read_bytes() for p in (tmp_path / "o").glob("*.png")} == plots
     history = json.loads((tmp_path / "o" / "history.json").read_text())
     assert history["interrupted"] is True
+
+
+# -- 19: a network too deep to start is told so, not to scale its standardised data -------------------
+
+
+def test_a_stack_that_overflows_before_any_update_is_told_to_use_fewer_layers(tmp_path):
+    spec = "-".join(["dense64"] * 400 + ["dense"])
+    proc = run(["train", "--data", "iris", "--layers", spec, "--epochs", "1", "--out", "o"], tmp_path)
+    line = error_line(proc)
+    assert line.startswith("error: training diverged in epoch 1 (batch 1) before any update")
+    assert "the 401 layers of --layers make its outputs overflow" in line
+    assert "use fewer layers" in line
+    assert "scale them" not in line
+    assert not (tmp_path / "o").exists()

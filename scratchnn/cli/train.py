@@ -82,8 +82,18 @@ def data_inputs(args) -> dict:
 
 
 def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
-    """What to change after ``exc``: the weight decay when it makes each step overshoot, else the rate."""
+    """What to change after ``exc``: the network when it diverged before any update (the command
+    standardises the inputs and a numeric target, so their scale is not the cause), the weight decay
+    when it makes each step overshoot, else the rate."""
     lr, wd = config.learning_rate, config.weight_decay
+    if exc.before_update:
+        what = f"the {config.layers.count('-') + 1} layers of --layers" if config.layers else "the network"
+        return (
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}) before any update: the untrained "
+            f"network's loss is already {exc.loss}. The inputs (and a numeric target) are standardised, so "
+            f"neither their scale nor the learning rate is the cause: {what} make its outputs overflow; "
+            "use fewer layers, or batch normalisation (bn) after each convolution or dense layer"
+        )
     if wd and lr * wd >= 1:
         return (
             f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
