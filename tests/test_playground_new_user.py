@@ -12,7 +12,7 @@ import time
 import numpy as np
 import psutil
 import pytest
-from playground_support import Server, env, request, ws_url
+from playground_support import Server, env, request, until_pong, ws_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -196,4 +196,24 @@ def test_a_model_that_is_not_a_10_class_digit_classifier_is_refused_in_one_line(
         assert proc.stderr.strip().splitlines() == [
             f"error: --model {model}/model.npz {what}; the digit classifier must be a 10-class classifier "
             "on 64 inputs (8x8 pixels), e.g. from 'scratchnn train --data digits'"
+        ]
+
+
+# -- 20: a duplicated header and a repeated feature are refused, as the command line refuses them ----
+
+
+def test_an_upload_with_a_duplicated_header_or_a_repeated_feature_is_refused(server):
+    with connect(ws_url(server)) as ws:
+        sid = json.loads(ws.recv(timeout=10))["session"]
+        url = f"{server.url}api/session/{sid}/upload?name=twice.csv"
+        code, body = request(url, data=b"a,a,label\n1,2,x\n3,4,y\n", method="POST")
+        assert code == 400
+        assert json.loads(body)["error"] == "twice.csv: the header names column 'a' twice"
+        code, body = request(url, data=b"a,,label\n1,2,x\n", method="POST")
+        assert code == 400
+        assert json.loads(body)["error"] == "twice.csv: header column 2 has no name"
+        ws.send(json.dumps({"type": "configure", "settings": {"features": ["x1"] * 1000}}))
+        errors = [m for m in until_pong(ws) if m["type"] == "error"]
+        assert errors == [
+            {"type": "error", "message": "features must name each feature once, but 'x1' is listed twice"}
         ]
