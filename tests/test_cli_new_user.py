@@ -379,3 +379,19 @@ def test_a_stack_that_overflows_before_any_update_is_told_to_use_fewer_layers(tm
     assert "use fewer layers" in line
     assert "scale them" not in line
     assert not (tmp_path / "o").exists()
+
+
+# -- 21: a CSV number is a CSV number, and a row is named by its first line ---------------------------
+
+
+def test_an_underscore_number_is_not_a_number_and_a_multiline_row_is_named_by_its_first_line(tmp_path):
+    good = "".join(f"{i},{i % 3},{'xy'[i % 2]}\n" for i in range(10))
+    (tmp_path / "underscore.csv").write_text("a,b,label\n1,2,x\n5,8_243,y\n" + good)
+    (tmp_path / "multiline.csv").write_text('a,b,label\n1,2,x\n5,"two\nlines"\n' + good)
+    cases = {
+        "underscore.csv": "underscore.csv: column 'b' on line 3 holds '8_243', which is not a number",
+        "multiline.csv": "multiline.csv: line 3 has 2 cells, but the header has 3 columns",
+    }
+    for name, message in cases.items():
+        line = error_line(run(["train", "--data", name, "--out", "o"], tmp_path))
+        assert line.startswith(f"error: {message}"), line
