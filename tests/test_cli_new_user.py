@@ -395,3 +395,17 @@ def test_an_underscore_number_is_not_a_number_and_a_multiline_row_is_named_by_it
     for name, message in cases.items():
         line = error_line(run(["train", "--data", name, "--out", "o"], tmp_path))
         assert line.startswith(f"error: {message}"), line
+
+
+# -- documentation: train's help shows each example on its own lines --------------------------------
+
+
+def test_train_help_shows_each_example_on_one_line_without_a_continuation(tmp_path):
+    proc = run(["train", "--help"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    examples = proc.stdout.rsplit("\nexamples:\n", 1)[1].strip("\n").splitlines()
+    assert examples
+    for line in examples:
+        assert line.startswith("  scratchnn train ")
+        assert "  " not in line.strip(), f"a continuation joined two lines: {line!r}"
+    assert "\\" not in proc.stdout

@@ -30,14 +30,14 @@ DIR/residuals.png replace the image plots. Text columns are one-hot encoded and
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
-files go once the new run has finished; files scratchnn did not write stay).
+files go once the new run has finished, and after Ctrl-C only those the new run
+saved are replaced; files scratchnn did not write stay).
 
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
   scratchnn train --data houses.csv --target price --impute median --out runs/houses
-  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
-      --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
+  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-gap-dense --optimizer adamw --out runs/c
   scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
 """
 
