@@ -409,3 +409,62 @@ def test_train_help_shows_each_example_on_one_line_without_a_continuation(tmp_pa
         assert line.startswith("  scratchnn train ")
         assert "  " not in line.strip(), f"a continuation joined two lines: {line!r}"
     assert "\\" not in proc.stdout
+
+
+# -- the errors guide states each limit as the code declares it ---------------------------------------
+
+
+def test_the_errors_guide_states_each_limit_with_its_declared_value():
+    from scratchnn.cli.tables import MAX_TARGET
+    from scratchnn.columns import ID_LIKE, MAX_ONE_HOT_COLUMNS
+    from scratchnn.hyperparameter_tuning import SCHEDULER_TIMEOUT
+    from scratchnn.playground import server
+    from scratchnn.playground.session import IDLE_TIMEOUT
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "errors.md").read_text()
+    rows = {row.split("|")[2].strip() for row in guide.splitlines() if row.startswith("| ")}
+    assert f"{MAX_ONE_HOT_COLUMNS} columns in all (`scratchnn.columns.MAX_ONE_HOT_COLUMNS`)" in rows
+    least, share = ID_LIKE
+    assert (
+        f"more than {least} distinct values that are at least {share:.0%} of its non-empty training cells "
+        "(`scratchnn.columns.ID_LIKE`)"
+    ) in rows
+    assert (
+        f"magnitude {MAX_TARGET:.0e}".replace("e+", "e")
+        + ", so that its squares stay finite (`scratchnn.cli.tables.MAX_TARGET`)"
+        in rows
+    )
+    assert (
+        f"{SCHEDULER_TIMEOUT:g} s to connect and hear a Dask scheduler answer "
+        "(`scratchnn.hyperparameter_tuning.SCHEDULER_TIMEOUT`)"
+    ) in rows
+    assert (
+        f"{server.MAX_UPLOAD_BYTES >> 20} MB (`MAX_UPLOAD_BYTES`) and {server.MAX_UPLOAD_ROWS} lines "
+        "(`MAX_UPLOAD_ROWS`)"
+    ) in rows
+    assert f"{server.MAX_DRAWING_BYTES >> 10} KB (`MAX_DRAWING_BYTES`)" in rows
+    assert f"{server.MAX_MESSAGE_CHARS >> 10} KB of text (`MAX_MESSAGE_CHARS`)" in rows
+    assert f"{IDLE_TIMEOUT:g} s (`scratchnn.playground.session.IDLE_TIMEOUT`, `--idle-timeout`)" in rows
+    assert f"past {server.DRAIN_FACTOR} times the limit (`DRAIN_FACTOR`)" in guide
+
+
+def test_a_model_file_whose_column_plan_passes_the_one_hot_limit_is_refused(tmp_path):
+    from scratchnn.columns import MAX_ONE_HOT_COLUMNS
+
+    rows = [f"{('oslo', 'rome')[i % 2]},{i % 7},{'yes' if i % 3 else 'no'}" for i in range(40)]
+    (tmp_path / "towns.csv").write_text("city,size,label\n" + "\n".join(rows) + "\n")
+    trained = run(["train", "--data", "towns.csv", "--epochs", "1", "--quiet", "--out", "m"], tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    with np.load(tmp_path / "m" / "model.npz", allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    (city,) = [c for c in meta["metadata"]["columns"]["columns"] if c["name"] == "city"]
+    city["categories"] = [f"town{i}" for i in range(MAX_ONE_HOT_COLUMNS + 1)]
+    np.savez(tmp_path / "wide.npz", **{**arrays, "__meta__": np.array(json.dumps(meta))})
+    (tmp_path / "rows.csv").write_text("city,size\noslo,3\n")
+    proc, mb, seconds = run_measured(["predict", "--model", "wide.npz", "--input", "rows.csv"], tmp_path)
+    line = error_line(proc)
+    assert f"one-hot encodes its text columns into {MAX_ONE_HOT_COLUMNS + 1} columns" in line
+    assert f"more than the {MAX_ONE_HOT_COLUMNS} allowed" in line
+    assert mb < 400, f"peak memory {mb:.0f} MB"
+    assert seconds < 30, f"{seconds:.1f} s"
