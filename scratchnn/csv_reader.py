@@ -28,7 +28,7 @@ MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
 _BLANK = np.frombuffer(b"\r\n\t ,", dtype=np.uint8)
 
 
-def _count_lines(path: str, block: int = 1 << 20) -> int:
+def _count_lines(path: str, block: int = 1 << 18) -> int:
     """Lines of the file that hold something other than blanks and commas, plus one: an upper bound on
     its rows (a row has a cell that is not empty on at least one of its lines), found without parsing.
 
@@ -39,7 +39,9 @@ def _count_lines(path: str, block: int = 1 << 20) -> int:
     with open(path, "rb") as f:
         while chunk := f.read(block):
             b = np.frombuffer(chunk, dtype=np.uint8)
-            line = np.cumsum(b == 10)  # each byte's line within the chunk (a newline ends its line)
+            # each byte's line within the chunk (a newline ends its line); int32 keeps the chunk's
+            # arrays small next to the float array the reader is about to fill
+            line = np.cumsum(b == 10, dtype=np.int32)
             line -= b == 10
             full = line[~np.isin(b, _BLANK)]  # the lines of the bytes that are data
             if len(full):
