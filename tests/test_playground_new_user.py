@@ -217,3 +217,14 @@ def test_an_upload_with_a_duplicated_header_or_a_repeated_feature_is_refused(ser
         assert errors == [
             {"type": "error", "message": "features must name each feature once, but 'x1' is listed twice"}
         ]
+
+
+def test_an_uploaded_underscore_number_is_not_a_number(server):
+    with connect(ws_url(server)) as ws:
+        sid = json.loads(ws.recv(timeout=10))["session"]
+        url = f"{server.url}api/session/{sid}/upload?name=sep.csv"
+        code, _ = request(url, data=b"a,b,label\n1,8_243,x\n3,4,y\n5,6,x\n", method="POST")
+        assert code == 200
+        ws.send(json.dumps({"type": "columns", "x1": "a", "x2": "b", "label": "label"}))
+        errors = [m["message"] for m in until_pong(ws) if m["type"] == "error"]
+        assert errors == ["sep.csv: line 2, column 'b' holds '8_243', which is not a number"]
