@@ -478,3 +478,40 @@ def test_a_model_file_whose_column_plan_passes_the_one_hot_limit_is_refused(tmp_
     assert f"more than the {MAX_ONE_HOT_COLUMNS} allowed" in line
     assert mb < 400, f"peak memory {mb:.0f} MB"
     assert seconds < 30, f"{seconds:.1f} s of CPU"
+
+
+def test_ctrl_c_while_tune_waits_for_a_silent_scheduler_stops_it_at_once(tmp_path):
+    import psutil
+
+    silent, port = _listener(None)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    args = ["tune", "--data", "iris", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", "t"]
+    proc = subprocess.Popen(
+        [*_command(), *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        child = psutil.Process(proc.pid)
+        deadline = time.time() + 120
+        while not any(c.raddr and c.raddr.port == port for c in child.net_connections()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "tune never connected to the scheduler's port"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)  # while it waits for an answer that never comes
+        started = time.perf_counter()
+        _, err = proc.communicate(timeout=60)
+        seconds = time.perf_counter() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        silent.close()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted; nothing was saved"]
+    assert seconds < 5
+    assert not (tmp_path / "t").exists()
