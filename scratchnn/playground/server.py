@@ -302,11 +302,13 @@ class Playground:
         except csv.Error as exc:
             raise HTTPException(400, f"{name}: malformed CSV: {exc}") from None
         header = [h.strip() for h in header or []]
+        seen: set[str] = set()
         for i, column in enumerate(header):  # the command line's rules for a header (csv_reader)
             if not column:
                 raise HTTPException(400, f"{name}: header column {i + 1} has no name")
-            if column in header[:i]:
+            if column in seen:
                 raise HTTPException(400, f"{name}: the header names column {column[:40]!r} twice")
+            seen.add(column)
         if len(header) < 3:
             raise HTTPException(
                 400, f"{name} needs a header with at least 3 columns (x1, x2, label), got {header}"
