@@ -3,8 +3,13 @@
     python examples/digits_cnn.py [--seed S] [--epochs E] [--jobs J]
 
 Over seeds 0-4 this script averages 99.72% test accuracy (0.9972, 0.9972,
-0.9972, 0.9944, 1.0000; none below 99.44%), against 99.1% for the best MLP
-(``examples/digits_best.py``) and 98.8% for scikit-learn's RBF SVC. Each run
+0.9972, 0.9944, 1.0000; none below 99.44%) on the build these figures were
+measured on. The figures are per build: a seed fixes the run on one NumPy and
+BLAS build, but another build sums in another order, and a test image or two
+can go the other way (seed 0 gives 1.0000 on one such build), so expect the
+mean within a few tenths of a point, not these exact numbers. That is against
+99.1% for the best MLP (``examples/digits_best.py``) and 98.8% for
+scikit-learn's RBF SVC. Each run
 took 22.7-26.2 s on a 2-core machine (load average about 1; ``--jobs 2``), and
 20.7-22.4 s on a faster one under load 4. The network, as a ``layers`` spec
 (``scratchnn.recipe.spec``)::

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TargetScaler"]
+__all__ = ["TargetScaler", "spread_or_one"]
+
+#: A column is constant when its standard deviation is at most this share of its largest magnitude.
+CONSTANT_SPREAD = 1e-12
+
+
+def spread_or_one(y2: np.ndarray) -> np.ndarray:
+    """The standard deviation of each column of ``y2`` ``(N, k)``, or 1 for a constant column.
+
+    Constant means a spread negligible relative to the column's own values
+    (``std <= CONSTANT_SPREAD * max|y|``, rounding noise), not to 1: prices
+    in units of 1e-20 vary as much as prices in units of 1.
+    """
+    std = y2.std(axis=0)
+    return np.where(std > CONSTANT_SPREAD * np.abs(y2).max(axis=0), std, 1.0)
 
 
 class TargetScaler:
@@ -20,7 +34,7 @@ class TargetScaler:
     and undoes it for predictions: ``inverse_transform(network.predict(x))`` is
     in the target's units. ``TargetScaler.fit(y_train)`` learns ``mean`` and
     ``scale``, the population standard deviation of each column over those
-    rows (the training rows); a constant column gets scale 1. ``y`` is ``(N,)``
+    rows (the training rows); a constant column gets scale 1 (``spread_or_one``). ``y`` is ``(N,)``
     (one target, ``ndim=1``) or ``(N, k)``; ``transform`` keeps the shape,
     ``inverse_transform`` of ``(N, 1)`` outputs gives ``(N,)`` for ``ndim=1``.
     Stored with a model as plain JSON (``to_dict``/``from_dict``), whose floats
@@ -46,10 +60,7 @@ class TargetScaler:
         if y.ndim not in (1, 2) or y.shape[0] == 0:
             raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}")
         y2 = y.reshape(y.shape[0], -1)
-        mean = y2.mean(axis=0)
-        std = y2.std(axis=0)
-        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean, scale, y.ndim)
+        return cls(y2.mean(axis=0), spread_or_one(y2), y.ndim)
 
     def _as_2d(self, y, name: str) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

@@ -24,7 +24,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["IMPUTE", "UNKNOWN", "ColumnPlan"]
+__all__ = ["IMPUTE", "MAX_ONE_HOT_COLUMNS", "UNKNOWN", "ColumnPlan"]
+
+MAX_ONE_HOT_COLUMNS = 1000
+"""The most columns that a table's text columns may become, all together, once one-hot encoded.
+
+Each category is a float64 column of every row (100,000 rows x 1,000
+categories is 800 MB), and a network learns nothing from a category seen
+once, so a text column past this bound is refused before anything is
+encoded, naming the column and its count of distinct values (``ColumnPlan``
+checks it when it learns the categories and when it reads them from a model
+file). A column whose values are nearly all distinct (``ID_LIKE``) is refused
+as an identifier even below it.
+"""
+
+#: A text column with more than ``ID_LIKE[0]`` categories that are at least ``ID_LIKE[1]`` of its
+#: non-empty training cells is an identifier (a name, an id, a timestamp), not a category.
+ID_LIKE = (20, 0.9)
 
 #: ``--impute`` strategies, by the name the command line takes -> scikit-learn's ``SimpleImputer`` name.
 IMPUTE = {"mean": "mean", "median": "median", "most-frequent": "most_frequent"}
@@ -50,6 +66,12 @@ class ColumnPlan:
                 raise ValueError(f"the model's column plan is malformed at {c!r}")
             if c["kind"] == "category" and not isinstance(c.get("categories"), list):
                 raise ValueError(f"the model's column plan lists no categories for {c['name']!r}")
+        width = sum(len(c["categories"]) for c in columns if c["kind"] == "category")
+        if width > MAX_ONE_HOT_COLUMNS:
+            raise ValueError(
+                f"the model's column plan one-hot encodes its text columns into {width} columns, more "
+                f"than the {MAX_ONE_HOT_COLUMNS} allowed"
+            )
         self.columns = columns
         self.impute = impute
 
@@ -65,12 +87,14 @@ class ColumnPlan:
             raise ValueError(f"--impute must be one of {', '.join(IMPUTE)}, got {impute!r}")
         rows = np.asarray(rows)
         columns = []
+        width = 0  # one-hot columns so far
         for j, name in enumerate(ds.feature_names):
             if name in ds.text:
                 cells = ds.text[name][rows]
                 present = cells[cells != ""].reshape(-1, 1)
                 if len(present) == 0:
                     raise ValueError(f"text column {name!r} has no values in the {len(rows)} training rows")
+                width += _check_categories(name, present[:, 0], width)
                 encoder = OneHotEncoder(handle_unknown="error").fit(present)
                 column = {"name": name, "kind": "category", "categories": encoder.categories_[0].tolist()}
                 fill = None
@@ -241,3 +265,25 @@ class ColumnPlan:
             return cls([dict(c) for c in d["columns"]], d.get("impute"))
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"the model's column plan is malformed: {exc}") from None
+
+
+def _check_categories(name: str, cells: np.ndarray, width: int) -> int:
+    """The number of distinct values of text column ``name`` (non-empty training ``cells``), after
+    refusing a column that is an identifier (``ID_LIKE``) or would take the one-hot encoding past
+    ``MAX_ONE_HOT_COLUMNS`` (``width`` columns are already taken by the columns before it)."""
+    n = len(set(cells.tolist()))  # a set: no sorted copy of every string, as np.unique makes
+    hint = "remove the column from the file (every column but the target is a feature)"
+    least, share = ID_LIKE
+    if n > least and n >= share * len(cells):
+        raise ValueError(
+            f"text column {name!r} has {n} distinct values in {len(cells)} training rows: nearly every "
+            f"value is different, so it is an identifier, not a category, and one-hot encoding it "
+            f"teaches the network nothing; {hint}"
+        )
+    if width + n > MAX_ONE_HOT_COLUMNS:
+        before = f" (with the {width} of the text columns before it)" if width else ""
+        raise ValueError(
+            f"text column {name!r} has {n} distinct values: one-hot encoding it would make "
+            f"{width + n} columns{before}, more than the {MAX_ONE_HOT_COLUMNS} allowed; {hint}"
+        )
+    return n

@@ -98,6 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
+#: The settings a ``layers`` spec replaces: it names every layer, its activations and its dropout.
+REPLACED_BY_LAYERS = ("hidden_units", "activation", "dropout")
+
 #: The settings a numeric target trains with unless told otherwise, where they differ from
 #: ``SETTINGS``' defaults (which suit classes): a linear output needs a smaller, adaptive step.
 #: Chosen by ``benchmarks/regression.py``; used by ``ScratchNNRegressor`` and by the command line.

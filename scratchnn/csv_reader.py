@@ -10,6 +10,7 @@ column, cell).
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import operator
 import os
@@ -23,26 +24,53 @@ __all__ = ["MISSING", "Cells", "read_table"]
 MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
 
 
-def _count_lines(path: str) -> int:
-    """Newlines in the file, plus one: an upper bound on its rows, found without parsing."""
-    count = 1
+#: Bytes that make a line blank (with the line end): a line of only these holds no data row.
+_BLANK = np.frombuffer(b"\r\n\t ,", dtype=np.uint8)
+
+
+def _count_lines(path: str, block: int = 1 << 18) -> int:
+    """Lines of the file that hold something other than blanks and commas, plus one: an upper bound on
+    its rows (a row has a cell that is not empty on at least one of its lines), found without parsing.
+
+    Counting every newline instead would let a file of blank lines (20 MB of them) ask for an array
+    of 20 million rows.
+    """
+    count, open_line = 1, False  # open_line: the previous chunk ended inside a line already counted
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            count += chunk.count(b"\n")
+        while chunk := f.read(block):
+            b = np.frombuffer(chunk, dtype=np.uint8)
+            # each byte's line within the chunk (a newline ends its line); int32 keeps the chunk's
+            # arrays small next to the float array the reader is about to fill
+            line = np.cumsum(b == 10, dtype=np.int32)
+            line -= b == 10
+            full = line[~np.isin(b, _BLANK)]  # the lines of the bytes that are data
+            if len(full):
+                count += 1 + int(np.count_nonzero(full[1:] != full[:-1]))
+                if open_line and full[0] == 0:
+                    count -= 1  # the same line as the one counted at the end of the previous chunk
+            ends_in_line = b[-1] != 10
+            last = line[-1]
+            open_line = bool(ends_in_line and ((len(full) and full[-1] == last) or (open_line and last == 0)))
     return count
 
 
 def _rows(path: str):
-    """Yield ``(line number, cells)`` for each non-blank row of a CSV file, the header first."""
+    """Yield ``(line number, cells)`` for each non-blank row of a CSV file, the header first.
+
+    The line number is the row's first line: a quoted cell may hold newlines, and the reader's
+    ``line_num`` is the line where the row ends.
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
+            first = 1
             for cells in reader:
+                start, first = first, reader.line_num + 1
                 # a row is blank if it has no cell, or only empty ones (",,,"); test the first
                 # cell before scanning the whole row, so a wide file is read in linear time
                 if not cells or (not cells[0].strip() and all(not c.strip() for c in cells)):
                     continue
-                yield reader.line_num, cells
+                yield start, cells
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -93,7 +121,8 @@ def read_table(
     width = len(header)
     n_lines = _count_lines(path)
     x = np.empty((n_lines, len(columns)))
-    cells = Cells(path, [header[j] for j in columns], columns, text, n_lines)
+    # without find_text the columns are a model's (predict, evaluate): no advice to pass train's options
+    cells = Cells(path, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
     labels: list[str] = []
     block: list = []
     block_lines: list[int] = []
@@ -124,6 +153,18 @@ def read_table(
     return header, x, label, (np.array(labels) if label is not None else None), cells
 
 
+def _has_underscore(cells) -> bool:
+    """Whether any of the strings ``cells`` holds ``_`` (one join, in C, instead of a loop)."""
+    return "_" in "".join(cells)
+
+
+def _number(cell: str) -> float:
+    """``float(cell)``, except that an underscore (Python's digit separator, ``8_243``) is no number."""
+    if "_" in cell:
+        raise ValueError(cell)
+    return float(cell)
+
+
 class Cells:
     """What a CSV file holds besides numbers, found while its blocks are parsed.
 
@@ -133,9 +174,14 @@ class Cells:
     row's line in the file (for messages that name a row).
     """
 
-    def __init__(self, path: str, names: list[str], columns: list[int], text, n_lines: int) -> None:
+    def __init__(
+        self, path: str, names: list[str], columns: list[int], text, n_lines: int, for_model: bool = False
+    ) -> None:
         self.path, self.names, self.columns = path, names, columns
+        self.for_model = for_model  # the columns are a model's: its messages advise no training options
         unknown = sorted(set(text) - set(names))
+        if unknown and for_model:
+            raise ValueError(f"{path} lacks the column {unknown[0]!r}, which the model reads as categories")
         if unknown:
             raise ValueError(
                 f"--categorical {unknown[0]!r} is not a feature column of {path}; its feature columns are "
@@ -172,9 +218,11 @@ class Cells:
                     column = out[:, k]
                     j = self.columns[k]
                     try:
-                        column[...] = [row[j] for row in block]
-                        if np.isfinite(column).all():
-                            continue
+                        cells = [row[j] for row in block]
+                        if not _has_underscore(cells):
+                            column[...] = cells
+                            if np.isfinite(column).all():
+                                continue
                     except ValueError:
                         pass
                     self._parse_column(column, k, start, block, lines)
@@ -191,8 +239,11 @@ class Cells:
         """Parse the fast columns of ``block`` in one NumPy call (into ``out``, or ``self.parsed``)."""
         if out is None:
             out = self.parsed = np.empty((len(block), len(self.fast)))
+        picked = [self.pick(row) for row in block]
+        if _has_underscore(itertools.chain.from_iterable(picked)):
+            return False  # float() reads 8_243 as 8243; a CSV number has no underscore
         try:
-            out[...] = [self.pick(row) for row in block]  # NumPy parses the strings as float() does
+            out[...] = picked  # NumPy parses the strings as float() does
             return bool(np.isfinite(out).all())
         except ValueError:
             return False
@@ -217,7 +268,7 @@ class Cells:
                 out[i] = np.nan
                 continue
             try:
-                value = float(cell)
+                value = _number(cell)
             except ValueError:
                 self.words.setdefault(k, []).append((start + i, line, cell))
                 self.slow.add(k)
@@ -252,6 +303,11 @@ class Cells:
         if self.missing and not allow_missing:
             k, (_, line, cell) = min(((k, cells[0]) for k, cells in self.empty.items()), key=lambda e: e[1])
             shown = "an empty cell" if not cell else repr(cell)
+            if self.for_model:
+                raise ValueError(
+                    f"{self.path}: missing value ({shown}) in column {self.names[k]!r} on line {line}; the "
+                    "model was trained without --impute, so every cell needs a value"
+                )
             raise ValueError(
                 f"{self.path}: missing value ({shown}) in column {self.names[k]!r} on line {line}; pass "
                 "--impute mean, median or most-frequent to fill empty cells from the training rows"
@@ -260,6 +316,12 @@ class Cells:
     def _stray(self, x: np.ndarray, k: int, words: list, n_numbers: int) -> None:
         """A column of numbers and words: name the odd ones out, and how to read the column as categories."""
         name = self.names[k]
+        if self.for_model:
+            _, line, cell = words[0]
+            raise ValueError(
+                f"{self.path}: column {name!r} on line {line} holds {cell!r}, which is not a number (the "
+                "model reads this column as numbers)"
+            )
         flag = shlex.quote(name)
         hint = f"if {name!r} is categorical, pass --categorical {flag}"
         if n_numbers >= len(words) or n_numbers == 0:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._target_scaler import TargetScaler
+from ._target_scaler import TargetScaler, spread_or_one
 from .validation import check_float_in_range
 
 __all__ = [
@@ -211,11 +211,8 @@ class Scaler:
     @classmethod
     def fit(cls, x: np.ndarray) -> Scaler:
         x = np.asarray(x, dtype=np.float64)
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # a constant column (all pixels of a border, say) would divide by zero
-        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean, scale)
+        # a constant column (all pixels of a border, say) would divide by zero: it gets scale 1
+        return cls(x.mean(axis=0), spread_or_one(x))
 
     @classmethod
     def identity(cls, n_features: int) -> Scaler:

@@ -36,9 +36,12 @@ from .tuning_files import METRICS, REGRESSION_METRICS
 
 __all__ = [
     "DEFAULT_GRID",
+    "SCHEDULER_TIMEOUT",
     "GridSearchResult",
+    "SchedulerError",
     "available_cores",
     "check_grid",
+    "check_scheduler",
     "effective_jobs",
     "expand_grid",
     "grid_search",
@@ -51,6 +54,51 @@ DEFAULT_GRID = {
     "batch_size": [8, 16, 32],
     "hidden_units": [64, 128, 256],
 }
+
+
+#: Seconds a Dask scheduler has to accept a connection and answer who it is (``check_scheduler``).
+SCHEDULER_TIMEOUT = 10.0
+
+
+class SchedulerError(ConnectionError):
+    """No Dask scheduler answers at the address given: malformed, unreachable, or something else."""
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Raise ``SchedulerError`` unless a Dask scheduler at ``address`` answers within ``timeout`` seconds.
+
+    It connects and asks the peer who it is (dask's ``identity`` message), all
+    bounded by ``timeout``: an address that is malformed, refuses, never answers
+    or answers in another protocol (a web server) fails fast with one message,
+    where ``Client(address)`` could wait for good or fail inside its decoder.
+    """
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identity():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(identity(), timeout))
+    except ValueError as exc:  # dask's parsing of the address
+        raise SchedulerError(
+            f"{address!r} is not a Dask scheduler address such as tcp://HOST:8786 ({exc})"
+        ) from None
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"could not reach the Dask scheduler at scheduler={address!r} within {timeout:g} s "
+            f"({exc or 'no answer'})"
+        ) from None
+    except (MemoryError, TypeError):  # dask's decoder reading a frame length out of another protocol
+        answer = None
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        raise SchedulerError(f"what answers at {address!r} is not a Dask scheduler")
 
 
 @dataclass
@@ -292,11 +340,14 @@ def _run_all(todo, base, seed, data, n_jobs, scheduler):
             f"scheduler={scheduler!r} needs dask.distributed: pip install '.[dask]' in the scratchnn "
             f"checkout ({exc})"
         ) from None
+    check_scheduler(scheduler)
     try:
         # not the default client: a caller's own Client stays in charge of their other dask work
-        client = Client(scheduler, set_as_default=False)
+        client = Client(scheduler, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
     except OSError as exc:
-        raise OSError(f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}") from None
+        raise SchedulerError(
+            f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}"
+        ) from None
     with client:
         # The data travels to each worker once, and trials carry only its key.
         # client.scatter puts one copy of the whole checked data, as a plain tuple of

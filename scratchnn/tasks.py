@@ -26,7 +26,12 @@ ROWS_PER_CLASS = 5
 
 
 def _numbers(labels) -> np.ndarray | None:
-    """The labels as float64 if every one reads as a number, else None."""
+    """The labels as float64 if every one reads as a number, else None.
+
+    A number is a CSV number: float() also reads ``8_243`` (Python's digit separator), which is not one.
+    """
+    if np.asarray(labels).dtype.kind in "UO" and "_" in "".join(map(str, labels)):
+        return None
     try:
         return np.asarray(labels, dtype=np.float64)
     except (ValueError, TypeError):

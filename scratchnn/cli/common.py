@@ -13,6 +13,7 @@ from .. import data, sources
 from ..files import atomic_write
 from ..network import check_network_size
 from ..serialization import ModelFileError, load_network
+from ..tuning_files import format_value
 from . import options
 from .errors import UserError, from_user
 
@@ -71,25 +72,48 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared]:
     return ds, prep
 
 
-def set_image_shape(ds: sources.Dataset, shape: tuple | None) -> None:
-    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values."""
+def set_image_shape(ds: sources.Dataset, shape: tuple | None, width: int | None = None) -> None:
+    """Record ``--image-shape`` (C, H, W) on ``ds``, after checking that its rows hold that many values.
+
+    ``width``: the features per row the network sees, when text columns made it
+    differ from the table's (each category is a column); such rows are not
+    drawn as images.
+    """
     if shape is None:
         return
     size = shape[0] * shape[1] * shape[2]
-    if size != ds.x.shape[1]:
+    encoded = width is not None and width != ds.x.shape[1]
+    width = ds.x.shape[1] if width is None else width
+    if size != width:
         text = "x".join(map(str, shape))
+        after = " once its text columns are one-hot encoded" if encoded else ""
         raise UserError(
-            f"--image-shape {text} needs {size} features per row, but {ds.name} has {ds.x.shape[1]}"
+            f"--image-shape {text} needs {size} features per row, but {ds.name} has {width}{after}"
         )
     ds.input_shape = tuple(shape)
-    if shape[0] == 1:
+    if shape[0] == 1 and not encoded:
         ds.image_shape = tuple(shape[1:])  # one channel: drawn as a grey image
 
 
 def config_from_args(args):
-    """The ``TrainingConfig`` of the parsed options (a rule across settings may still refuse it)."""
+    """The ``TrainingConfig`` of the parsed options (a rule across settings may still refuse it).
+
+    An option that ``--layers`` replaces (``REPLACED_BY_LAYERS``) typed next to
+    it is refused: it would be dropped without a word.
+    """
+    from ..config import REPLACED_BY_LAYERS, SETTINGS_BY_NAME
+
     with from_user():
-        return options.config_from_args(args)
+        config = options.config_from_args(args)
+    if config.layers is not None:
+        typed = [name for name in REPLACED_BY_LAYERS if name in options.given_settings(args)]
+        if typed:
+            option = SETTINGS_BY_NAME[typed[0]].option
+            raise UserError(
+                f"{option} {format_value(getattr(args, typed[0]))} has no effect with --layers, whose spec "
+                f"names every layer, its activation and its dropout: drop {option} or write it into the spec"
+            )
+    return config
 
 
 def check_network_fits(config, n_features: int, n_classes: int, option: str = "--hidden") -> None:

@@ -58,6 +58,17 @@ MAX_SEED = 2**32 - 1
 seed_int = _int_type(lambda v: 0 <= v <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
 
 
+def positive_float(text: str) -> float:
+    """A finite number above 0 (seconds, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A fraction in [0, 1), for the sizes of the held-out splits."""
     try:

@@ -14,7 +14,8 @@ What scratchnn wrote in a folder is listed in that folder's manifest,
 unless ``--resume`` (``tune``, continuing its own search) or ``--force``; with
 ``--force`` the previous run's files that the new run does not write again are
 removed when the new run has finished, so a run that fails (diverges, is
-refused) leaves the previous one whole. While a run writes, it holds an
+refused) leaves the previous one whole, and one stopped by Ctrl-C replaces only
+the files it saved. While a run writes, it holds an
 exclusive lock on the folder (``flock``, released by the kernel when the
 process ends, ``kill -9`` included), so a second run into the same folder is
 refused instead of mixing files; temporary files (``.tmp-*``) that a killed
@@ -244,7 +245,13 @@ class RunFolder:
         return names
 
     def finish(self, complete: bool = True) -> None:
-        """The run is over: remove what is left of the run it replaces, mark the manifest ``complete``."""
+        """The run is over: mark the manifest ``complete``, and if it is, remove what is left of the run
+        it replaces. An unfinished run (Ctrl-C) replaces only the files it wrote: the rest of the
+        previous run stays, listed in the manifest for the next ``--force`` to clear."""
+        if not complete:
+            for name in sorted(self.replaced - set(self.manifest["files"])):
+                self.manifest["files"][name] = "an earlier run"
+            self.replaced = set()
         for name in sorted(self.replaced - set(self.manifest["files"])):
             path = os.path.join(self.out, name)
             if any(_same(_resolve(path), source) for source in self.inputs.values()):
@@ -271,7 +278,7 @@ class RunFolder:
             if isinstance(exc, KeyboardInterrupt):
                 saved = f"saved so far in {where}: {', '.join(written)}" if written else "nothing was saved"
                 if written and not self.finished:
-                    self.finish(complete=False)  # what was saved replaces the previous run
+                    self.finish(complete=False)  # what was saved replaces its part of the previous run
                 print(f"interrupted; {saved}", file=sys.stderr)
                 raise Interrupted from None
             if isinstance(exc, OSError):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 import sys
 
+from ..playground.session import IDLE_TIMEOUT
 from . import options
-from .errors import UserError
+from .errors import UserError, from_user
 
 HELP = "the playground in the browser: watch a network learn, draw a digit"
 DESCRIPTION = (
@@ -48,6 +49,14 @@ def add_arguments(parser) -> None:
         metavar="N",
         help="tabs that may be open at once; more are told to retry (default: %(default)s)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=options.positive_float,
+        default=IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="close a tab's session after this long without a message while it is not training "
+        "(default: %(default)g)",
+    )
     options.add_common(parser)
 
 
@@ -66,7 +75,13 @@ def run(args) -> int:
     # Many small networks train at once, each in one of the server's worker threads: a BLAS that also
     # threads each tiny product only makes the workers wait for each other.
     threadpool_limits(1)
-    app = create_app(max_sessions=args.max_sessions, digit_model=args.model)
+    with from_user():  # a --model that is not a digit classifier is the user's to fix
+        app = create_app(
+            max_sessions=args.max_sessions,
+            digit_model=args.model,
+            host=args.host,
+            idle_timeout=args.idle_timeout,
+        )
     try:
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

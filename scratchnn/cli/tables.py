@@ -20,6 +20,11 @@ from ..tasks import choose_task
 from . import common
 from .errors import UserError, from_user
 
+MAX_TARGET = 1e150
+"""The largest magnitude of a numeric target: its squares (the mean squared error, R2, RMSE) must stay
+finite in float64, whose largest number is about 1.8e308. A larger value is refused, naming the
+column, the line and the value, with the advice to rescale the column."""
+
 
 def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     """Read ``--data``, choose the task, and prepare it with the split options: ``(ds, prep, why)``."""
@@ -27,10 +32,11 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
     impute = getattr(args, "impute", None)
     with from_user():
         ds = sources.load_source(args.data, args.target, text=categorical, allow_missing=impute is not None)
-        common.set_image_shape(ds, getattr(args, "image_shape", None))
         task, why = choose_task(
             ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
         )
+    if task == "regression":
+        check_target(ds)
     columns = None
     if not ds.is_plain or impute is not None:
 
@@ -50,7 +56,27 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
             task=task,
             columns=columns,
         )
+    # checked against the features the network sees: text columns widen the rows once encoded
+    common.set_image_shape(ds, getattr(args, "image_shape", None), prep.x.shape[1])
     return ds, prep, why
+
+
+def check_target(ds: sources.Dataset) -> None:
+    """Refuse a numeric target that no network can be fitted to: too large to square, or constant."""
+    y = np.asarray(ds.labels, dtype=np.float64)
+    name = f"target column {ds.target!r}" if ds.target else "the target"
+    big = np.flatnonzero(np.abs(y) > MAX_TARGET)
+    if len(big):
+        row = int(big[0])
+        raise UserError(
+            f"{ds.name}: {name} holds {y[row]:g} on {ds.where(row)}, beyond the {MAX_TARGET:g} a "
+            f"squared error can hold; rescale the column (divide it by a power of ten)"
+        )
+    if np.all(y == y[0]):
+        raise UserError(
+            f"{ds.name}: {name} is {y[0]:g} in every row: there is nothing to predict "
+            "(a regression needs a target that varies)"
+        )
 
 
 def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[str]:

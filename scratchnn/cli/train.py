@@ -30,14 +30,14 @@ DIR/residuals.png replace the image plots. Text columns are one-hot encoded and
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
-files go once the new run has finished; files scratchnn did not write stay).
+files go once the new run has finished, and after Ctrl-C only those the new run
+saved are replaced; files scratchnn did not write stay).
 
 examples:
   scratchnn train --data digits --out runs/digits
   scratchnn train --data flowers.csv --target species --hidden 64,32 --optimizer adam --lr 0.001 --out runs/f
   scratchnn train --data houses.csv --target price --impute median --out runs/houses
-  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-conv64k3p1-bn-relu-gap-dense \
-      --optimizer adamw --lr 0.003 --batch-size 32 --out runs/cnn
+  scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-gap-dense --optimizer adamw --out runs/c
   scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
 """
 
@@ -82,8 +82,18 @@ def data_inputs(args) -> dict:
 
 
 def diverged_message(exc: TrainingDiverged, config: TrainingConfig) -> str:
-    """What to change after ``exc``: the weight decay when it makes each step overshoot, else the rate."""
+    """What to change after ``exc``: the network when it diverged before any update (the command
+    standardises the inputs and a numeric target, so their scale is not the cause), the weight decay
+    when it makes each step overshoot, else the rate."""
     lr, wd = config.learning_rate, config.weight_decay
+    if exc.before_update:
+        what = f"the {config.layers.count('-') + 1} layers of --layers" if config.layers else "the network"
+        return (
+            f"training diverged in epoch {exc.epoch} (batch {exc.batch}) before any update: the untrained "
+            f"network's loss is already {exc.loss}. The inputs (and a numeric target) are standardised, so "
+            f"neither their scale nor the learning rate is the cause: {what} make its outputs overflow; "
+            "use fewer layers, or batch normalisation (bn) after each convolution or dense layer"
+        )
     if wd and lr * wd >= 1:
         return (
             f"training diverged in epoch {exc.epoch} (batch {exc.batch}): the loss became {exc.loss}; "
@@ -110,7 +120,7 @@ def fit_and_save(
 
     meta = {
         **tables.metadata(args, ds, prep),
-        "training": {**config.to_dict(), "seed": args.seed},
+        "training": {**_recorded(config), "seed": args.seed},
         **(extra_meta or {}),
     }
     trainer = None
@@ -164,6 +174,17 @@ def fit_and_save(
     return network
 
 
+def _recorded(config: TrainingConfig) -> dict:
+    """The settings a model file records: without those a ``layers`` spec replaced, which it never used."""
+    from ..config import REPLACED_BY_LAYERS
+
+    settings = config.to_dict()
+    if config.layers is not None:
+        for name in REPLACED_BY_LAYERS:
+            settings.pop(name, None)
+    return settings
+
+
 def _history_json(history, interrupted: bool = False) -> dict:
     return {
         "epochs": list(history),
@@ -207,7 +228,7 @@ def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder)
     filters = folder.path("conv_filters.png")
     plot_images.conv_filters(weights, filters)
     maps = folder.path("feature_maps.png")
-    raw = ds.x[row]
+    raw = ds.x[row] if ds.x.shape[1] == prep.x.shape[1] else prep.x[row]  # one-hot columns: as seen
     image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
     label = prep.label_names[prep.y[row]]
     plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")

@@ -6,7 +6,14 @@ import os
 import sys
 
 from ..config import SETTINGS_BY_NAME
-from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
+from ..hyperparameter_tuning import (
+    DEFAULT_GRID,
+    SchedulerError,
+    available_cores,
+    check_grid,
+    check_scheduler,
+    grid_search,
+)
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
 from .errors import Interrupted, UserError, from_user
@@ -113,6 +120,8 @@ def run(args) -> int:
             f"running {available_cores()} trials at a time",
             file=sys.stderr,
         )
+    if args.scheduler is not None:
+        check_scheduler_option(args.scheduler)  # before any data is read: the address may be wrong
     ds, prep, why = tables.read_and_prepare(args)
     base = tables.config_for_task(base, prep, options.given_settings(args))
     largest_batch = max([base.batch_size, *grid.get("batch_size", [])])
@@ -124,6 +133,18 @@ def run(args) -> int:
     with outputs.RunFolder(args.out, "tune", inputs=inputs, force=args.force, resume=args.resume) as folder:
         common.say(args, *tables.summary(args, ds, prep, why))
         return _search(args, ds, prep, base, grid, n_trials, folder)
+
+
+def check_scheduler_option(address: str) -> None:
+    """Refuse a ``--scheduler`` at which no Dask scheduler answers, in one line and bounded time."""
+    try:
+        check_scheduler(address)
+    except ImportError as exc:
+        raise UserError(
+            f"--scheduler needs dask.distributed: pip install '.[dask]' in the scratchnn checkout ({exc})"
+        ) from None
+    except SchedulerError as exc:
+        raise UserError(f"--scheduler: {exc}") from None
 
 
 def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
@@ -180,7 +201,7 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
         close_progress()
         hint = "; use another --out or drop --resume" if exc.hint else ""
         raise UserError(f"--resume: {exc.detail}{hint}") from None
-    except ImportError as exc:
+    except (ImportError, SchedulerError) as exc:
         close_progress()
         raise UserError(f"--scheduler: {exc}") from None
     close_progress()

@@ -182,6 +182,8 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
         for j in cols:
             cell = row[j].strip()
             try:
+                if "_" in cell:  # float() reads 8_243 as 8243; a CSV number has no underscore
+                    raise ValueError(cell)
                 v = float(cell)
             except ValueError:
                 raise ValueError(

@@ -98,9 +98,20 @@ class DigitModel:
         """A model file written by ``scratchnn.save``, ``scratchnn train`` or ``tune`` (with its scaler)."""
         from ..cli.common import load_model  # the CLI's own reading of a model file and its scaler
 
-        network, _, names, scaler = load_model(path)
-        if network.n_features != 64:
-            raise ValueError(f"--model {path} takes {network.n_features} inputs; a digit model takes 64")
+        network, meta, names, scaler = load_model(path)
+        task = meta.get("task", "classification")
+        what = ""
+        if task != "classification":
+            what = f" is a {task} model"
+        elif network.n_features != 64:
+            what = f" takes {network.n_features} inputs"
+        elif network.n_outputs != 10:
+            what = f" has {network.n_outputs} classes"
+        if what:
+            raise ValueError(
+                f"--model {path}{what}; the digit classifier must be a 10-class classifier on 64 inputs "
+                "(8x8 pixels), e.g. from 'scratchnn train --data digits'"
+            )
         return cls(network, scaler.mean, scaler.scale, names, source=path)
 
 

@@ -11,11 +11,22 @@ Routes:
 * ``/api/digits/predict`` (POST JSON: a drawing) -> its 8x8 image and class probabilities.
 
 Each tab's session lives as long as its socket: closing the tab stops its
-training and frees it. At most ``max_sessions`` sessions exist at once (a tab
-beyond that is told to retry); their training runs in a pool of ``workers``
-threads, so extra sessions wait their turn instead of taking more cores. Every
-bad request gets a 4xx answer with a one-line message; nothing a client sends
-reaches a traceback.
+training and frees it, and a session that is not training and has sent no
+message for ``idle_timeout`` seconds is closed (the page says to reload). At
+most ``max_sessions`` sessions exist at once (a tab beyond that is told to
+retry); their training runs in a pool of ``workers`` threads, so extra
+sessions wait their turn instead of taking more cores.
+
+Requests are answered only when they come from this server's own pages, as
+Jupyter checks them (``_OriginCheck``): a ``Host`` header that is not one of
+the server's names (on a loopback address: ``127.0.0.1``, ``localhost``,
+``::1``) is refused with 403, which stops DNS rebinding; and an ``Origin``
+header (a browser sends one with every WebSocket and POST) must name the same
+host and port as ``Host``, so another web page cannot open a session. Request
+bodies are read a chunk at a time up to their limit (``MAX_UPLOAD_BYTES``,
+``MAX_DRAWING_BYTES``) and refused past it. Every bad request gets a 4xx
+answer with a one-line message, and a client that goes away mid-request
+leaves no traceback in the log.
 """
 
 from __future__ import annotations
@@ -37,26 +48,37 @@ from pathlib import Path
 import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import digits
-from .session import Session, Upload
+from .session import IDLE_TIMEOUT, Session, Upload
 from .settings import check_settings, meta
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
+__all__ = ["MAX_DRAWING_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD_BYTES = 4 << 20
+"""The largest CSV file a tab may upload (4 MB): a longer body is answered 413 (see ``_read_body``)."""
 MAX_UPLOAD_ROWS = 50_000
 MAX_MESSAGE_CHARS = 64 << 10
+"""The longest WebSocket message, in characters (64 KB): a longer one is answered with an error."""
+MAX_DRAWING_BYTES = 64 << 10
+"""The largest body of ``POST /api/digits/predict`` (64 KB, a 512x512 drawing is 44 KB): a longer body
+is answered 413 after at most ``DRAIN_FACTOR`` times this many bytes are read (see ``_read_body``)."""
+#: A body over its limit is read on (and dropped) up to this many times the limit, so that a client
+#: that is still sending sees the 413 rather than a broken pipe; beyond, the server stops reading.
+DRAIN_FACTOR = 16
 MAX_DRAWING_SIDE = 512
 #: Seconds of training between two updates while playing, and the shortest time between updates.
 TRAIN_SLICE = 0.012
 MIN_PERIOD = 1 / 40
+#: The names a server bound to a loopback address answers to.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Settings that change only how the page draws, not the run.
 DRAWING_ONLY = ("show_test",)
 
@@ -167,8 +189,15 @@ class Tab:
 class Playground:
     """The server's state: the tabs, the training pool and the digit model."""
 
-    def __init__(self, max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> None:
+    def __init__(
+        self,
+        max_sessions: int = 24,
+        workers: int = 2,
+        digit_model: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.max_sessions = max_sessions
+        self.idle_timeout = idle_timeout
         self.tabs: dict[str, Tab] = {}
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scratchnn-train")
         self.jobs_running = 0
@@ -205,7 +234,17 @@ class Playground:
         try:
             await tab.send({"type": "hello", "session": sid, "settings": tab.session.settings})
             while True:
-                message = await websocket.receive()
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), self.idle_timeout)
+                except TimeoutError:
+                    if tab.playing:
+                        continue  # a training session is not idle
+                    seconds = f"{self.idle_timeout:g}"
+                    await tab.send(
+                        {"type": "error", "message": f"closed after {seconds} s idle; reload the page"}
+                    )
+                    await websocket.close(code=1001)
+                    break
                 if message["type"] == "websocket.disconnect":
                     break
                 await self._dispatch(tab, message.get("text"))
@@ -246,17 +285,9 @@ class Playground:
     async def upload(self, request: Request) -> Response:
         tab = self.tab_of(request)
         name = request.query_params.get("name", "upload.csv")[:100] or "upload.csv"
-        body, size = bytearray(), 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= MAX_UPLOAD_BYTES:
-                body += chunk
-            elif size > 16 * MAX_UPLOAD_BYTES:
-                break  # read (and dropped) so the client sees the answer rather than a broken pipe
-        if size > MAX_UPLOAD_BYTES:
-            return JSONResponse(
-                {"error": f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB"}, status_code=413
-            )
+        body = await _read_body(
+            request, MAX_UPLOAD_BYTES, f"{name} is larger than {MAX_UPLOAD_BYTES >> 20} MB"
+        )
         try:
             text = bytes(body).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -271,6 +302,13 @@ class Playground:
         except csv.Error as exc:
             raise HTTPException(400, f"{name}: malformed CSV: {exc}") from None
         header = [h.strip() for h in header or []]
+        seen: set[str] = set()
+        for i, column in enumerate(header):  # the command line's rules for a header (csv_reader)
+            if not column:
+                raise HTTPException(400, f"{name}: header column {i + 1} has no name")
+            if column in seen:
+                raise HTTPException(400, f"{name}: the header names column {column[:40]!r} twice")
+            seen.add(column)
         if len(header) < 3:
             raise HTTPException(
                 400, f"{name} needs a header with at least 3 columns (x1, x2, label), got {header}"
@@ -294,9 +332,9 @@ class Playground:
         )
 
     async def predict_digit(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_MESSAGE_CHARS:
-            raise HTTPException(413, f"a drawing may take at most {MAX_MESSAGE_CHARS} bytes")
+        body = await _read_body(
+            request, MAX_DRAWING_BYTES, f"a drawing may take at most {MAX_DRAWING_BYTES} bytes"
+        )
         drawing = _read_drawing(body)
         model = await self.run_job(self.digit_classifier)
         bitmap, image = digits.preprocess(drawing)
@@ -316,6 +354,37 @@ class Playground:
         for tab in list(self.tabs.values()):
             await tab.pause(notify=False)
         self.pool.shutdown(wait=True)
+
+
+class _Gone(Exception):
+    """The client went away before its request body was read: nobody is left to answer."""
+
+
+async def _read_body(request: Request, limit: int, too_large: str) -> bytes:
+    """The body of ``request``, read a chunk at a time and never more than ``limit`` bytes of it kept.
+
+    A body over ``limit`` (by its Content-Length, or as it streams in) is an
+    ``HTTPException(413, too_large)``. Its chunks are read on and dropped up to
+    ``DRAIN_FACTOR * limit`` bytes, so that a client still sending sees the
+    answer; a body declared longer than that is answered without reading it.
+    A client that disconnects mid-body raises ``_Gone``, answered by nothing.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_FACTOR * limit:
+        raise HTTPException(413, too_large)
+    body, size = bytearray(), 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= limit:
+                body += chunk
+            elif size > DRAIN_FACTOR * limit:
+                break
+    except ClientDisconnect:
+        raise _Gone from None
+    if size > limit:
+        raise HTTPException(413, too_large)
+    return bytes(body)
 
 
 def _read_drawing(body: bytes) -> np.ndarray:
@@ -341,13 +410,73 @@ def _read_drawing(body: bytes) -> np.ndarray:
     return np.unpackbits(packed)[: w * h].reshape(h, w)
 
 
+def _hostname(value: str) -> str:
+    """The host name of a ``Host`` header or an origin's ``host[:port]``, lower case, without brackets."""
+    if value.startswith("["):
+        return value[1 : value.find("]")].lower() if "]" in value else value.lower()
+    return value.rsplit(":", 1)[0].lower() if value.count(":") == 1 else value.lower()
+
+
+class _OriginCheck:
+    """ASGI middleware refusing requests that do not come from this server's pages (403).
+
+    ``Host`` must be one of ``names`` (unless the server listens on every
+    address, ``names`` None, where any name may reach it); ``Origin``, when
+    present, must be ``http://`` plus that same ``Host``. A refused WebSocket
+    is closed before it is accepted (the browser sees 403).
+    """
+
+    def __init__(self, app, names: frozenset | None) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            why = self._refused(dict(scope["headers"]))
+            if why is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008, "reason": why})
+                else:
+                    await JSONResponse({"error": why}, status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refused(self, headers: dict) -> str | None:
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.names is not None and _hostname(host) not in self.names:
+            return f"Host {host[:60]!r} is not this server's address"
+        origin = headers.get(b"origin")
+        if origin is not None and origin.decode("latin-1") != f"http://{host}":
+            return f"Origin {origin.decode('latin-1')[:60]!r} is not this server's page"
+        return None
+
+
+def allowed_names(host: str) -> frozenset | None:
+    """The ``Host`` names a server bound to ``host`` answers to (None: any, it listens everywhere)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    name = _hostname(f"[{host}]" if ":" in host else host)
+    return frozenset(LOOPBACK) if name in LOOPBACK else frozenset({name, *LOOPBACK})
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
-def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None = None) -> Starlette:
-    """The Starlette application (``app.state.playground`` holds the ``Playground``)."""
-    pg = Playground(max_sessions, workers, digit_model)
+async def _gone(request: Request, exc: _Gone) -> Response:
+    return Response(status_code=400)  # never sent: the client has gone; nothing for the log either
+
+
+def create_app(
+    max_sessions: int = 24,
+    workers: int = 2,
+    digit_model: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> Starlette:
+    """The Starlette application (``app.state.playground`` holds the ``Playground``), for a server
+    bound to ``host`` (whose names alone it answers to, ``_OriginCheck``)."""
+    pg = Playground(max_sessions, workers, digit_model, idle_timeout)
 
     def page(name: str):
         async def endpoint(request: Request) -> Response:
@@ -375,6 +504,11 @@ def create_app(max_sessions: int = 24, workers: int = 2, digit_model: str | None
         yield
         await pg.shutdown()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, _Gone: _gone},
+        lifespan=lifespan,
+        middleware=[Middleware(_OriginCheck, names=allowed_names(host))],
+    )
     app.state.playground = pg
     return app

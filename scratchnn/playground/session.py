@@ -34,6 +34,11 @@ NEURON_GRID = 24
 _ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
 
 
+#: Seconds a session that is not training may go without a message from its tab before the server
+#: closes it (``scratchnn playground --idle-timeout``), so that idle sockets cannot hold every slot.
+IDLE_TIMEOUT = 1800.0
+
+
 class Upload:
     """The text of an uploaded CSV file and its header, kept until the tab picks its columns."""
 

@@ -69,6 +69,9 @@ class Control:
         if self.kind == "features":
             if not value or any(not isinstance(v, str) or v not in self.choices for v in value):
                 raise bad
+            if len(set(value)) != len(value):
+                twice = next(v for v in value if value.count(v) > 1)
+                raise ValueError(f"{self.name} must name each feature once, but {twice!r} is listed twice")
             return [c for c in self.choices if c in value]  # the page's order, once each
         if len(value) > MAX_LAYERS:
             raise bad
@@ -83,7 +86,7 @@ class Control:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "features":
-            return "a non-empty list of " + ", ".join(self.choices)
+            return "a non-empty list of " + ", ".join(self.choices) + ", each at most once"
         if self.kind == "layers":
             return f"a list of at most {MAX_LAYERS} widths, each from 1 to {MAX_UNITS}"
         what = "an integer" if self.kind == "int" else "a number"

@@ -55,6 +55,9 @@ SKLEARN_PARAMS_DOC = """\
 #: Sparse rows are densified this many bytes (whole mini-batches) at a time, as the trainer's block copy.
 SPARSE_BLOCK_BYTES = 1 << 20
 
+#: The settings a network is built from: a warm start that changes one cannot continue the old network.
+ARCHITECTURE = ("hidden_units", "layers", "activation", "dropout", "loss", "dtype")
+
 #: sklearn's ``n_iter_no_change`` default, used when early_stopping=True is given without patience.
 DEFAULT_PATIENCE = 10
 
@@ -178,6 +181,9 @@ class BaseScratchNN(BaseEstimator):
     def _fit(self, X, y, sample_weight, *, incremental: bool, classes=None):
         config = self._config()
         reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
+        built = {name: getattr(config, name) for name in ARCHITECTURE}
+        if not reset:
+            self._check_same_network(built, "partial_fit" if incremental else "warm_start=True")
         X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
         targets, n_outputs, config = self._targets(
             y, config, reset=reset, incremental=incremental, classes=classes
@@ -196,6 +202,7 @@ class BaseScratchNN(BaseEstimator):
                 config, X.shape[1], n_outputs, seed=self._build_seed, n_train=X.shape[0]
             )
             self.t_, self.loss_curve_ = 0, []
+            self._architecture = built
         else:
             self._continue(config, X.shape[0], incremental)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
@@ -205,6 +212,16 @@ class BaseScratchNN(BaseEstimator):
         self.history_ = History()
         self._run(config, X, targets, sw, x_val, y_val, 1 if incremental else config.epochs, patience)
         return self
+
+    def _check_same_network(self, built: dict, how: str) -> None:
+        """Refuse to continue training the fitted network after a parameter it was built from changed."""
+        for name, value in built.items():
+            before = getattr(self, "_architecture", built).get(name, value)
+            if value != before:
+                raise ValueError(
+                    f"{how} continues the fitted network, but {name} changed from {before!r} to "
+                    f"{value!r} since it was built; fit with warm_start=False for a new network"
+                )
 
     def _continue(self, config, n_train: int, incremental: bool) -> None:
         """Ready the trainer of a fitted network for more training; the weights and the
