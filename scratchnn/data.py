@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._target_scaler import TargetScaler
+from .losses import TASKS
 from .validation import check_float_in_range
 
 __all__ = [
@@ -273,7 +274,7 @@ class Prepared:
     @property
     def n_outputs(self) -> int:
         """The width of the network's output: one per class, or one for a numeric target."""
-        return 1 if self.task == "regression" else self.n_classes
+        return 1 if TASKS[self.task].numeric else self.n_classes
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of the rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
@@ -301,18 +302,19 @@ def prepare(
     columns or empty cells into numbers (``scratchnn.columns``) learning only
     from the training rows.
     """
-    if task == "regression":
+    numeric = TASKS[task].numeric
+    if numeric:
         targets = np.asarray(labels, dtype=np.float64)
         y, names = targets, []
     else:
         targets = None
         y, names = encode_labels(labels)
-    train, val, test = split_indices(y, test_fraction, val_fraction, seed, classes=task != "regression")
+    train, val, test = split_indices(y, test_fraction, val_fraction, seed, classes=not numeric)
     plan = None
     if columns is not None:
         x, plan = columns(train)
     target_scaler = None
-    if task == "regression":
+    if numeric:
         target_scaler = TargetScaler.fit(targets[train])
         y = target_scaler.transform(targets)
     scaler = Scaler.fit(x[train])

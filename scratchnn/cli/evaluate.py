@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from .. import data
+from .. import data, metrics
+from ..losses import TASKS
 from . import common, options, outputs, regression, tables
 from .errors import from_user, one_line
 
@@ -66,7 +67,7 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
             which += ", including the rows the model was trained on"
         return np.arange(len(y)), which
     if same and split.get("test_fraction", 0) > 0:
-        classes = meta.get("task", "classification") != "regression"
+        classes = not TASKS[meta.get("task", "classification")].numeric
         _, _, rows = data.split_indices(
             y, split["test_fraction"], split["val_fraction"], split["seed"], classes=classes
         )
@@ -93,7 +94,7 @@ def run(args) -> int:
 
     network, meta, names, scaler = common.load_model(args.model)
     task, plan, target_scaler = tables.model_parts(meta)
-    if task == "regression":
+    if TASKS[task].numeric:
         return regression.evaluate(args, network, meta, scaler, plan, target_scaler, _rows_to_score)
     ds = tables.read_source(args, meta, plan)
     x = common.select_features(ds, meta.get("feature_names"))
@@ -103,7 +104,7 @@ def run(args) -> int:
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
     y_pred = network.predict(scaler.transform(features[rows]))
-    accuracy = float(np.mean(y_pred == y_true))
+    accuracy = metrics.accuracy(y_true, y_pred)
     labels = list(range(len(names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     if args.quiet:
@@ -168,7 +169,7 @@ def classification_report(y_true, y_pred, names: list[str], digits: int = 4) -> 
     for name, *values in zip(names, p, r, f, support):
         text += row.format(name, *values, width=width, digits=digits)
     text += "\n"
-    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if total else 0.0
+    accuracy = metrics.accuracy(y_true, y_pred) if total else 0.0
     accuracy_row = "{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
     text += accuracy_row.format("accuracy", "", "", accuracy, total, width=width, digits=digits)
     weights = np.asarray(support, dtype=float)

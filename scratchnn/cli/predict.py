@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..files import atomic_write
+from ..losses import TASKS
 from ..validation import check_features
 from . import common, options, outputs, regression, tables
 from .errors import UserError, from_user
@@ -56,7 +57,8 @@ def run(args) -> int:
         outputs.check_output(args.output, "--output", inputs, force=args.force)
     network, meta, names, scaler = common.load_model(args.model)
     task, plan, target_scaler = tables.model_parts(meta)
-    if args.proba and task == "regression":
+    numeric = TASKS[task].numeric
+    if args.proba and numeric:
         raise UserError("--proba gives class probabilities, but this model predicts a number")
     rows = tables.read_rows(args.input, meta, plan, network.n_features)
     x = scaler.transform(tables.features(rows, meta, plan, args.unknown_categories))
@@ -65,7 +67,7 @@ def run(args) -> int:
     predicted = network.predict(x)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if task == "regression":  # numbers in the target's units, each written to read back exactly
+    if numeric:  # numbers in the target's units, each written to read back exactly
         predicted = regression.predict(network, x, target_scaler)
         writer.writerow(["prediction"])
         writer.writerows([v] for v in regression.format_predictions(predicted))

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from .. import plot_regression
+from ..metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from . import outputs
 from .errors import from_user, one_line
 
@@ -26,18 +27,16 @@ PLOTS = ("predicted_vs_actual.png", "residuals.png")
 def metrics(y_true, y_pred) -> dict:
     """``{"r2", "mae", "rmse"}`` of predictions ``y_pred`` against ``y_true`` (both ``(N,)``).
 
-    ``r2 = 1 - sum((y - p)^2) / sum((y - mean(y))^2)`` (scikit-learn's
-    ``r2_score``; 1 is perfect, 0 is as good as predicting the mean of
-    ``y_true``), ``mae = mean(|y - p|)``, ``rmse = sqrt(mean((y - p)^2))``.
+    ``r2 = 1 - sum((y - p)^2) / sum((y - mean(y))^2)`` (``scratchnn.metrics.r2_score``;
+    1 is perfect, 0 is as good as predicting the mean of ``y_true``),
+    ``mae = mean(|y - p|)``, ``rmse = sqrt(mean((y - p)^2))``.
     """
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     y_true = np.asarray(y_true, dtype=np.float64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
     return {
-        "r2": float(r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan"),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
+        "r2": r2_score(y_true, y_pred) if len(y_true) > 1 else float("nan"),
+        "mae": mean_absolute_error(y_true, y_pred),
+        "rmse": root_mean_squared_error(y_true, y_pred),
     }
 
 

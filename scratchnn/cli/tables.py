@@ -15,8 +15,8 @@ import numpy as np
 from .. import data, sources
 from ..columns import ColumnPlan
 from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
-from ..losses import LOSSES
-from ..tasks import choose_task
+from ..losses import LOSSES, TASKS
+from ..tasks import TASK_OPTIONS, choose_task
 from . import common
 from .errors import UserError, from_user
 
@@ -56,16 +56,17 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
 def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[str]:
     """What was read and decided: rows, features and splits, the task and why, what each column became."""
     held = f", {len(prep.test)} test rows held out for evaluate" if len(prep.test) else ""
-    target = "a numeric target" if prep.task == "regression" else f"{prep.n_classes} classes"
+    numeric = TASKS[prep.task].numeric
+    target = "a numeric target" if numeric else f"{prep.n_classes} classes"
     lines = [
         f"{ds.name}: {ds.n_rows} rows, {len(ds.feature_names)} features, {target} -> "
         f"{len(prep.train)} training, {len(prep.val)} validation{held}"
     ]
-    numbers = prep.task == "regression" or why.endswith("numbers")
-    declared = ds.name in sources.BUILTIN and prep.task == "classification"  # digits' classes are named
+    numbers = numeric or why.endswith("numbers")
+    declared = ds.name in sources.BUILTIN and not numeric  # digits' classes are named
     if getattr(args, "task", "auto") == "auto" and numbers and not declared:
         # a target of numbers could be either: say which was chosen (text labels can only be classes)
-        other = "classification" if prep.task == "regression" else "regression"
+        other = next(option for option in TASK_OPTIONS[1:] if option != prep.task)
         lines.append(f"Task: {prep.task}, since {why} (--task {other} to change)")
     if prep.columns is not None:
         lines += prep.columns.describe(ds, prep.train)
@@ -74,7 +75,7 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
 
 def task_default(name: str, task: str):
     """A setting's default for the task: ``REGRESSION_DEFAULTS``' for a numeric target, else ``SETTINGS``'."""
-    if task == "regression" and name in REGRESSION_DEFAULTS:
+    if TASKS[task].numeric and name in REGRESSION_DEFAULTS:
         return REGRESSION_DEFAULTS[name]
     return SETTINGS_BY_NAME[name].default
 
@@ -82,11 +83,11 @@ def task_default(name: str, task: str):
 def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
     """The training settings for the task: a numeric target takes ``REGRESSION_DEFAULTS``
     (mean squared error, Adam at 0.003, ...) for every setting not in ``given``, the ones typed."""
-    if prep.task != "regression":
+    if not TASKS[prep.task].numeric:
         return config
     with from_user():
         config = config.replace(**{k: v for k, v in REGRESSION_DEFAULTS.items() if k not in given})
-    numeric = [name for name, cls in LOSSES.items() if cls.task == "regression"]  # mse, mae, huber
+    numeric = [name for name, cls in LOSSES.items() if TASKS[cls.task].numeric]  # mse, mae, huber
     if config.loss not in numeric:
         raise UserError(f"--loss {config.loss} is for classes; a numeric target takes {', '.join(numeric)}")
     return config
@@ -112,7 +113,9 @@ def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
     with from_user():
         plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
         target_scaler = None
-        if task == "regression":
+        if task not in TASKS:
+            raise UserError(f"the model's metadata names an unknown task {task!r}")
+        if TASKS[task].numeric:
             if not meta.get("target_scaler"):
                 raise UserError("the model is a regression model without its target scaler")
             target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])

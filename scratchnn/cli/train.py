@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ..config import TrainingConfig, build, fit
+from ..losses import TASKS
 from ..serialization import save
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
@@ -138,11 +139,12 @@ def fit_and_save(
     if history.best_epoch is None and history:
         history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
     result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if prep.task == "regression":
+    numeric = TASKS[prep.task].numeric
+    if numeric:
         result.update(regression.result(network, prep))
     elif len(prep.val):
         result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test) and prep.task != "regression":
+    if len(prep.test) and not numeric:
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
     model_path = folder.path(common.MODEL_FILE)
@@ -152,7 +154,7 @@ def fit_and_save(
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if prep.task == "regression":
+    if numeric:
         print("\n".join(regression.report(network, prep)))
     elif "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
@@ -182,7 +184,7 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
         # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
         plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
-    if prep.task == "regression":
+    if TASKS[prep.task].numeric:
         return written + regression.training_plots(network, prep, folder)
     shape = ds.image_shape
     rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
