@@ -118,6 +118,6 @@ def default_model(seed: int = 0) -> DigitModel:
 
             x_train, _, y_train, _ = load_digits_split()  # pixels / 16; the test split is held out
             config = TrainingConfig(hidden_units=64, optimizer="adam", learning_rate=0.003, epochs=20)
-            network, _ = train(config, x_train, y_train, n_classes=10, seed=seed)
+            network, _ = train(config, x_train, y_train, n_outputs=10, seed=seed)
             _cached = DigitModel(network, 0.0, 16.0, source="trained on Digits' training split")
         return _cached
