@@ -81,6 +81,7 @@ def run(command: list[str], cwd: Path) -> str:
         command, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT, env=environment()
     )
     shown = " ".join(["scratchnn", *command[3:]] if command[1:3] == ["-m", "scratchnn"] else command[1:])
+    shown = shown.replace(str(ROOT) + os.sep, "")  # main.py as the checkout names it, wherever it is
     text = f"$ {shown}\n{proc.stdout}[exit {proc.returncode}]\n"
     return text.replace(str(cwd), "<tmp>")
 
