@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import data, metrics
 from ..losses import TASKS
-from . import common, options, outputs, regression, tables
+from . import common, options, outputs, regression
 from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
@@ -92,18 +92,19 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
 def run(args) -> int:
     from sklearn.metrics import confusion_matrix
 
-    network, meta, names, scaler = common.load_model(args.model)
-    task, plan, target_scaler = tables.model_parts(meta)
-    if TASKS[task].numeric:
-        return regression.evaluate(args, network, meta, scaler, plan, target_scaler, _rows_to_score)
-    ds = tables.read_source(args, meta, plan)
-    x = common.select_features(ds, meta.get("feature_names"))
-    features = tables.features(ds, meta, plan, args.unknown_categories)
-    with from_user():  # a label the model never learned is the data's mistake
+    model = common.load_predictor(args.model)
+    if model.numeric:
+        return regression.evaluate(args, model, _rows_to_score)
+    names, meta = model.label_names, model.metadata
+    with from_user():  # the data, its columns and a label the model never learned are the user's to fix
+        ds = model.read_source(args.data, args.target)
+        x = ds.select(meta.get("feature_names"))
+        features = model.features(ds, args.unknown_categories)
         y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
-    y_pred = network.predict(scaler.transform(features[rows]))
+    with from_user():
+        y_pred = model.predict(features[rows])
     accuracy = metrics.accuracy(y_true, y_pred)
     labels = list(range(len(names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)

@@ -116,19 +116,22 @@ def format_predictions(values: np.ndarray) -> list[str]:
     return [repr(float(v)) for v in values]
 
 
-def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) -> int:
-    """``scratchnn evaluate`` of a regression model: the scores, the baseline's, and the two plots."""
+def evaluate(args, model, rows_to_score) -> int:
+    """``scratchnn evaluate`` of a regression model (a ``Predictor``): the scores, the baseline's, and
+    the two plots."""
     from ..tasks import choose_task
-    from . import common, tables
+    from . import common
 
-    ds = tables.read_source(args, meta, plan)
-    x = common.select_features(ds, meta.get("feature_names"))
-    features = tables.features(ds, meta, plan, args.unknown_categories)
-    with from_user():
+    with from_user():  # the data and its columns are the user's to fix
+        ds = model.read_source(args.data, args.target)
+        x = ds.select(model.metadata.get("feature_names"))
+        features = model.features(ds, args.unknown_categories)
         choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
     y = np.asarray(ds.labels, dtype=np.float64)
-    rows, which = rows_to_score(args, meta, ds, x, y)
-    s = scores(network, scaler.transform(features[rows]), y[rows], target_scaler)
+    rows, which = rows_to_score(args, model.metadata, ds, x, y)
+    with from_user():
+        inputs = model.inputs(features[rows])
+    s = scores(model.network, inputs, y[rows], model.target_scaler)
     if args.quiet:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"R2: {s['model']['r2']:.4f} on {len(rows)} rows ({scope})")
@@ -141,7 +144,7 @@ def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) ->
     names = [name.replace(".png", "_evaluate.png") for name in PLOTS]
     paths = [os.path.join(out, name) for name in names]
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
-    y_pred = predict(network, scaler.transform(features[rows]), target_scaler)
+    y_pred = model.predict_inputs(inputs)
     try:
         for path in paths:
             outputs.check_output(path, "--out", inputs, force=args.force)

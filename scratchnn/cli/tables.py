@@ -5,7 +5,7 @@ chooses the task (``--task``, see ``scratchnn.tasks.choose_task``), and
 prepares the splits, the column plan (``scratchnn.columns``) and, for
 regression, the target scaler, all learned from the training rows. The model
 file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
-rows the same way (``model_parts``, ``read_rows``).
+rows the same way (``scratchnn.predictor.Predictor``).
 """
 
 from __future__ import annotations
@@ -102,71 +102,3 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
     if prep.target_scaler is not None:
         meta["target_scaler"] = prep.target_scaler.to_dict()
     return meta
-
-
-# -- models for evaluate and predict ---------------------------------------------------
-
-
-def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
-    """``(task, column plan or None, target scaler or None)`` recorded in a model's metadata."""
-    task = meta.get("task", "classification")
-    with from_user():
-        plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
-        target_scaler = None
-        if task not in TASKS:
-            raise UserError(f"the model's metadata names an unknown task {task!r}")
-        if TASKS[task].numeric:
-            if not meta.get("target_scaler"):
-                raise UserError("the model is a regression model without its target scaler")
-            target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
-    return task, plan, target_scaler
-
-
-def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
-    """``--data`` for ``evaluate``, its columns read as the model's were (text columns, empty cells)."""
-    text = plan.text_columns if plan is not None else ()
-    allow_missing = plan is not None and plan.impute is not None
-    with from_user():
-        return sources.load_source(
-            args.data,
-            args.target,
-            default_target=meta.get("target"),
-            text=text,
-            find_text=False,
-            allow_missing=allow_missing,
-        )
-
-
-def read_rows(path: str, meta: dict, plan: ColumnPlan | None, n_features: int) -> sources.Dataset:
-    """The rows of ``--input`` for ``predict``, their columns read as the model's were."""
-    features = meta.get("feature_names") or [f"x{i}" for i in range(n_features)]
-    text = plan.text_columns if plan is not None else ()
-    allow_missing = plan is not None and plan.impute is not None
-    with from_user():
-        return sources.read_features(
-            path, features, meta.get("target"), text=text, allow_missing=allow_missing
-        )
-
-
-def features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str = "error") -> np.ndarray:
-    """The dataset's features as the network's input before scaling: by name, then through the plan."""
-    with from_user():
-        return _features(ds, meta, plan, unknown)
-
-
-def _features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str) -> np.ndarray:
-    if plan is None:
-        return common.select_features(ds, meta.get("feature_names"))
-    if ds.feature_names != plan.input_names:
-        x = common.select_features(ds, plan.input_names)  # the numbers in the model's order; text is by name
-        ds = sources.Dataset(
-            ds.name,
-            x,
-            ds.labels,
-            list(plan.input_names),
-            ds.target,
-            text=ds.text,
-            missing=ds.missing,
-            lines=ds.lines,
-        )
-    return plan.transform(ds, unknown=unknown)

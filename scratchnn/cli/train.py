@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import TrainingConfig, build, fit
 from ..losses import TASKS
-from ..serialization import save
+from ..predictor import Predictor
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
@@ -148,7 +148,7 @@ def fit_and_save(
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
     model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
+    Predictor(network, meta).save(model_path)
     history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
@@ -232,7 +232,7 @@ def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
     model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
+    Predictor(network, meta).save(model_path)
     history_path = folder.path(common.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
     folder.finish(complete=False)
