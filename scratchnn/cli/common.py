@@ -15,10 +15,6 @@ from ..predictor import Predictor
 from . import options
 from .errors import UserError, from_user
 
-MODEL_FILE = "model.npz"
-HISTORY_FILE = "history.json"
-RESULTS_FILE = "results.csv"
-
 
 class Progress:
     """A tqdm bar on a terminal, plain lines otherwise, nothing with ``--quiet``."""

@@ -138,9 +138,9 @@ def _write_plots(args, names, matrix, y_true, y_pred, image) -> list[str]:
 
     out = common.plots_dir(args)
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
-    paths = [os.path.join(out, "confusion_matrix.png")]
+    paths = [os.path.join(out, outputs.CONFUSION_MATRIX)]
     if image is not None:
-        paths.append(os.path.join(out, "misclassified_evaluate.png"))
+        paths.append(os.path.join(out, outputs.MISCLASSIFIED_EVALUATE))
     for path in paths:
         outputs.check_output(path, "--out", inputs, force=args.force)
     plots.confusion_matrix(matrix, names, paths[0], title=f"Confusion matrix ({len(y_true)} rows)")

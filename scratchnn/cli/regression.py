@@ -16,12 +16,10 @@ import sys
 
 import numpy as np
 
-from .. import plot_regression
+from .. import plots
 from ..metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from . import outputs
 from .errors import from_user, one_line
-
-PLOTS = ("predicted_vs_actual.png", "residuals.png")
 
 
 def metrics(y_true, y_pred) -> dict:
@@ -95,10 +93,10 @@ def report(network, prep) -> list[str]:
 def write_plots(y_true, y_pred, paths: list[str], which: str) -> list[str]:
     """Predicted against actual values, and the residuals, of the rows ``which``, at ``paths``."""
     m = metrics(y_true, y_pred)
-    plot_regression.predicted_vs_actual(
+    plots.predicted_vs_actual(
         y_true, y_pred, paths[0], title=f"Predicted against actual ({which})", metrics=_line(m)
     )
-    plot_regression.residuals(y_true, y_pred, paths[1], title=f"Residuals ({which})")
+    plots.residuals(y_true, y_pred, paths[1], title=f"Residuals ({which})")
     return paths
 
 
@@ -107,7 +105,7 @@ def training_plots(network, prep, folder) -> list[str]:
     split = next(s for s in ("test", "val", "train") if len(getattr(prep, s)))
     rows = getattr(prep, split)
     y_pred = predict(network, prep.x[rows], prep.target_scaler)
-    paths = [folder.path(name) for name in PLOTS]
+    paths = [folder.path(name) for name in outputs.REGRESSION_PLOTS]
     return write_plots(prep.targets[rows], y_pred, paths, f"{len(rows)} {split} rows")
 
 
@@ -139,9 +137,8 @@ def evaluate(args, model, rows_to_score) -> int:
         print(f"Evaluated on {which}")
         print("\n".join(lines(s, "Model")))
         print()
-    # evaluate's own file names, so train's plots of the same model are never replaced
     out = common.plots_dir(args)
-    names = [name.replace(".png", "_evaluate.png") for name in PLOTS]
+    names = outputs.REGRESSION_PLOTS_EVALUATE
     paths = [os.path.join(out, name) for name in names]
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
     y_pred = model.predict_inputs(inputs)

@@ -127,7 +127,7 @@ def run(args) -> int:
 
 
 def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
-    results_path = folder.path(common.RESULTS_FILE)
+    results_path = folder.path(outputs.RESULTS_FILE)
     folder.path(os.path.basename(record_path(results_path)))
     state = {"done": 0, "progress": None}
 
@@ -193,7 +193,7 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path, fol
     n_diverged = sum(r["status"] != "ok" for r in result.results)
     written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
     if not TASKS[prep.task].numeric:  # the heatmap shows validation accuracy, which a numeric target lacks
-        heatmap = folder.path("tuning_heatmap.png")
+        heatmap = folder.path(outputs.TUNING_HEATMAP)
         plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
         written += f" and {heatmap}"
     common.say(args, written)
