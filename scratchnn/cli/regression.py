@@ -128,8 +128,8 @@ def evaluate(args, model, rows_to_score) -> int:
     y = np.asarray(ds.labels, dtype=np.float64)
     rows, which = rows_to_score(args, model.metadata, ds, x, y)
     with from_user():
-        inputs = model.inputs(features[rows])
-    s = scores(model.network, inputs, y[rows], model.target_scaler)
+        scaled = model.inputs(features[rows])
+    s = scores(model.network, scaled, y[rows], model.target_scaler)
     if args.quiet:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"R2: {s['model']['r2']:.4f} on {len(rows)} rows ({scope})")
@@ -141,7 +141,7 @@ def evaluate(args, model, rows_to_score) -> int:
     names = outputs.REGRESSION_PLOTS_EVALUATE
     paths = [os.path.join(out, name) for name in names]
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
-    y_pred = model.predict_inputs(inputs)
+    y_pred = model.predict_inputs(scaled)
     try:
         for path in paths:
             outputs.check_output(path, "--out", inputs, force=args.force)
