@@ -74,9 +74,10 @@ if __package__ in (None, ""):  # run as a script from anywhere: make the reposit
 
 from threadpoolctl import threadpool_limits
 
-from scratchnn.config import TrainingConfig, train
 from scratchnn.data import load_digits_split, train_val_split
 from scratchnn.hyperparameter_tuning import grid_search
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import train
 
 #: The recipe; ``dropout`` is chosen from ``GRID`` on the validation split.
 RECIPE = TrainingConfig(

@@ -19,11 +19,11 @@ import math
 
 import numpy as np
 
-from .columns import ColumnPlan
 from .data import Scaler, TargetScaler
+from .data.columns import ColumnPlan
+from .data.sources import Dataset, load_source, read_features
 from .losses import TASKS
 from .serialization import ModelFileError, load_network, save
-from .sources import Dataset, load_source, read_features
 from .validation import check_features
 
 __all__ = ["Predictor"]

@@ -14,22 +14,24 @@ import numpy as np
 import pytest
 from conftest import teacher_data
 
-import scratchnn.config
 import scratchnn.hyperparameter_tuning
 import scratchnn.losses
 import scratchnn.network
+import scratchnn.recipe.config
+import scratchnn.recipe.train
 import scratchnn.trainer
 from scratchnn import validation
-from scratchnn.config import TrainingConfig, train
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.network import build_mlp
 from scratchnn.optimizers import SGD
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import train
 from scratchnn.trainer import Trainer
 
 CHECKS = ("check_features", "check_labels", "check_targets")
 MODULES = (
     scratchnn.trainer,
-    scratchnn.config,
+    scratchnn.recipe.train,
     scratchnn.network,
     scratchnn.losses,
     scratchnn.hyperparameter_tuning,
@@ -135,4 +137,4 @@ def test_the_patience_rule_has_one_home_and_every_door_uses_it():
     with pytest.raises(ValueError, match=message):
         train(TrainingConfig(hidden_units=8, epochs=1, patience=2), x, y)
     with pytest.raises(ValueError, match=message):
-        scratchnn.config.fit(TrainingConfig(epochs=1, patience=2), trainer, x, y)
+        scratchnn.recipe.train.fit(TrainingConfig(epochs=1, patience=2), trainer, x, y)

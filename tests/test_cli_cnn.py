@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, assert_sensible_image, read_predictions, scratchnn, write_rows
 
+from scratchnn.data.sources import load_source
 from scratchnn.predictor import Predictor
 from scratchnn.serialization import load_network, save
-from scratchnn.sources import load_source
 
 SMALL_CNN = "conv8k3p1-bn-relu-maxpool2-conv16k3p1-bn-relu-dense"
 TRAINING = ["--optimizer", "adam", "--lr", "0.01", "--batch-size", "32"]

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from conftest import teacher_data
 
-from scratchnn.config import SETTINGS_BY_NAME, TrainingConfig, train
 from scratchnn.data import TargetScaler
 from scratchnn.gradcheck import check_gradients
 from scratchnn.hyperparameter_tuning import grid_search
@@ -25,6 +24,8 @@ from scratchnn.losses import MeanSquaredError
 from scratchnn.metrics import r2_score
 from scratchnn.network import NeuralNetwork, build_mlp
 from scratchnn.optimizers import SGD, Adam
+from scratchnn.recipe.config import SETTINGS_BY_NAME, TrainingConfig
+from scratchnn.recipe.train import train
 from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch
 
 

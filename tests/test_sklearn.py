@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
 from scratchnn import NeuralNetwork
-from scratchnn.config import SETTINGS
+from scratchnn.recipe.config import SETTINGS
 from scratchnn.sklearn import ScratchNNClassifier, ScratchNNRegressor
 from scratchnn.sklearn._base import SKLEARN_PARAMS
 

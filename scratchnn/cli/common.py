@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 
-from .. import data, sources
+from .. import data
+from ..data import sources
 from ..files import atomic_write
 from ..predictor import Predictor
 from . import options

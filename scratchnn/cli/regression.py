@@ -117,7 +117,7 @@ def format_predictions(values: np.ndarray) -> list[str]:
 def evaluate(args, model, rows_to_score) -> int:
     """``scratchnn evaluate`` of a regression model (a ``Predictor``): the scores, the baseline's, and
     the two plots."""
-    from ..tasks import choose_task
+    from ..data.targets import choose_task
     from . import common
 
     with from_user():  # the data and its columns are the user's to fix

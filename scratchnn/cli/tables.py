@@ -1,8 +1,8 @@
 """A table as it comes, for the commands: what the target is for, and what is done to each column.
 
 ``read_and_prepare`` reads ``--data`` with ``--categorical`` and ``--impute``,
-chooses the task (``--task``, see ``scratchnn.tasks.choose_task``), and
-prepares the splits, the column plan (``scratchnn.columns``) and, for
+chooses the task (``--task``, see ``scratchnn.data.targets.choose_task``), and
+prepares the splits, the column plan (``scratchnn.data.columns``) and, for
 regression, the target scaler, all learned from the training rows. The model
 file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
 rows the same way (``scratchnn.predictor.Predictor``).
@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import data, sources
-from ..columns import ColumnPlan
-from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
+from .. import data
+from ..data import sources
+from ..data.columns import ColumnPlan
+from ..data.targets import TASK_OPTIONS, choose_task
 from ..losses import LOSSES, TASKS
-from ..tasks import TASK_OPTIONS, choose_task
+from ..recipe.config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
 from . import common
 from .errors import UserError, from_user
 

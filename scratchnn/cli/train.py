@@ -7,9 +7,10 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
 from ..losses import TASKS
 from ..predictor import Predictor
+from ..recipe.config import TrainingConfig
+from ..recipe.train import build, fit
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
@@ -136,17 +137,7 @@ def fit_and_save(
         raise UserError(f"{diverged_message(exc, config)}; no model was saved") from None
     progress.close()
 
-    if history.best_epoch is None and history:
-        history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
-    result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    numeric = TASKS[prep.task].numeric
-    if numeric:
-        result.update(regression.result(network, prep))
-    elif len(prep.val):
-        result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test) and not numeric:
-        result["test_accuracy"] = network.accuracy(*prep.part("test"))
-    meta["result"] = result
+    meta["result"] = _result(network, prep, history)
     model_path = folder.path(outputs.MODEL_FILE)
     Predictor(network, meta).save(model_path)
     history_path = folder.path(outputs.HISTORY_FILE)
@@ -154,16 +145,35 @@ def fit_and_save(
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if numeric:
-        print("\n".join(regression.report(network, prep)))
-    elif "test_accuracy" in result:
-        print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
-    elif "val_accuracy" in result:
-        print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
-    else:
-        acc = network.accuracy(x_tr, y_tr)
-        print(f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)")
+    print("\n".join(_report(network, prep, meta["result"])))
     return network
+
+
+def _result(network, prep, history) -> dict:
+    """What the model file records about the run: epochs, the kept epoch, the held-out scores."""
+    if history.best_epoch is None and history:
+        history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
+    result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
+    numeric = TASKS[prep.task].numeric
+    if numeric:
+        result.update(regression.result(network, prep))
+    elif len(prep.val):
+        result["val_accuracy"] = network.accuracy(*prep.part("val"))
+    if len(prep.test) and not numeric:
+        result["test_accuracy"] = network.accuracy(*prep.part("test"))
+    return result
+
+
+def _report(network, prep, result: dict) -> list[str]:
+    """train's closing lines: the scores on the test rows, else the validation, else the training rows."""
+    if TASKS[prep.task].numeric:
+        return regression.report(network, prep)
+    if "test_accuracy" in result:
+        return [f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)"]
+    if "val_accuracy" in result:
+        return [f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)"]
+    acc = network.accuracy(*prep.part("train"))
+    return [f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)"]
 
 
 def _history_json(history, interrupted: bool = False) -> dict:

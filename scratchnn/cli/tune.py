@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
 from ..losses import TASKS
-from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
+from ..recipe.config import SETTINGS_BY_NAME
+from ..tuning.files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
 from .errors import Interrupted, UserError, from_user
 from .train import data_inputs, fit_and_save

@@ -152,6 +152,15 @@ def grid(size: int) -> np.ndarray:
     return np.stack([x1.ravel(), x2.ravel()], axis=1)
 
 
+def _onto_extent(x: np.ndarray) -> np.ndarray:
+    """Each column of ``x`` scaled linearly onto ``[-EXTENT, EXTENT]``; a constant column goes to 0."""
+    low, high = x.min(axis=0), x.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    points = (x - (low + high) / 2) / span * (2 * EXTENT)
+    points[:, high == low] = 0.0
+    return points
+
+
 def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the file"):
     """``(points, labels, label_names)`` from CSV ``text`` with a header: columns ``x1``, ``x2``, ``label``.
 
@@ -207,9 +216,4 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
     if len(names) != 2:
         shown = ", ".join(map(repr, names[:5])) + (" ..." if len(names) > 5 else "")
         raise ValueError(f"{name}: column {label!r} must hold two distinct labels, got {len(names)}: {shown}")
-    x = np.array(values)
-    low, high = x.min(axis=0), x.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    points = (x - (low + high) / 2) / span * (2 * EXTENT)
-    points[:, high == low] = 0.0
-    return points, labels, names
+    return _onto_extent(np.array(values)), labels, names

@@ -114,8 +114,9 @@ def default_model(seed: int = 0) -> DigitModel:
     global _cached
     with _lock:
         if _cached is None:
-            from ..config import TrainingConfig, train
             from ..data import load_digits_split
+            from ..recipe.config import TrainingConfig
+            from ..recipe.train import train
 
             x_train, _, y_train, _ = load_digits_split()  # pixels / 16; the test split is held out
             config = TrainingConfig(hidden_units=64, optimizer="adam", learning_rate=0.003, epochs=20)

@@ -19,7 +19,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..config import SETTINGS, TrainingConfig, build, settings_doc
+from ..recipe.config import SETTINGS, TrainingConfig, settings_doc
+from ..recipe.train import build
 from ..schedules import make_schedule
 from ..trainer import History, TrainingDiverged
 from ..validation import check_float_range, check_sample_weight
@@ -62,6 +63,46 @@ DEFAULT_PATIENCE = 10
 def _dense_rows(X, rows) -> np.ndarray:
     """The rows ``rows`` of a sparse matrix, as a dense block."""
     return X[rows].toarray()
+
+
+def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
+    """``(hold out a validation split?, patience)``, from early_stopping and patience."""
+    early = estimator.early_stopping
+    if early is not None and not isinstance(early, (bool, np.bool_)):
+        raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
+    if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
+        if early:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        return False, None
+    if early is None:
+        early = config.patience is not None
+    patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
+    if early:
+        fraction = estimator.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
+            )
+    return bool(early), patience
+
+
+def _scale_error(X, exc: TrainingDiverged) -> ValueError | None:
+    """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
+    the cause: the loss of the very first mini-batch was already not finite (no update had
+    happened), or some feature is so large that its square overflows the dtype, so that the
+    first layer's outputs and their gradients cannot be represented whatever the step size."""
+    values = X.data if hasattr(X, "tocsr") else X
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    with np.errstate(over="ignore"):
+        squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
+    if not (squared_overflows or (exc.before_update and exc.batch == 1)):
+        return None
+    return ValueError(
+        f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
+        f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
+        f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
+        "StandardScaler"
+    )
 
 
 def _field(key: str, value) -> str:
@@ -124,26 +165,6 @@ class BaseScratchNN(BaseEstimator):
             )
         return config
 
-    def _stopping(self, config, incremental: bool) -> tuple[bool, int | None]:
-        """``(hold out a validation split?, patience)``, from early_stopping and patience."""
-        early = self.early_stopping
-        if early is not None and not isinstance(early, (bool, np.bool_)):
-            raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
-        if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
-            if early:
-                raise ValueError("partial_fit does not support early_stopping=True")
-            return False, None
-        if early is None:
-            early = config.patience is not None
-        patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
-        if early:
-            fraction = self.validation_fraction
-            if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-                raise ValueError(
-                    f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
-                )
-        return bool(early), patience
-
     # -- checks at the door ------------------------------------------------------------------
     def _check_X(self, X, y="no_validation", *, reset: bool, dtype: str, **kwargs):
         """``validate_data`` (sparse CSR allowed) plus the float32-range check naming the feature."""
@@ -189,7 +210,7 @@ class BaseScratchNN(BaseEstimator):
             y, config, reset=reset, incremental=incremental, classes=classes
         )
         sw = check_sample_weight(sample_weight, X.shape[0])
-        early, patience = self._stopping(config, incremental)
+        early, patience = _stopping(self, config, incremental)
         if reset:
             # One seed, drawn once from random_state, drives everything below it.
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -239,7 +260,7 @@ class BaseScratchNN(BaseEstimator):
             try:
                 loss = self._epoch(X, y, sw, epoch=self.n_iter_ + 1)
             except TrainingDiverged as exc:
-                scale_error = self._scale_error(X, exc)
+                scale_error = _scale_error(X, exc)
                 if scale_error is not None:
                     raise scale_error from None
                 raise
@@ -281,24 +302,6 @@ class BaseScratchNN(BaseEstimator):
             return self._trainer.run_epoch(X, y, sw, epoch=epoch)
         return self._trainer.run_epoch(
             X, y, sw, epoch=epoch, take_rows=_dense_rows, block_bytes=SPARSE_BLOCK_BYTES
-        )
-
-    def _scale_error(self, X, exc: TrainingDiverged) -> ValueError | None:
-        """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
-        the cause: the loss of the very first mini-batch was already not finite (no update had
-        happened), or some feature is so large that its square overflows the dtype, so that the
-        first layer's outputs and their gradients cannot be represented whatever the step size."""
-        values = X.data if hasattr(X, "tocsr") else X
-        largest = float(np.max(np.abs(values))) if values.size else 0.0
-        with np.errstate(over="ignore"):
-            squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
-        if not (squared_overflows or (exc.before_update and exc.batch == 1)):
-            return None
-        return ValueError(
-            f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
-            f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
-            f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
-            "StandardScaler"
         )
 
     # -- the fitted network, as scikit-learn names it --------------------------------------------

@@ -21,9 +21,9 @@ __all__ = ["ScratchNNClassifier"]
 class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     """Multi-layer perceptron classifier trained by scratchnn's mini-batch loop.
 
-    A scikit-learn face on :class:`scratchnn.config.TrainingConfig` and scratchnn's ``Trainer``:
+    A scikit-learn face on :class:`scratchnn.recipe.config.TrainingConfig` and scratchnn's ``Trainer``:
     every training setting below means exactly what the setting of the same name means there (and
-    in ``scratchnn train``); the list is generated from ``scratchnn.config.SETTINGS``.
+    in ``scratchnn train``); the list is generated from ``scratchnn.recipe.config.SETTINGS``.
 
     ``y`` of shape (n_samples,) holds labels of any type (ints, strings, ...), trained with a softmax
     output and ``loss`` (cross-entropy by default). ``y`` of shape (n_samples, k) of 0/1 is multilabel

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.model_selection import train_test_split
 
-from ..config import REGRESSION_DEFAULTS
 from ..data import TargetScaler
+from ..recipe.config import REGRESSION_DEFAULTS
 from ..validation import check_float_range
 from ._base import BaseScratchNN
 
@@ -20,7 +20,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     """Multi-layer perceptron regressor trained by scratchnn's mini-batch loop.
 
     The counterpart of :class:`ScratchNNClassifier`: the same settings (generated from
-    ``scratchnn.config.SETTINGS``), a linear output layer (one unit per target column) and a
+    ``scratchnn.recipe.config.SETTINGS``), a linear output layer (one unit per target column) and a
     regression loss (``"mse"`` by default, ``"huber"`` or ``"mae"``). ``y`` of shape (n_samples,)
     or (n_samples, k). The target is standardised (each column to mean 0 and standard deviation 1,
     with the statistics of the first ``fit``) for training, so the default learning rate suits any

@@ -23,8 +23,8 @@ import os
 
 import numpy as np
 
-from .config import SETTINGS_BY_NAME
-from .files import atomic_write
+from ..files import atomic_write
+from ..recipe.config import SETTINGS_BY_NAME
 
 __all__ = [
     "METRICS",

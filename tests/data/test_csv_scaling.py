@@ -18,7 +18,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from scratchnn import sources
+from scratchnn.data import sources
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
 HANG = 120  # seconds: far above the few seconds these runs take, far below the old quadratic reader

@@ -1,6 +1,6 @@
 """One training setting, declared once: its name, default, allowed values, help and flag.
 
-``scratchnn.config.SETTINGS`` lists them; this module holds what a setting can
+``scratchnn.recipe.config.SETTINGS`` lists them; this module holds what a setting can
 do with a value: check it (``check``), describe what is allowed (``describe``),
 read it from command-line text (``from_text``) and name its type for the docs.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers.spec import parse_layers
-from .validation import check_float_in_range, check_positive_float, check_positive_int
+from ..layers.spec import parse_layers
+from ..validation import check_float_in_range, check_positive_float, check_positive_int
 
 __all__ = ["Setting"]
 

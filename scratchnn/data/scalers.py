@@ -68,7 +68,7 @@ class Scaler:
 class TargetScaler(Scaler):
     """The standardisation of a regression target, per output column: ``Scaler`` with the target's shape.
 
-    The training recipe (``scratchnn.config.train``) fits a network to the
+    The training recipe (``scratchnn.recipe.train.train``) fits a network to the
     standardised target, so the same learning rate suits targets in any units,
     and undoes it for predictions: ``inverse_transform(network.predict(x))`` is
     in the target's units. ``y`` is ``(N,)`` (one target, ``ndim=1``) or

@@ -42,7 +42,7 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 #: The image (C, H, W) each row of a built-in data set holds, for convolutional networks.
 IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
-#: Cells parsed per block while reading a CSV file (see ``scratchnn.csv_reader.read_table``).
+#: Cells parsed per block while reading a CSV file (see ``scratchnn.data.csv_reader.read_table``).
 _BLOCK_CELLS = 1 << 16
 
 
@@ -79,7 +79,7 @@ class Dataset:
 
     @property
     def is_plain(self) -> bool:
-        """True if every feature is a number and no cell is empty: nothing for ``scratchnn.columns`` to do."""
+        """True if every feature is a number and no cell is empty: nothing for ``columns`` to do."""
         return not self.text and not self.missing
 
     def where(self, row: int) -> str:
@@ -206,7 +206,7 @@ def _load_npz(path: str) -> Dataset:
     if y.dtype.kind not in "iufUS":
         raise ValueError(f"{path}: y must hold integers, numbers or strings, got dtype {y.dtype}")
     # as text, as a CSV file's cells are: floats by repr, which reads back exactly; whether they are
-    # classes or a quantity is scratchnn.tasks.choose_task's to say
+    # classes or a quantity is scratchnn.data.targets.choose_task's to say
     labels = np.array(
         [
             v.decode() if isinstance(v, bytes) else repr(v) if isinstance(v, float) else str(v)

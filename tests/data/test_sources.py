@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn import data, sources, tasks
+from scratchnn import data
+from scratchnn.data import sources
+from scratchnn.data import targets as tasks
 
 
 def write(path, text: str):
