@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import argparse
 
-from scratchnn.config import TrainingConfig, build
 from scratchnn.data import load_digits_split, train_val_split
 from scratchnn.hyperparameter_tuning import grid_search
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import build
 
 EPOCHS = 20
 TUNING_EPOCHS = 5

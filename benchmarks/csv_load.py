@@ -4,7 +4,7 @@
     python benchmarks/csv_load.py --quick    # tiny files: checks that it runs (prints only)
     make bench                               # also runs this, as the CSV workload of run.py
 
-* TALL: ``scratchnn.sources.load_source`` on a CSV of 200,000 rows of 50 numeric
+* TALL: ``scratchnn.data.sources.load_source`` on a CSV of 200,000 rows of 50 numeric
   features and a text label, against ``numpy.loadtxt`` reading the same 50
   columns (NumPy's C parser, which knows no labels, quotes or line numbers in
   its errors: the peer to beat is a floor, not a rival). Each load runs alone in
@@ -72,7 +72,7 @@ def write_wide(path: Path, rows: int, cols: int, labels: bool, seed: int = 0) ->
 
 def child(kind: str, path: str) -> None:
     """Run one load in this fresh process and print its figures as JSON."""
-    from scratchnn import sources
+    from scratchnn.data import sources
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     t0 = time.perf_counter()

@@ -77,8 +77,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from scratchnn.config import TrainingConfig, build
 from scratchnn.data import load_digits_split, train_val_split
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import build
 from scratchnn.validation import check_random_state
 
 #: The image each Digits row holds.

@@ -6,7 +6,6 @@ and ``trainer`` (the loop). Around it: ``hyperparameter_tuning``, ``data``,
 ``gradcheck``, ``serialization``.
 """
 
-from .config import TrainingConfig, train
 from .gradcheck import check_gradients
 from .hyperparameter_tuning import GridSearchResult, grid_search
 from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -14,6 +13,8 @@ from .losses import MeanSquaredError, SoftmaxCrossEntropy
 from .network import NeuralNetwork
 from .optimizers import SGD, Adam, AdamW, Momentum
 from .recipe import build_mlp
+from .recipe.config import TrainingConfig
+from .recipe.train import train
 from .schedules import CosineAnnealing, StepDecay, WarmupCosine
 from .serialization import ModelFileError, load, save
 from .trainer import History, Trainer, TrainingDiverged

@@ -8,7 +8,7 @@ this process or in another one: results do not depend on the number of workers.
 
 With ``results_path``, every finished trial is written to a results table at
 once, and ``resume=True`` continues an interrupted search from it, running
-only the trials it lacks (see ``scratchnn.tuning_files``).
+only the trials it lacks (see ``scratchnn.tuning.files``).
 
 Trials run in joblib's worker processes on this machine (``n_jobs``, at most
 one per core; each worker exits as soon as the process that started it is
@@ -20,19 +20,25 @@ parallel workers do not fight over the cores.
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import threading
-import time
-import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tuning_files
-from .config import TrainingConfig, TrainingData, _train, check_data, infer_task
-from .trainer import TrainingDiverged
-from .tuning_files import METRICS, REGRESSION_METRICS
+from .losses import TASKS
+from .recipe.config import TrainingConfig
+from .recipe.train import check_data, infer_task
+from .tuning import files as tuning_files
+from .tuning.files import METRICS, REGRESSION_METRICS
+from .tuning.trials import (
+    SCHEDULER_TIMEOUT,
+    SchedulerError,
+    available_cores,
+    canonical,
+    check_scheduler,
+    effective_jobs,
+    run_trials,
+    trial_seed,
+)
 
 __all__ = [
     "DEFAULT_GRID",
@@ -54,51 +60,6 @@ DEFAULT_GRID = {
     "batch_size": [8, 16, 32],
     "hidden_units": [64, 128, 256],
 }
-
-
-#: Seconds a Dask scheduler has to accept a connection and answer who it is (``check_scheduler``).
-SCHEDULER_TIMEOUT = 10.0
-
-
-class SchedulerError(ConnectionError):
-    """No Dask scheduler answers at the address given: malformed, unreachable, or something else."""
-
-
-def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
-    """Raise ``SchedulerError`` unless a Dask scheduler at ``address`` answers within ``timeout`` seconds.
-
-    It connects and asks the peer who it is (dask's ``identity`` message), all
-    bounded by ``timeout``: an address that is malformed, refuses, never answers
-    or answers in another protocol (a web server) fails fast with one message,
-    where ``Client(address)`` could wait for good or fail inside its decoder.
-    """
-    import asyncio
-
-    from distributed.comm import connect
-
-    async def identity():
-        comm = await connect(address, timeout=timeout)
-        try:
-            await comm.write({"op": "identity"})
-            return await comm.read()
-        finally:
-            comm.abort()
-
-    try:
-        answer = asyncio.run(asyncio.wait_for(identity(), timeout))
-    except ValueError as exc:  # dask's parsing of the address
-        raise SchedulerError(
-            f"{address!r} is not a Dask scheduler address such as tcp://HOST:8786 ({exc})"
-        ) from None
-    except (OSError, TimeoutError) as exc:
-        raise SchedulerError(
-            f"could not reach the Dask scheduler at scheduler={address!r} within {timeout:g} s "
-            f"({exc or 'no answer'})"
-        ) from None
-    except (MemoryError, TypeError):  # dask's decoder reading a frame length out of another protocol
-        answer = None
-    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
-        raise SchedulerError(f"what answers at {address!r} is not a Dask scheduler")
 
 
 @dataclass
@@ -146,43 +107,6 @@ def check_grid(grid: dict, base: TrainingConfig) -> list[dict]:
     return combos
 
 
-def _canonical(params: dict) -> str:
-    def plain(v):
-        if isinstance(v, (tuple, list)):
-            return [plain(u) for u in v]
-        if isinstance(v, np.generic):
-            return v.item()
-        return v
-
-    return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True)
-
-
-def trial_seed(seed: int, params: dict) -> np.random.SeedSequence:
-    """The seed of one trial: the search seed mixed with a stable hash of its settings."""
-    return np.random.SeedSequence([int(seed), zlib.crc32(_canonical(params).encode())])
-
-
-def run_trial(params: dict, base: TrainingConfig, seed: int, data) -> dict:
-    """Train one combination and score it on the validation data. Returns one result row."""
-    from threadpoolctl import threadpool_limits
-
-    config = base.replace(**params)
-    row = dict(params)
-    regression = data.task == "regression"
-    with threadpool_limits(limits=1, user_api="blas"):
-        try:
-            # data was checked once by grid_search: the trusted path checks nothing again
-            _, history = _train(config, data, seed=trial_seed(seed, params))
-        except TrainingDiverged:
-            score = {"val_r2" if regression else "val_accuracy": None}
-            row.update(**score, val_loss=None, train_loss=None, status="diverged")
-            return row
-    best = history[history.best_epoch - 1] if history.best_epoch else history[-1]
-    score = {"val_r2": best["val_r2"]} if regression else {"val_accuracy": best["val_accuracy"]}
-    row.update(**score, val_loss=best["val_loss"], train_loss=best["loss"], status="ok")
-    return row
-
-
 def _best(rows: list[dict], metric: str) -> dict | None:
     ok = [r for r in rows if r.get("status") == "ok"]
     if not ok:
@@ -191,6 +115,40 @@ def _best(rows: list[dict], metric: str) -> dict | None:
         return min(ok, key=lambda r: r["val_loss"])
     # highest accuracy; ties go to the lower validation loss, then to grid order
     return max(ok, key=lambda r: (r["val_accuracy"], -r["val_loss"]))
+
+
+def _check_search(combos, base, seed, n_jobs, x_train, y_train, x_val, y_val, n_classes, input_shape):
+    """The search's arguments checked, and its data checked once (``check_data``): every trial trusts it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores), got {n_jobs!r}")
+    if x_val is None or y_val is None:
+        raise ValueError("grid_search scores every trial on validation data: pass x_val and y_val")
+    tasks = {infer_task(p.get("loss", base.loss), y_train) for p in combos}
+    if len(tasks) > 1:
+        raise ValueError(
+            f"the grid's losses fit different tasks ({', '.join(sorted(tasks))}); search one at a time"
+        )
+    return check_data(
+        base, x_train, y_train, x_val, y_val, n_outputs=n_classes, task=tasks.pop(), outputs_name="n_classes",
+        input_shape=input_shape,
+    )  # fmt: skip
+
+
+def _open_record(results_path, grid, seed, base, data, resume, metrics) -> list[dict]:
+    """Start (or resume) the search's record at ``results_path``; the trials an earlier run finished."""
+    record = {
+        "grid": {k: [tuning_files.format_value(v) for v in vs] for k, vs in grid.items()},
+        "seed": int(seed),
+        "base": base.to_dict(),
+        "data": tuning_files.data_fingerprint(
+            data.x_train, data.y_train, data.x_val, data.y_val, np.array(data.n_outputs)
+        ),
+    }
+    if data.input_shape is not None:
+        record["input_shape"] = list(data.input_shape)
+    return tuning_files.open_search(results_path, grid, record, resume, metrics)
 
 
 def grid_search(
@@ -226,184 +184,30 @@ def grid_search(
     grid = DEFAULT_GRID if grid is None else grid
     base = (base or TrainingConfig()).replace(epochs=epochs)
     combos = check_grid(grid, base)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero integer (-1 for all cores), got {n_jobs!r}")
-    if x_val is None or y_val is None:
-        raise ValueError("grid_search scores every trial on validation data: pass x_val and y_val")
-    tasks = {infer_task(p.get("loss", base.loss), y_train) for p in combos}
-    if len(tasks) > 1:
-        raise ValueError(
-            f"the grid's losses fit different tasks ({', '.join(sorted(tasks))}); search one at a time"
-        )
-    # The one check of the data; every trial trusts it.
-    data = check_data(
-        base,
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        n_outputs=n_classes,
-        task=tasks.pop(),
-        outputs_name="n_classes",
-        input_shape=input_shape,
-    )
-    n_classes = data.n_outputs
-    metric = "val_loss" if data.task == "regression" else "val_accuracy"
-    metrics = REGRESSION_METRICS if data.task == "regression" else METRICS  # the results table's columns
-
+    data = _check_search(combos, base, seed, n_jobs, x_train, y_train, x_val, y_val, n_classes, input_shape)
+    numeric = TASKS[data.task].numeric
+    metric = "val_loss" if numeric else "val_accuracy"
+    metrics = REGRESSION_METRICS if numeric else METRICS  # the results table's columns
     completed: list[dict] = []
     if results_path is not None:
-        record = {
-            "grid": {k: [tuning_files.format_value(v) for v in vs] for k, vs in grid.items()},
-            "seed": int(seed),
-            "base": base.to_dict(),
-            "data": tuning_files.data_fingerprint(
-                data.x_train, data.y_train, data.x_val, data.y_val, np.array(n_classes)
-            ),
-        }
-        if input_shape is not None:
-            record["input_shape"] = list(data.input_shape)
-        completed = tuning_files.open_search(results_path, grid, record, resume, metrics)
+        completed = _open_record(results_path, grid, seed, base, data, resume, metrics)
         if resume and on_resume is not None:
             on_resume(len(completed), len(combos))
-    done = {_canonical({k: r[k] for k in grid}): r for r in completed}
-    todo = [p for p in combos if _canonical(p) not in done]
-    finished: dict[str, dict] = {}
-    so_far = list(completed)
-    for params, row in zip(todo, _run_all(todo, base, seed, data, n_jobs, scheduler)):
-        finished[_canonical(params)] = row
+    done = {canonical({k: r[k] for k in grid}): r for r in completed}
+    todo = [p for p in combos if canonical(p) not in done]
+    finished, so_far = {}, list(completed)
+    for params, row in zip(todo, run_trials(todo, base, seed, data, n_jobs, scheduler)):
+        finished[canonical(params)] = row
         if results_path is not None:
             so_far.append(row)
             tuning_files.write_results(results_path, grid, so_far, metrics)
         if callback is not None:
             callback(row)
-    rows = []
-    for params in combos:
-        key = _canonical(params)
-        row = finished.get(key) or {**params, **{m: done[key].get(m) for m in metrics}}
-        rows.append(row)
+    keys = [canonical(params) for params in combos]
+    rows = [finished.get(k) or {**p, **{m: done[k].get(m) for m in metrics}} for k, p in zip(keys, combos)]
     if results_path is not None:
         tuning_files.write_results(results_path, grid, rows, metrics)  # grid order, as an uninterrupted run
     best = _best(rows, metric)
-    if best is None:
-        return GridSearchResult(best_params={}, best_score=float("nan"), results=rows, metric=metric)
-    return GridSearchResult(
-        best_params={k: best[k] for k in grid}, best_score=best[metric], results=rows, metric=metric
-    )
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def effective_jobs(n_jobs: int) -> int:
-    """Worker processes for ``n_jobs``: at most one per core; -1 is every core, -2 all but one (as joblib)."""
-    cores = available_cores()
-    return max(1, cores + 1 + n_jobs) if n_jobs < 0 else min(n_jobs, cores)
-
-
-def _run_all(todo, base, seed, data, n_jobs, scheduler):
-    """Yield result rows in the order of ``todo``, as they finish.
-
-    ``n_jobs=1`` and no scheduler: one trial after another, in this process.
-    ``n_jobs != 1``: ``effective_jobs(n_jobs)`` joblib worker processes of this
-    machine (see ``_local_workers``). A ``scheduler`` address: the workers of
-    that dask.distributed cluster, through joblib's Dask backend; ``n_jobs`` is
-    then ignored, every worker thread of the cluster takes trials. Either way
-    the rows do not depend on where a trial ran (see ``trial_seed``), and
-    ``run_trial`` limits BLAS to one thread.
-    """
-    n_workers = min(effective_jobs(n_jobs), len(todo))
-    if scheduler is None and n_workers <= 1:
-        for params in todo:
-            yield run_trial(params, base, seed, data)
-        return
-    if scheduler is None:
-        yield from _local_workers(todo, base, seed, data, n_workers)
-        return
-    from joblib import Parallel, delayed, parallel_config
-
-    if not isinstance(scheduler, str) or not scheduler:
-        raise TypeError(
-            f"scheduler must be a Dask scheduler address such as 'tcp://HOST:8786', got {scheduler!r}"
-        )
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:
-        raise ImportError(
-            f"scheduler={scheduler!r} needs dask.distributed: pip install '.[dask]' in the scratchnn "
-            f"checkout ({exc})"
-        ) from None
-    check_scheduler(scheduler)
-    try:
-        # not the default client: a caller's own Client stays in charge of their other dask work
-        client = Client(scheduler, set_as_default=False, timeout=SCHEDULER_TIMEOUT)
-    except OSError as exc:
-        raise SchedulerError(
-            f"could not reach the Dask scheduler at scheduler={scheduler!r}: {exc}"
-        ) from None
-    with client:
-        # The data travels to each worker once, and trials carry only its key.
-        # client.scatter puts one copy of the whole checked data, as a plain tuple of
-        # its fields (x_train, y_train, x_val, y_val, ...) whose size Dask can measure,
-        # on every worker (broadcast) under a single key; a worker
-        # that joins later copies it from a peer on its first trial. Each trial is
-        # then submitted with that Future in place of the data: joblib's Dask
-        # backend leaves it alone (it only scatters arguments larger than 1 kB
-        # itself, and a Future is a few bytes), and dask.distributed turns a
-        # Future found in a task's arguments into a dependency on its key, handing
-        # the function the worker's local copy. tests/test_dask.py checks on the
-        # scheduler that every trial task depends on that one key and that each
-        # task's own message is a tiny fraction of the data's size.
-        plain = tuple(getattr(data, f.name) for f in fields(data))
-        [data_future] = client.scatter([plain], broadcast=True, hash=False)
-        with parallel_config(backend="dask", client=client):
-            parallel = Parallel(return_as="generator")
-            yield from parallel(delayed(_run_trial_on_worker)(p, base, seed, data_future) for p in todo)
-
-
-def _run_trial_on_worker(params, base, seed, data):
-    """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered fields."""
-    return run_trial(params, base, seed, TrainingData(*data))
-
-
-# -- worker processes on this machine ----------------------------------------------------------
-
-_PARENT_POLL_SECONDS = 0.5
-_watched_parent: int | None = None  # in a worker: the process whose death ends this one
-
-
-def _local_workers(todo, base, seed, data, n_workers):
-    """Run the trials on ``n_workers`` joblib (loky) worker processes; yield rows in the order of ``todo``.
-
-    loky keeps its workers for the next search and hands large arrays to them
-    as memory maps. Each trial first makes sure its worker watches this process
-    (``_exit_with_parent``): when it is gone, even by ``kill -9``, the worker
-    exits within ``_PARENT_POLL_SECONDS`` instead of finishing its trial.
-    """
-    from joblib import Parallel, delayed
-
-    parent = os.getpid()
-    parallel = Parallel(n_jobs=n_workers, return_as="generator")
-    yield from parallel(delayed(_run_watched_trial)(parent, p, base, seed, data) for p in todo)
-
-
-def _run_watched_trial(parent: int, params, base, seed, data) -> dict:
-    global _watched_parent
-    if os.getpid() != parent and _watched_parent != parent:  # never in the parent itself
-        _watched_parent = parent
-        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    return run_trial(params, base, seed, data)
-
-
-def _exit_with_parent(parent: int) -> None:
-    # A worker whose parent died is re-parented (to init or a subreaper): getppid() changes.
-    while os.getppid() == parent:
-        time.sleep(_PARENT_POLL_SECONDS)
-    os._exit(1)
+    best_params = {} if best is None else {k: best[k] for k in grid}
+    best_score = float("nan") if best is None else best[metric]
+    return GridSearchResult(best_params=best_params, best_score=best_score, results=rows, metric=metric)

@@ -19,12 +19,13 @@ import torch
 import torch.nn.functional as F
 from conftest import teacher_data
 
-from scratchnn.config import TrainingConfig, build
 from scratchnn.gradcheck import numerical_gradient, relative_error
 from scratchnn.layers import GELU, Dense, Embedding, LayerNorm, MultiHeadAttention, PositionalEmbedding, ReLU
 from scratchnn.losses import SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
 from scratchnn.optimizers import SGD, clip_grad_norm
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import build
 from scratchnn.trainer import Trainer
 
 ATOL = 1e-10

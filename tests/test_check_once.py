@@ -14,18 +14,27 @@ import numpy as np
 import pytest
 from conftest import teacher_data
 
-import scratchnn.config
 import scratchnn.hyperparameter_tuning
+import scratchnn.losses
 import scratchnn.network
+import scratchnn.recipe.config
+import scratchnn.recipe.train
 import scratchnn.trainer
 from scratchnn import build_mlp, validation
-from scratchnn.config import TrainingConfig, train
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.optimizers import SGD
+from scratchnn.recipe.config import TrainingConfig
+from scratchnn.recipe.train import train
 from scratchnn.trainer import Trainer
 
 CHECKS = ("check_features", "check_labels", "check_targets")
-MODULES = (scratchnn.trainer, scratchnn.config, scratchnn.network, scratchnn.hyperparameter_tuning)
+MODULES = (
+    scratchnn.trainer,
+    scratchnn.recipe.train,
+    scratchnn.network,
+    scratchnn.losses,
+    scratchnn.hyperparameter_tuning,
+)
 
 
 @pytest.fixture
@@ -127,4 +136,4 @@ def test_the_patience_rule_has_one_home_and_every_door_uses_it():
     with pytest.raises(ValueError, match=message):
         train(TrainingConfig(hidden_units=8, epochs=1, patience=2), x, y)
     with pytest.raises(ValueError, match=message):
-        scratchnn.config.fit(TrainingConfig(epochs=1, patience=2), trainer, x, y)
+        scratchnn.recipe.train.fit(TrainingConfig(epochs=1, patience=2), trainer, x, y)

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnn import cli, tuning_files
+from scratchnn import cli
 from scratchnn.data import Scaler
+from scratchnn.data.sources import load_source
 from scratchnn.serialization import load_network, save
-from scratchnn.sources import load_source
+from scratchnn.tuning import files as tuning_files
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
 TIMEOUT = 300

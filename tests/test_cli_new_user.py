@@ -97,7 +97,7 @@ def test_a_column_of_unique_ids_is_refused_quickly_naming_it(tmp_path):
 
 
 def test_text_columns_beyond_the_one_hot_limit_are_refused_naming_the_column_and_the_limit(tmp_path):
-    from scratchnn.columns import MAX_ONE_HOT_COLUMNS
+    from scratchnn.data.columns import MAX_ONE_HOT_COLUMNS
 
     k = MAX_ONE_HOT_COLUMNS + 100
     n = 8 * k  # every category eight times: not an identifier, but too many
@@ -426,18 +426,18 @@ def test_train_help_shows_each_example_on_one_line_without_a_continuation(tmp_pa
 
 def test_the_errors_guide_states_each_limit_with_its_declared_value():
     from scratchnn.cli.tables import MAX_TARGET
-    from scratchnn.columns import ID_LIKE, MAX_ONE_HOT_COLUMNS
+    from scratchnn.data.columns import ID_LIKE, MAX_ONE_HOT_COLUMNS
     from scratchnn.hyperparameter_tuning import SCHEDULER_TIMEOUT
     from scratchnn.playground import server
     from scratchnn.playground.session import IDLE_TIMEOUT
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "errors.md").read_text()
     rows = {row.split("|")[2].strip() for row in guide.splitlines() if row.startswith("| ")}
-    assert f"{MAX_ONE_HOT_COLUMNS} columns in all (`scratchnn.columns.MAX_ONE_HOT_COLUMNS`)" in rows
+    assert f"{MAX_ONE_HOT_COLUMNS} columns in all (`scratchnn.data.columns.MAX_ONE_HOT_COLUMNS`)" in rows
     least, share = ID_LIKE
     assert (
         f"more than {least} distinct values that are at least {share:.0%} of its non-empty training cells "
-        "(`scratchnn.columns.ID_LIKE`)"
+        "(`scratchnn.data.columns.ID_LIKE`)"
     ) in rows
     assert (
         f"magnitude {MAX_TARGET:.0e}".replace("e+", "e")
@@ -459,7 +459,7 @@ def test_the_errors_guide_states_each_limit_with_its_declared_value():
 
 
 def test_a_model_file_whose_column_plan_passes_the_one_hot_limit_is_refused(tmp_path):
-    from scratchnn.columns import MAX_ONE_HOT_COLUMNS
+    from scratchnn.data.columns import MAX_ONE_HOT_COLUMNS
 
     rows = [f"{('oslo', 'rome')[i % 2]},{i % 7},{'yes' if i % 3 else 'no'}" for i in range(40)]
     (tmp_path / "towns.csv").write_text("city,size,label\n" + "\n".join(rows) + "\n")

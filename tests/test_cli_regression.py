@@ -19,9 +19,8 @@ import sys
 import numpy as np
 import pytest
 
-from scratchnn import sources
-from scratchnn.columns import ColumnPlan
-from scratchnn.data import Scaler
+from scratchnn.data import Scaler, sources
+from scratchnn.data.columns import ColumnPlan
 from scratchnn.serialization import load_network
 
 SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
@@ -300,7 +299,7 @@ def test_predict_writes_numbers_in_the_targets_units_bit_for_bit(diabetes_run):
     assert 50 < written.mean() < 300  # the target's units (25 to 346), not the standardised ones
 
     network, meta = load_network(cwd / "d" / "model.npz")
-    x = sources.read_feature_csv(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"])
+    x = sources.read_features(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"]).x
     outputs = network.predict(Scaler.from_dict(meta["scaler"]).transform(x))
     expected = np.ravel(TargetScaler.from_dict(meta["target_scaler"]).inverse_transform(outputs))
     assert written.tobytes() == expected.astype(np.float64).tobytes()
@@ -330,7 +329,7 @@ def test_tune_on_regression_chooses_the_lowest_validation_loss(files):
 
 
 def test_a_numeric_target_takes_the_regression_defaults_for_every_setting_not_typed(files):
-    from scratchnn.config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
+    from scratchnn.recipe.config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
 
     # the classification defaults (SGD at 0.1, batch 16) diverge on diabetes; its own defaults train
     proc = scratchnn("train", "--data", "diabetes.csv", "--out", "dd", "--epochs", "10", "--quiet", cwd=files)

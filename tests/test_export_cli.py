@@ -23,8 +23,8 @@ import onnxruntime as ort
 import pytest
 
 from scratchnn import sources
-from scratchnn.columns import ColumnPlan
 from scratchnn.data import Scaler, TargetScaler
+from scratchnn.data.columns import ColumnPlan
 from scratchnn.serialization import load_network
 from scratchnn.validation import check_features
 

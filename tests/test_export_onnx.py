@@ -289,9 +289,9 @@ def test_bad_opset_and_dtype_are_refused_by_name():
 @pytest.mark.parametrize("order", ["mixed", "text-only"])
 def test_column_plan_in_any_order_runs_as_in_scratchnn(tmp_path, order, dtype):
     """Numbers and text columns interleaved (or text only), built in Python as (network, metadata)."""
-    from scratchnn.columns import ColumnPlan
     from scratchnn.data import Scaler
-    from scratchnn.sources import Dataset
+    from scratchnn.data.columns import ColumnPlan
+    from scratchnn.data.sources import Dataset
 
     rng = np.random.default_rng(10)
     colour = {"name": "colour", "kind": "category", "categories": ["blue", "red"], "fill": "red"}

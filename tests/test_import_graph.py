@@ -1,8 +1,12 @@
 """The package's import graph, read from its source with ``ast`` (lazy imports inside functions included).
 
-No cycle anywhere, and the core (layers, losses, network, optimizers, schedules,
-trainer, gradcheck) imports only NumPy, the standard library and other core
-modules (plus ``validation``, the input checks the core shares).
+No cycle anywhere; the core (layers, losses, network, optimizers, schedules,
+trainer, gradcheck, metrics, plus ``validation``, the input checks the core
+shares) imports only NumPy, the standard library and other core modules; and
+imports point one way, down the floors of ``FLOORS``: the core, then the
+recipes and the data coming in, then what is made of a trained network
+(predictor, model files, plots, searches), then the front doors (command line,
+estimators, playground), which nothing imports but ``python -m scratchnn``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnn"
 CORE = {
     "_configurable",
+    "files",  # atomic writes (standard library only), shared by every floor that writes a file
     "layers",
     "losses",
     "network",
@@ -22,7 +27,25 @@ CORE = {
     "trainer",
     "gradcheck",
     "validation",
+    "metrics",
 }
+
+#: Each top-level module or package of scratchnn, by floor: a module imports only its own floor and below.
+FLOORS = {
+    **dict.fromkeys(CORE, 0),
+    "recipe": 1,
+    "data": 1,
+    "predictor": 2,
+    "serialization": 2,
+    "plots": 2,
+    "tuning": 2,
+    "hyperparameter_tuning": 2,
+    "cli": 3,
+    "sklearn": 3,
+    "playground": 3,
+    "__main__": 4,  # python -m scratchnn: the command line's door
+}
+FRONT_DOORS = ("cli", "sklearn", "playground")
 
 
 def _module_name(path: Path) -> str:
@@ -113,10 +136,52 @@ def test_core_modules_import_only_numpy_the_standard_library_and_each_other():
     assert bad == {}
 
 
-def test_the_scan_finds_a_cycle_and_a_foreign_import_when_there_is_one():
+def _top(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""  # "" is the package's face, scratchnn/__init__
+
+
+def upward_imports(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Module -> the scratchnn modules it imports from a higher floor than its own."""
+    bad = {}
+    for module, targets in graph.items():
+        if not _top(module):
+            continue
+        floor = FLOORS[_top(module)]
+        up = sorted(t for t in targets if t.startswith("scratchnn.") and FLOORS[_top(t)] > floor)
+        if up:
+            bad[module] = up
+    return bad
+
+
+def test_every_module_has_a_floor():
+    assert sorted({_top(m) for m in import_graph()} - set(FLOORS) - {""}) == []
+
+
+def test_imports_point_down_the_floors():
+    assert upward_imports(import_graph()) == {}
+
+
+#: Who may import a front door from outside it, and why.
+FRONT_DOOR_CALLERS = {
+    "scratchnn.__main__": "python -m scratchnn runs the command line",
+    "scratchnn.cli.playground": "the `scratchnn playground` command starts the playground's server",
+}
+
+
+def test_nothing_imports_a_front_door_but_its_entry_point():
+    found = {
+        module: sorted(t for t in targets if _top(t) in FRONT_DOORS and _top(t) != _top(module))
+        for module, targets in import_graph().items()
+        if module not in FRONT_DOOR_CALLERS
+    }
+    assert {m: t for m, t in found.items() if t} == {}
+
+
+def test_the_scan_finds_a_cycle_an_upward_and_a_foreign_import_when_there_is_one():
     """The checks are worth something only if they can fail."""
     graph = import_graph()
-    assert "scratchnn.config" in graph["scratchnn.hyperparameter_tuning"]
-    assert "sklearn" in graph["scratchnn.data"]  # a lazy import inside a function
-    graph["scratchnn.network"] = graph["scratchnn.network"] | {"scratchnn.config"}
+    assert "scratchnn.recipe.config" in graph["scratchnn.hyperparameter_tuning"]
+    assert "sklearn" in graph["scratchnn.data.splits"]  # a lazy import inside a function
+    graph["scratchnn.network"] = graph["scratchnn.network"] | {"scratchnn.recipe.train"}
     assert _cycle(graph) is not None
+    assert upward_imports(graph) == {"scratchnn.network": ["scratchnn.recipe.train"]}

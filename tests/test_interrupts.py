@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnn import NeuralNetwork, data, sources
+from scratchnn import NeuralNetwork, data
+from scratchnn.data import sources
 from scratchnn.serialization import load, load_network
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

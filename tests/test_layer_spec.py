@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn import build_mlp, config
+from scratchnn import build_mlp
 from scratchnn.layers import LAYERS
-from scratchnn.recipe import KEYWORDS, build_network, format_layers, parse_layers
+from scratchnn.recipe import KEYWORDS, build_network, config, format_layers, parse_layers
+from scratchnn.recipe import train as recipe
 from scratchnn.serialization import load, save
 
 
@@ -168,13 +169,13 @@ def test_the_layers_setting_is_checked_once_and_names_the_token():
 
 def test_config_build_uses_the_spec_and_the_image_shape():
     cfg = config.TrainingConfig(layers="conv4-bn-relu-gap-dense", label_smoothing=0.1)
-    net, _ = config.build(cfg, 64, 10, seed=0, input_shape=(1, 8, 8))
+    net, _ = recipe.build(cfg, 64, 10, seed=0, input_shape=(1, 8, 8))
     assert kinds(net)[:2] == ["Reshape", "Conv2D"]
     assert net.loss.label_smoothing == 0.1
     with pytest.raises(ValueError, match="--image-shape"):
-        config.build(cfg, 64, 10, seed=0)
+        recipe.build(cfg, 64, 10, seed=0)
     with pytest.raises(ValueError, match="input_shape"):
-        config.build(cfg, 64, 10, seed=0, input_shape=(1, 4, 4))
+        recipe.build(cfg, 64, 10, seed=0, input_shape=(1, 4, 4))
 
 
 def test_config_train_trains_a_cnn_and_the_same_seed_gives_the_same_digits():
@@ -183,8 +184,8 @@ def test_config_train_trains_a_cnn_and_the_same_seed_gives_the_same_digits():
     y = (x[:, :18].sum(axis=1) > 0).astype(np.int64)
     cfg = config.TrainingConfig(layers="conv4-bn-relu-maxpool2-dense", epochs=3, optimizer="adam",
                                 learning_rate=0.01)  # fmt: skip
-    net_a, hist_a = config.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
-    net_b, hist_b = config.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
+    net_a, hist_a = recipe.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
+    net_b, hist_b = recipe.train(cfg, x, y, seed=3, input_shape=(1, 6, 6))
     assert hist_a.column("loss") == hist_b.column("loss")
     assert hist_a[-1]["loss"] < hist_a[0]["loss"]
     np.testing.assert_array_equal(net_a.predict_proba(x), net_b.predict_proba(x))

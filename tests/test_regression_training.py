@@ -17,15 +17,17 @@ import pytest
 from conftest import teacher_data
 
 from scratchnn import build_mlp
-from scratchnn.config import SETTINGS_BY_NAME, TrainingConfig, train
 from scratchnn.data import TargetScaler
 from scratchnn.gradcheck import check_gradients
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.layers import BatchNorm1d, Dense, ReLU
 from scratchnn.losses import MeanSquaredError
+from scratchnn.metrics import r2_score
 from scratchnn.network import NeuralNetwork
 from scratchnn.optimizers import SGD, Adam
-from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch, r2_score
+from scratchnn.recipe.config import SETTINGS_BY_NAME, TrainingConfig
+from scratchnn.recipe.train import train
+from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch
 
 
 def friedman(n=200, seed=0, k=1):

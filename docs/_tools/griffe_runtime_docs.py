@@ -2,7 +2,7 @@
 
 Griffe reads docstrings from the source. The scikit-learn estimators complete
 theirs when the class is created (their ``Parameters`` section is generated from
-``scratchnn.config.SETTINGS``, so it cannot drift from the settings); the source
+``scratchnn.recipe.config.SETTINGS``, so it cannot drift from the settings); the source
 holds only a ``{parameters}`` placeholder, and their ``__init__`` signature is
 made at the same time. For such a class this extension replaces the source
 docstring and ``__init__`` parameters by the runtime ones, so the reference

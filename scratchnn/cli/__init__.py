@@ -9,7 +9,7 @@
 
 SOURCE is ``digits``, ``iris``, ``wine`` or ``breast_cancer`` (bundled with
 scikit-learn), a CSV file with a header row, or an ``.npz`` file with arrays
-``X`` and ``y`` (see ``scratchnn.sources``). Everything is built from
+``X`` and ``y`` (see ``scratchnn.data.sources``). Everything is built from
 ``TrainingConfig``/``build`` and ``grid_search``; this package only reads
 arguments, shows progress and writes files.
 

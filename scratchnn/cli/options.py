@@ -1,4 +1,4 @@
-"""The command line's options. The training options are generated from ``scratchnn.config.SETTINGS``:
+"""The command line's options. The training options are generated from ``scratchnn.recipe.config.SETTINGS``:
 one flag and one help text per setting, never written out again here.
 """
 
@@ -9,10 +9,10 @@ import math
 import sys
 import textwrap
 
-from ..columns import IMPUTE, UNKNOWN
-from ..config import REGRESSION_DEFAULTS, SETTINGS, TrainingConfig
-from ..tasks import TASK_OPTIONS
-from ..tuning_files import format_value
+from ..data.columns import IMPUTE, UNKNOWN
+from ..data.targets import TASK_OPTIONS
+from ..recipe.config import REGRESSION_DEFAULTS, SETTINGS, TrainingConfig
+from ..tuning.files import format_value
 from .errors import EXIT_USER_ERROR
 
 

@@ -7,8 +7,10 @@ import sys
 
 import numpy as np
 
-from ..config import TrainingConfig, build, fit
-from ..serialization import save
+from ..losses import TASKS
+from ..predictor import Predictor
+from ..recipe.config import TrainingConfig
+from ..recipe.train import build, fit
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
@@ -145,44 +147,54 @@ def fit_and_save(
         raise UserError(f"{diverged_message(exc, config)}; no model was saved") from None
     progress.close()
 
-    if history.best_epoch is None and history:
-        history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
-    result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if prep.task == "regression":
-        result.update(regression.result(network, prep))
-    elif len(prep.val):
-        result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test) and prep.task != "regression":
-        result["test_accuracy"] = network.accuracy(*prep.part("test"))
-    meta["result"] = result
-    model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
-    history_path = folder.path(common.HISTORY_FILE)
+    meta["result"] = _result(network, prep, history)
+    model_path = folder.path(outputs.MODEL_FILE)
+    Predictor(network, meta).save(model_path)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if prep.task == "regression":
-        print("\n".join(regression.report(network, prep)))
-    elif "test_accuracy" in result:
-        print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
-    elif "val_accuracy" in result:
-        print(f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)")
-    else:
-        acc = network.accuracy(x_tr, y_tr)
-        print(f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)")
+    print("\n".join(_report(network, prep, meta["result"])))
     return network
 
 
 def _recorded(config: TrainingConfig) -> dict:
     """The settings a model file records: without those a ``layers`` spec replaced, which it never used."""
-    from ..config import REPLACED_BY_LAYERS
+    from ..recipe.config import REPLACED_BY_LAYERS
 
     settings = config.to_dict()
     if config.layers is not None:
         for name in REPLACED_BY_LAYERS:
             settings.pop(name, None)
     return settings
+
+
+def _result(network, prep, history) -> dict:
+    """What the model file records about the run: epochs, the kept epoch, the held-out scores."""
+    if history.best_epoch is None and history:
+        history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
+    result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
+    numeric = TASKS[prep.task].numeric
+    if numeric:
+        result.update(regression.result(network, prep))
+    elif len(prep.val):
+        result["val_accuracy"] = network.accuracy(*prep.part("val"))
+    if len(prep.test) and not numeric:
+        result["test_accuracy"] = network.accuracy(*prep.part("test"))
+    return result
+
+
+def _report(network, prep, result: dict) -> list[str]:
+    """train's closing lines: the scores on the test rows, else the validation, else the training rows."""
+    if TASKS[prep.task].numeric:
+        return regression.report(network, prep)
+    if "test_accuracy" in result:
+        return [f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)"]
+    if "val_accuracy" in result:
+        return [f"Validation accuracy: {result['val_accuracy']:.4f} ({len(prep.val)} validation rows)"]
+    acc = network.accuracy(*prep.part("train"))
+    return [f"Training accuracy: {acc:.4f} ({len(prep.train)} training rows; no rows were held out)"]
 
 
 def _history_json(history, interrupted: bool = False) -> dict:
@@ -199,11 +211,11 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
 
     written = []
     if history:
-        path = folder.path("learning_curves.png")
+        path = folder.path(outputs.LEARNING_CURVES)
         # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
         plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
-    if prep.task == "regression":
+    if TASKS[prep.task].numeric:
         return written + regression.training_plots(network, prep, folder)
     shape = ds.image_shape
     rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
@@ -211,11 +223,11 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
     weights = next((p for layer in network.layers for p in layer.params if p.ndim >= 2), None)
     if weights is not None and weights.ndim == 4:
         written += _conv_plots(ds, prep, network, weights, rows[0], folder)
-    elif shape and plots.first_layer_weights(weights, shape, folder.path("first_layer_weights.png")):
-        written.append(folder.path("first_layer_weights.png"))
+    elif shape and plots.first_layer_weights(weights, shape, folder.path(outputs.FIRST_LAYER_WEIGHTS)):
+        written.append(folder.path(outputs.FIRST_LAYER_WEIGHTS))
     if shape:
         pred = network.predict(prep.x[rows])
-        path = folder.path("misclassified.png")
+        path = folder.path(outputs.MISCLASSIFIED)
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
@@ -223,15 +235,15 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
 
 def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder) -> list[str]:
     """The first convolution's filters, and the feature maps of one held-out (else training) image."""
-    from .. import plot_images
+    from .. import plots
 
-    filters = folder.path("conv_filters.png")
-    plot_images.conv_filters(weights, filters)
-    maps = folder.path("feature_maps.png")
+    filters = folder.path(outputs.CONV_FILTERS)
+    plots.conv_filters(weights, filters)
+    maps = folder.path(outputs.FEATURE_MAPS)
     raw = ds.x[row] if ds.x.shape[1] == prep.x.shape[1] else prep.x[row]  # one-hot columns: as seen
     image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
     label = prep.label_names[prep.y[row]]
-    plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
+    plots.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
     return [filters, maps]
 
 
@@ -250,9 +262,9 @@ def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
         print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
-    model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
-    history_path = folder.path(common.HISTORY_FILE)
+    model_path = folder.path(outputs.MODEL_FILE)
+    Predictor(network, meta).save(model_path)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
     folder.finish(complete=False)
     print(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import (
     DEFAULT_GRID,
     SchedulerError,
@@ -14,7 +13,9 @@ from ..hyperparameter_tuning import (
     check_scheduler,
     grid_search,
 )
-from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
+from ..losses import TASKS
+from ..recipe.config import SETTINGS_BY_NAME
+from ..tuning.files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
 from .errors import Interrupted, UserError, from_user
 from .train import data_inputs, fit_and_save
@@ -148,7 +149,7 @@ def check_scheduler_option(address: str) -> None:
 
 
 def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
-    results_path = folder.path(common.RESULTS_FILE)
+    results_path = folder.path(outputs.RESULTS_FILE)
     folder.path(os.path.basename(record_path(results_path)))
     state = {"done": 0, "progress": None}
 
@@ -160,7 +161,7 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
         if state["progress"] is None:
             state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
         state["done"] += 1
-        key = "val_r2" if prep.task == "regression" else "val_accuracy"
+        key = "val_" + TASKS[prep.task].metric
         score = row.get(key)
         state["progress"].update(
             _trial_line(state["done"], n_trials, row),
@@ -213,8 +214,8 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path, fol
 
     n_diverged = sum(r["status"] != "ok" for r in result.results)
     written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
-    if prep.task != "regression":  # the heatmap shows validation accuracy, which a numeric target lacks
-        heatmap = folder.path("tuning_heatmap.png")
+    if not TASKS[prep.task].numeric:  # the heatmap shows validation accuracy, which a numeric target lacks
+        heatmap = folder.path(outputs.TUNING_HEATMAP)
         plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
         written += f" and {heatmap}"
     common.say(args, written)

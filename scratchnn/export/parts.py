@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..columns import ColumnPlan
 from ..data import Scaler, TargetScaler
+from ..data.columns import ColumnPlan
 from ..network import NeuralNetwork
 from ..serialization import ModelFileError, load_network
 

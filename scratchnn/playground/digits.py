@@ -96,13 +96,14 @@ class DigitModel:
     @classmethod
     def from_file(cls, path: str) -> DigitModel:
         """A model file written by ``scratchnn.save``, ``scratchnn train`` or ``tune`` (with its scaler)."""
-        from ..cli.common import load_model  # the CLI's own reading of a model file and its scaler
+        from ..losses import TASKS
+        from ..predictor import Predictor
 
-        network, meta, names, scaler = load_model(path)
-        task = meta.get("task", "classification")
+        model = Predictor.load(path)
+        network = model.network
         what = ""
-        if task != "classification":
-            what = f" is a {task} model"
+        if TASKS[model.task] is not TASKS["classification"]:
+            what = f" is a {model.task} model"
         elif network.n_features != 64:
             what = f" takes {network.n_features} inputs"
         elif network.n_outputs != 10:
@@ -112,7 +113,7 @@ class DigitModel:
                 f"--model {path}{what}; the digit classifier must be a 10-class classifier on 64 inputs "
                 "(8x8 pixels), e.g. from 'scratchnn train --data digits'"
             )
-        return cls(network, scaler.mean, scaler.scale, names, source=path)
+        return cls(network, model.scaler.mean, model.scaler.scale, model.label_names, source=path)
 
 
 _lock = threading.Lock()
@@ -124,11 +125,12 @@ def default_model(seed: int = 0) -> DigitModel:
     global _cached
     with _lock:
         if _cached is None:
-            from ..config import TrainingConfig, train
             from ..data import load_digits_split
+            from ..recipe.config import TrainingConfig
+            from ..recipe.train import train
 
             x_train, _, y_train, _ = load_digits_split()  # pixels / 16; the test split is held out
             config = TrainingConfig(hidden_units=64, optimizer="adam", learning_rate=0.003, epochs=20)
-            network, _ = train(config, x_train, y_train, n_classes=10, seed=seed)
+            network, _ = train(config, x_train, y_train, n_outputs=10, seed=seed)
             _cached = DigitModel(network, 0.0, 16.0, source="trained on Digits' training split")
         return _cached

@@ -13,9 +13,9 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from ..config import SETTINGS_BY_NAME
 from ..network import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
+from ..recipe.config import SETTINGS_BY_NAME
 from .datasets import DATASETS, FEATURES
 
 __all__ = ["CONTROLS", "MAX_LAYERS", "MAX_UNITS", "Control", "check_settings", "defaults", "meta"]

@@ -1,8 +1,11 @@
-"""Recipes: a network written as data (the one-line spec), and the one builder that turns it into layers.
+"""Recipes: settings or a spec in, a trained network out.
 
-``spec``: the grammar (``parse_layers``, ``format_layers``, the ``KEYWORDS`` table);
-``build``: the one builder, ``build_network``, and its MLP shorthand ``build_mlp``.
-Above the core (layers, losses, network), which never imports it.
+``spec``: a network written as data (the one-line grammar: ``parse_layers``,
+``format_layers``, the ``KEYWORDS`` table); ``build``: the one builder,
+``build_network``, and its MLP shorthand ``build_mlp``; ``setting`` and
+``config``: the training settings (``Setting``, ``SETTINGS``,
+``TrainingConfig``); ``train``: the recipe that turns settings and data into a
+trained network. Above the core (layers, losses, network), which never imports it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ offer what scikit-learn's ``MLPClassifier``/``MLPRegressor`` users reach for: ``
     model = make_pipeline(StandardScaler(), ScratchNNClassifier(random_state=0))
     model.fit(X_train, y_train).score(X_test, y_test)
 
-Their parameters are the training settings of ``scratchnn.config.SETTINGS`` (same names, same
+Their parameters are the training settings of ``scratchnn.recipe.config.SETTINGS`` (same names, same
 meanings as ``scratchnn train``) plus scikit-learn's ``early_stopping``, ``validation_fraction``,
 ``warm_start``, ``random_state`` and ``verbose``. This package wraps the library; the core never
 imports it (nor scikit-learn). Modules: ``_base`` (what both share), ``_classifier``, ``_regressor``.

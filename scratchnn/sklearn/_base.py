@@ -19,7 +19,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..config import SETTINGS, TrainingConfig, build, settings_doc
+from ..recipe.config import SETTINGS, TrainingConfig, settings_doc
+from ..recipe.train import build
 from ..schedules import make_schedule
 from ..trainer import History, TrainingDiverged
 from ..validation import check_float_range, check_sample_weight
@@ -62,6 +63,51 @@ ARCHITECTURE = ("hidden_units", "layers", "activation", "dropout", "loss", "dtyp
 DEFAULT_PATIENCE = 10
 
 
+def _dense_rows(X, rows) -> np.ndarray:
+    """The rows ``rows`` of a sparse matrix, as a dense block."""
+    return X[rows].toarray()
+
+
+def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
+    """``(hold out a validation split?, patience)``, from early_stopping and patience."""
+    early = estimator.early_stopping
+    if early is not None and not isinstance(early, (bool, np.bool_)):
+        raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
+    if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
+        if early:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        return False, None
+    if early is None:
+        early = config.patience is not None
+    patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
+    if early:
+        fraction = estimator.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
+            )
+    return bool(early), patience
+
+
+def _scale_error(X, exc: TrainingDiverged) -> ValueError | None:
+    """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
+    the cause: the loss of the very first mini-batch was already not finite (no update had
+    happened), or some feature is so large that its square overflows the dtype, so that the
+    first layer's outputs and their gradients cannot be represented whatever the step size."""
+    values = X.data if hasattr(X, "tocsr") else X
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    with np.errstate(over="ignore"):
+        squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
+    if not (squared_overflows or (exc.before_update and exc.batch == 1)):
+        return None
+    return ValueError(
+        f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
+        f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
+        f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
+        "StandardScaler"
+    )
+
+
 def _field(key: str, value) -> str:
     return f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
 
@@ -73,7 +119,8 @@ class BaseScratchNN(BaseEstimator):
     as the setting, with the subclass's ``_defaults``) and ``SKLEARN_PARAMS``, so a setting added to
     ``SETTINGS`` becomes a parameter of both estimators with nothing written here.
     Subclasses define ``_defaults``, ``_losses`` (the losses they accept), ``_targets``,
-    ``_validation_score`` and ``_split``.
+    and ``_split``; the validation score is the loss's (``Loss.score``: accuracy, or R² for numbers,
+    which standardising the target leaves unchanged).
     """
 
     _defaults: ClassVar[dict] = {}
@@ -120,26 +167,6 @@ class BaseScratchNN(BaseEstimator):
                 f"loss must be one of {list(self._losses)} for {type(self).__name__}, got {config.loss!r}"
             )
         return config
-
-    def _stopping(self, config, incremental: bool) -> tuple[bool, int | None]:
-        """``(hold out a validation split?, patience)``, from early_stopping and patience."""
-        early = self.early_stopping
-        if early is not None and not isinstance(early, (bool, np.bool_)):
-            raise TypeError(f"early_stopping must be True, False or None, got {early!r}")
-        if incremental:  # partial_fit is one pass over the rows it is given: nothing to stop
-            if early:
-                raise ValueError("partial_fit does not support early_stopping=True")
-            return False, None
-        if early is None:
-            early = config.patience is not None
-        patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
-        if early:
-            fraction = self.validation_fraction
-            if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-                raise ValueError(
-                    f"validation_fraction must be a number strictly between 0 and 1, got {fraction!r}"
-                )
-        return bool(early), patience
 
     # -- checks at the door ------------------------------------------------------------------
     def _check_X(self, X, y="no_validation", *, reset: bool, dtype: str, **kwargs):
@@ -189,7 +216,7 @@ class BaseScratchNN(BaseEstimator):
             y, config, reset=reset, incremental=incremental, classes=classes
         )
         sw = check_sample_weight(sample_weight, X.shape[0])
-        early, patience = self._stopping(config, incremental)
+        early, patience = _stopping(self, config, incremental)
         if reset:
             # One seed, drawn once from random_state, drives everything below it.
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -232,28 +259,25 @@ class BaseScratchNN(BaseEstimator):
         (where a cosine schedule's rate is 0). ``partial_fit`` has no number of epochs to size a
         schedule over, so it trains at the constant ``learning_rate``, as scikit-learn's does.
         """
-        trainer = self._trainer
-        trainer.optimizer.learning_rate = config.learning_rate
-        trainer.step = 0  # the trainer reads its base rate again at step 0
-        trainer.schedule = None
+        schedule = None
         if not incremental and config.schedule != "constant":
-            trainer.schedule = make_schedule(
-                config.schedule, config.epochs * math.ceil(n_train / config.batch_size)
-            )
+            schedule = make_schedule(config.schedule, config.epochs * math.ceil(n_train / config.batch_size))
+        self._trainer.restart_schedule(schedule, config.learning_rate)
 
     def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
         with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
-        trainer, net = self._trainer, self.network_
+        net = self.network_
+        score_name = "val_" + net.loss.metric
         tol = float(getattr(config, "tol", 0.0))
         params = net.parameters() + net.buffers()
-        best_params, waited, step0 = None, 0, trainer.step
+        best_params, waited = None, 0
         history = self.history_
         for _ in range(epochs):
             try:
-                loss = self._epoch(X, y, sw, config.batch_size)
+                loss = self._epoch(X, y, sw, epoch=self.n_iter_ + 1)
             except TrainingDiverged as exc:
-                scale_error = self._scale_error(X, exc, before_update=trainer.step == step0)
+                scale_error = _scale_error(X, exc)
                 if scale_error is not None:
                     raise scale_error from None
                 raise
@@ -265,7 +289,7 @@ class BaseScratchNN(BaseEstimator):
             if x_val is not None:
                 outputs = net.forward(x_val, training=False)
                 record["val_loss"] = monitored = float(net.compute_loss(outputs, y_val))
-                record[self._score_name] = score = self._validation_score(outputs, y_val)
+                record[score_name] = score = net.loss.score(outputs, y_val)
                 self.validation_scores_.append(score)
             history.append(record)
             if self.verbose:
@@ -275,7 +299,7 @@ class BaseScratchNN(BaseEstimator):
                 self.best_loss_ = monitored
                 if x_val is not None:
                     best_params = [p.copy() for p in params]
-                    history.best_epoch, self.best_validation_score_ = self.n_iter_, record[self._score_name]
+                    history.best_epoch, self.best_validation_score_ = self.n_iter_, record[score_name]
             if patience is not None and waited >= patience:
                 history.stopped_early = True
                 break
@@ -283,56 +307,18 @@ class BaseScratchNN(BaseEstimator):
             for p, best in zip(params, best_params):
                 p[...] = best
 
-    def _epoch(self, X, y, sw, batch_size: int) -> float:
-        """One pass over ``(X, y)``; returns the mean training loss (weighted by ``sw`` if given).
+    def _epoch(self, X, y, sw, *, epoch: int) -> float:
+        """One epoch of the trainer on ``(X, y)``, checked at this estimator's door (``fit``); returns
+        the mean training loss (weighted by ``sw`` if given).
 
-        Dense ``X`` goes to the trainer whole. Sparse ``X`` is put in the order the trainer would
-        draw and densified one block of whole mini-batches at a time (``SPARSE_BLOCK_BYTES``), each
-        block trained in that order: the same batches, in the same order, as its dense twin, and the
-        dense matrix never exists.
+        Sparse ``X`` is densified by the trainer's block copy one block of whole mini-batches at a
+        time (``SPARSE_BLOCK_BYTES``): the same batches, in the same order, as its dense twin, and
+        the dense matrix never exists.
         """
-        trainer = self._trainer
         if not hasattr(X, "tocsr"):
-            return self._pass(trainer, X, y, sw)
-        n = X.shape[0]
-        row_bytes = X.shape[1] * X.dtype.itemsize
-        rows_per_block = batch_size * max(1, SPARSE_BLOCK_BYTES // (batch_size * row_bytes))
-        perm = trainer.rng.permutation(n) if trainer.shuffle else np.arange(n)
-        total = 0.0
-        shuffle, trainer.shuffle = trainer.shuffle, False
-        try:
-            for start in range(0, n, rows_per_block):
-                rows = perm[start : start + rows_per_block]
-                w = None if sw is None else sw[rows]
-                loss = self._pass(trainer, X[rows].toarray(), y[rows], w)
-                total += loss * (rows.shape[0] if w is None else float(w.sum()))
-        finally:
-            trainer.shuffle = shuffle
-        return total / (n if sw is None else float(sw.sum()))
-
-    @staticmethod
-    def _pass(trainer, X, y, sw) -> float:
-        """One epoch of the trainer's loop on arrays this estimator has checked at its door
-        (``fit``): the trusted inner path, as ``config.train`` takes, so nothing is checked again
-        epoch after epoch."""
-        return float(trainer._fit(X, y, 1, sample_weight=sw)[0]["loss"])
-
-    def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
-        """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
-        the cause: the loss of the very first mini-batch was already not finite (no update had
-        happened), or some feature is so large that its square overflows the dtype, so that the
-        first layer's outputs and their gradients cannot be represented whatever the step size."""
-        values = X.data if hasattr(X, "tocsr") else X
-        largest = float(np.max(np.abs(values))) if values.size else 0.0
-        with np.errstate(over="ignore"):
-            squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
-        if not (squared_overflows or (before_update and exc.batch == 1)):
-            return None
-        return ValueError(
-            f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
-            f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
-            f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
-            "StandardScaler"
+            return self._trainer.run_epoch(X, y, sw, epoch=epoch)
+        return self._trainer.run_epoch(
+            X, y, sw, epoch=epoch, take_rows=_dense_rows, block_bytes=SPARSE_BLOCK_BYTES
         )
 
     # -- the fitted network, as scikit-learn names it --------------------------------------------

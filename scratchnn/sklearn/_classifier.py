@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -22,9 +21,9 @@ __all__ = ["ScratchNNClassifier"]
 class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     """Multi-layer perceptron classifier trained by scratchnn's mini-batch loop.
 
-    A scikit-learn face on :class:`scratchnn.config.TrainingConfig` and scratchnn's ``Trainer``:
+    A scikit-learn face on :class:`scratchnn.recipe.config.TrainingConfig` and scratchnn's ``Trainer``:
     every training setting below means exactly what the setting of the same name means there (and
-    in ``scratchnn train``); the list is generated from ``scratchnn.config.SETTINGS``.
+    in ``scratchnn train``); the list is generated from ``scratchnn.recipe.config.SETTINGS``.
 
     ``y`` of shape (n_samples,) holds labels of any type (ints, strings, ...), trained with a softmax
     output and ``loss`` (cross-entropy by default). ``y`` of shape (n_samples, k) of 0/1 is multilabel
@@ -74,7 +73,6 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     """
 
     _losses = ("cross-entropy", "mse", "bce")
-    _score_name = "val_accuracy"
     _y_check: ClassVar[dict] = {"multi_output": True}
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -172,11 +170,6 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
         parts = train_test_split(*arrays, test_size=fraction, stratify=stratify, random_state=seed)
         x_tr, x_val, t_tr, t_val = parts[:4]
         return x_tr, x_val, t_tr, t_val, (parts[4] if sw is not None else None)
-
-    def _validation_score(self, outputs, targets) -> float:
-        if self._multilabel:
-            return float(accuracy_score(targets, (outputs > 0).astype(targets.dtype)))
-        return float(np.mean(np.argmax(outputs, axis=1) == targets))
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.

@@ -6,11 +6,10 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
-from ..config import REGRESSION_DEFAULTS
 from ..data import TargetScaler
+from ..recipe.config import REGRESSION_DEFAULTS
 from ..validation import check_float_range
 from ._base import BaseScratchNN
 
@@ -21,7 +20,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     """Multi-layer perceptron regressor trained by scratchnn's mini-batch loop.
 
     The counterpart of :class:`ScratchNNClassifier`: the same settings (generated from
-    ``scratchnn.config.SETTINGS``), a linear output layer (one unit per target column) and a
+    ``scratchnn.recipe.config.SETTINGS``), a linear output layer (one unit per target column) and a
     regression loss (``"mse"`` by default, ``"huber"`` or ``"mae"``). ``y`` of shape (n_samples,)
     or (n_samples, k). The target is standardised (each column to mean 0 and standard deviation 1,
     with the statistics of the first ``fit``) for training, so the default learning rate suits any
@@ -77,7 +76,6 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
 
     _defaults: ClassVar[dict] = REGRESSION_DEFAULTS
     _losses = ("mse", "huber", "mae")
-    _score_name = "val_r2"
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
 
     def partial_fit(self, X, y, sample_weight=None):
@@ -125,10 +123,6 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         arrays = [X, targets] + ([] if sw is None else [sw])
         parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=seed)
         return parts[0], parts[1], parts[2], parts[3], (parts[4] if sw is not None else None)
-
-    def _validation_score(self, outputs, targets) -> float:
-        # R² is unchanged by standardising each column, so the scaled targets serve as well
-        return float(r2_score(targets, outputs))
 
     def predict(self, X):
         """Predicted targets, in the target's units.

@@ -127,7 +127,7 @@ time.sleep(600)
 """
 _CHILD = """
 import os, sys, threading, time
-from scratchnn.hyperparameter_tuning import _exit_with_parent
+from scratchnn.tuning.trials import _exit_with_parent
 threading.Thread(target=_exit_with_parent, args=(int(sys.argv[1]),), daemon=True).start()
 print(os.getpid(), flush=True)  # watching from now on
 time.sleep(600)

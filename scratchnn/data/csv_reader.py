@@ -1,6 +1,6 @@
 """Reading a CSV file of features in one pass, in time linear in its cells and about the float array's memory.
 
-``read_table`` is the reader behind ``scratchnn.sources``: numbers are
+``read_table`` is the reader behind ``scratchnn.data.sources``: numbers are
 parsed by NumPy a block of rows at a time; only the columns that hold
 something else (text, empty cells) are read cell by cell, by ``Cells``,
 which also decides which columns are text and words the errors (file, line,
@@ -77,6 +77,21 @@ def _rows(path: str):
         raise ValueError(f"{path}: malformed CSV: {exc}") from None
 
 
+def _header(path: str, first) -> list[str]:
+    """The column names of the first row ``(line, cells)``: each named, none twice."""
+    if first is None:
+        raise ValueError(f"{path} is empty: expected a header row naming the columns")
+    header = [c.strip() for c in first[1]]
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if not name:
+            raise ValueError(f"{path}: header column {i + 1} has no name")
+        if name in seen:
+            raise ValueError(f"{path}: the header names column {name!r} twice")
+        seen.add(name)
+    return header
+
+
 def read_table(
     path: str,
     choose,
@@ -106,28 +121,15 @@ def read_table(
     if not os.path.isfile(path):
         raise FileNotFoundError(f"data file not found: {path}")
     rows = _rows(path)
-    first = next(rows, None)
-    if first is None:
-        raise ValueError(f"{path} is empty: expected a header row naming the columns")
-    header = [c.strip() for c in first[1]]
-    seen: set[str] = set()
-    for i, name in enumerate(header):
-        if not name:
-            raise ValueError(f"{path}: header column {i + 1} has no name")
-        if name in seen:
-            raise ValueError(f"{path}: the header names column {name!r} twice")
-        seen.add(name)
+    header = _header(path, next(rows, None))
     columns, label = choose(header)
     width = len(header)
     n_lines = _count_lines(path)
     x = np.empty((n_lines, len(columns)))
     # without find_text the columns are a model's (predict, evaluate): no advice to pass train's options
     cells = Cells(path, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
-    labels: list[str] = []
-    block: list = []
-    block_lines: list[int] = []
-    block_rows = max(1, block_cells // max(1, len(columns)))
-    n = 0
+    labels, block, block_lines = [], [], []  # the labels; the rows and line numbers of the current block
+    block_rows, n = max(1, block_cells // max(1, len(columns))), 0
     for line, row in rows:
         if len(row) != width:
             raise ValueError(f"{path}: line {line} has {len(row)} cells, but the header has {width} columns")

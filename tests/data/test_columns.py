@@ -1,4 +1,4 @@
-"""Text columns and empty cells (``scratchnn.columns``), read from real CSV files by ``scratchnn.sources``.
+"""Text columns and empty cells (``scratchnn.data.columns``), read from CSV files by ``data.sources``.
 
 The plan learns categories and fill values from the training rows only, is
 plain JSON, and names the line, the column and the value of every cell it
@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from scratchnn import sources
-from scratchnn.columns import ColumnPlan
+from scratchnn.data import sources
+from scratchnn.data.columns import ColumnPlan
 
 
 def write(path, lines: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""Every training setting is declared once (``scratchnn.config.SETTINGS``) and everything else follows.
+"""Every training setting is declared once (``scratchnn.recipe.config.SETTINGS``) and everything else follows.
 
 TrainingConfig's fields, the CLI's training options and their help, the tune
 grid's keys and the tune help's key list come from that one declaration; a
@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from scratchnn import cli
-from scratchnn.config import SETTINGS, TrainingConfig
 from scratchnn.hyperparameter_tuning import expand_grid
+from scratchnn.recipe.config import SETTINGS, TrainingConfig
 
-PACKAGE = Path(__file__).resolve().parents[1] / "scratchnn"
+PACKAGE = Path(__file__).resolve().parents[2] / "scratchnn"
 
 
 def _subparser(name):
@@ -46,7 +46,7 @@ def test_every_field_has_exactly_one_flag_and_one_help_in_train_and_tune():
 PROBE = r"""
 import json, sys
 from scratchnn import cli
-from scratchnn.config import TrainingConfig
+from scratchnn.recipe.config import TrainingConfig
 from scratchnn.hyperparameter_tuning import expand_grid
 parser = cli.build_parser()
 subs = next(a for a in parser._actions if a.dest == "command").choices
@@ -67,13 +67,13 @@ print(json.dumps({
 def test_a_setting_added_to_the_declaration_appears_everywhere(tmp_path):
     copy = tmp_path / "scratchnn"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    config = (copy / "config.py").read_text()
+    config = (copy / "recipe" / "config.py").read_text()
     marker = ")  # end of SETTINGS"
     assert config.count(marker) == 1
     line = (
         '    Setting("warmup_steps", 3, "steps of a made-up warm-up for this test", kind=int, metavar="N"),\n'
     )
-    (copy / "config.py").write_text(config.replace(marker, line + marker))
+    (copy / "recipe" / "config.py").write_text(config.replace(marker, line + marker))
     proc = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
     )

@@ -33,7 +33,6 @@ __all__ = [
     "Dataset",
     "image_shape_for",
     "load_source",
-    "read_feature_csv",
     "read_features",
 ]
 
@@ -43,7 +42,7 @@ BUILTIN = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 #: The image (C, H, W) each row of a built-in data set holds, for convolutional networks.
 IMAGE_SHAPES = {"digits": (1, 8, 8)}
 
-#: Cells parsed per block while reading a CSV file (see ``scratchnn.csv_reader.read_table``).
+#: Cells parsed per block while reading a CSV file (see ``scratchnn.data.csv_reader.read_table``).
 _BLOCK_CELLS = 1 << 16
 
 
@@ -80,7 +79,7 @@ class Dataset:
 
     @property
     def is_plain(self) -> bool:
-        """True if every feature is a number and no cell is empty: nothing for ``scratchnn.columns`` to do."""
+        """True if every feature is a number and no cell is empty: nothing for ``columns`` to do."""
         return not self.text and not self.missing
 
     def where(self, row: int) -> str:
@@ -88,6 +87,21 @@ class Dataset:
         if self.lines is not None:
             return f"line {int(self.lines[row])}"
         return f"row {row + 1}"
+
+    def select(self, feature_names: list[str] | None) -> np.ndarray:
+        """The columns of ``x`` in the order of ``feature_names`` (a model's), by name; all if None."""
+        if not feature_names or self.feature_names == feature_names:
+            return self.x
+        missing = [n for n in feature_names if n not in self.feature_names]
+        if missing:
+            raise ValueError(
+                f"{self.name} lacks the feature column(s) {', '.join(map(repr, missing[:5]))} the model was "
+                "trained on"
+            )
+        extra = [n for n in self.feature_names if n not in feature_names]
+        if extra:
+            raise ValueError(f"{self.name} has column {extra[0]!r}, which is not a feature of the model")
+        return self.x[:, [self.feature_names.index(n) for n in feature_names]]
 
 
 def image_shape_for(n_features: int) -> tuple[int, int] | None:
@@ -192,7 +206,7 @@ def _load_npz(path: str) -> Dataset:
     if y.dtype.kind not in "iufUS":
         raise ValueError(f"{path}: y must hold integers, numbers or strings, got dtype {y.dtype}")
     # as text, as a CSV file's cells are: floats by repr, which reads back exactly; whether they are
-    # classes or a quantity is scratchnn.tasks.choose_task's to say
+    # classes or a quantity is scratchnn.data.targets.choose_task's to say
     labels = np.array(
         [
             v.decode() if isinstance(v, bytes) else repr(v) if isinstance(v, float) else str(v)
@@ -266,8 +280,3 @@ def read_features(
         missing=cells.missing,
         lines=cells.lines,
     )
-
-
-def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
-    """Raw feature rows of a CSV file of numbers, by name in the model's order (see ``read_features``)."""
-    return read_features(path, feature_names, target).x

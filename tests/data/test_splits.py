@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from scratchnn import data, tasks
+from scratchnn import data
+from scratchnn.data import targets as tasks
 
 
 def test_encode_with_a_models_names_refuses_unknown_labels():
