@@ -11,7 +11,9 @@ The modules, in the order they are taught:
 * ``conv``: Conv2D (im2col), and the channels-last convention of image layers;
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
 * ``normalization``: BatchNorm1d, BatchNorm2d;
-* ``shape``: Flatten, Reshape.
+* ``shape``: Flatten, Reshape;
+* ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
+* ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -30,12 +32,17 @@ from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .recurrent import GRU, LSTM, RNN
+from .sequence import LastStep, MeanOverTime
 from .shape import Flatten, Reshape
 
 __all__ = [
     "ACTIVATIONS",
+    "GRU",
     "LAYERS",
+    "LSTM",
     "PATCH_BYTES_LIMIT",
+    "RNN",
     "AvgPool2D",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -45,9 +52,11 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2D",
     "Identity",
+    "LastStep",
     "Layer",
     "LeakyReLU",
     "MaxPool2D",
+    "MeanOverTime",
     "ReLU",
     "Reshape",
     "Sigmoid",
@@ -91,5 +100,10 @@ LAYERS: dict[str, type[Layer]] = {
         BatchNorm2d,
         Flatten,
         Reshape,
+        RNN,
+        LSTM,
+        GRU,
+        LastStep,
+        MeanOverTime,
     )
 }
