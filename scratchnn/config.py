@@ -80,6 +80,9 @@ SETTINGS: tuple[Setting, ...] = (
             "decoupled for adamw", low=0, metavar="L2"),
     Setting("dropout", 0.0, "dropout rate after each hidden layer while training (0: no dropout)", low=0,
             high=1, metavar="RATE"),
+    Setting("clip_norm", None, "clip the gradients' global norm to this before each update (as "
+            "torch.nn.utils.clip_grad_norm_; none: no clipping)", low=0, closed="neither", optional=True,
+            metavar="NORM"),
     Setting("label_smoothing", 0.0, "label smoothing of the cross-entropy loss (as torch's)", low=0, high=1,
             closed="both", metavar="EPS"),
     Setting("schedule", "constant", "learning-rate schedule over the run: constant, step decay, cosine "
@@ -220,8 +223,9 @@ def build(
         steps = config.epochs * math.ceil(n_train / config.batch_size)
         schedule = make_schedule(config.schedule, steps)
     trainer = Trainer(
-        network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle
-    )
+        network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle,
+        clip_norm=config.clip_norm,
+    )  # fmt: skip
     return network, trainer
 
 

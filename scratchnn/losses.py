@@ -278,12 +278,28 @@ class SoftmaxCrossEntropy(Loss):
     (row ``i`` scaled by ``w_i / sum(w)`` instead of ``1 / N`` with weights).
     No division by ``p`` ever happens, which is why the fused form is both
     cheaper and stable where ``log(softmax(z))`` computed separately is not.
+
+    Sequences: logits ``(N, T, C)`` with integer targets ``(N, T)`` (or target
+    rows ``(N, T, C)``) are ``N * T`` rows of tokens, and ``L`` is the mean over
+    every token, as ``torch.nn.functional.cross_entropy``. ``sample_weight (N,)``
+    then weights every token of a sequence. ``ignore_index`` (integer targets
+    only): tokens whose target is that value count for nothing, neither in the
+    sum nor in the count, so ``L`` is the mean over the tokens that count and
+    their gradient is 0, as torch's ``ignore_index`` (a padded position's target
+    is marked so). It is the weighted mean with weight 1 for a token that counts
+    and 0 for one that does not; a batch with no token that counts has loss 0.
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, ignore_index: int | None = None) -> None:
         self.label_smoothing = check_float_in_range(
             label_smoothing, "label_smoothing", 0.0, 1.0, high_inclusive=True
         )
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+        ):
+            raise TypeError(f"ignore_index must be an integer or None, got {ignore_index!r}")
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self._shape: tuple | None = None  # the (N, T, C) shape of sequence logits, for backward
         self._probs: np.ndarray | None = None
         self._targets: np.ndarray | None = None
         self._weights: np.ndarray | None = None
@@ -298,7 +314,40 @@ class SoftmaxCrossEntropy(Loss):
             rows = rows[:n]
         return rows
 
+    def _as_rows(self, outputs: np.ndarray, targets: np.ndarray, sample_weight):
+        """Sequences as rows of tokens, ``ignore_index`` as weights of 0/1: ``(outputs, targets, weights)``.
+
+        ``(N, T, C)`` logits become ``(N*T, C)``, targets ``(N, T)`` become
+        ``(N*T,)`` (``(N, T, C)`` rows become ``(N*T, C)``) and a sequence's
+        weight is repeated for each of its tokens. With ``ignore_index``, the
+        ignored targets are replaced by class 0 with weight 0.
+        """
+        if outputs.ndim == 3:
+            n, t, c = self._shape = outputs.shape
+            outputs = outputs.reshape(n * t, c)
+            targets = targets.reshape(n * t, *targets.shape[2:])
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight, dtype=np.float64)
+                if sample_weight.shape != (n,):
+                    raise ValueError(
+                        f"sample_weight must have shape ({n},), one weight per sequence, got shape "
+                        f"{sample_weight.shape}"
+                    )
+                sample_weight = np.repeat(sample_weight, t)
+        if self.ignore_index is not None:
+            if targets.ndim != 1:
+                raise ValueError(
+                    "ignore_index applies to integer class targets, not to rows of probabilities"
+                )
+            keep = targets != self.ignore_index
+            targets = np.where(keep, targets, 0)
+            sample_weight = keep * (1.0 if sample_weight is None else np.asarray(sample_weight, np.float64))
+        return outputs, targets, sample_weight
+
     def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
+        self._shape = None
+        if outputs.ndim == 3 or self.ignore_index is not None:
+            outputs, targets, sample_weight = self._as_rows(outputs, targets, sample_weight)
         n, c = outputs.shape
         # np.maximum.reduce and np.add.reduce are .max() and .sum() without their Python
         # wrappers, which cost as much as the work itself on a small batch
@@ -346,16 +395,20 @@ class SoftmaxCrossEntropy(Loss):
                 q = targets if not eps else targets * (1.0 - eps) + eps / c
                 grad = p * q.sum(axis=1, keepdims=True) - q
             grad *= w
-            return grad
-        if targets.ndim == 1:
+        elif targets.ndim == 1:
             grad = p * (1.0 / n) if not eps else p * (1.0 / n) - eps / (c * n)
             grad[self._rows(n), targets] -= (1.0 - eps) / n
-            return grad
-        q = targets if not eps else targets * (1.0 - eps) + eps / c
-        return (p * q.sum(axis=1, keepdims=True) - q) / n
+        else:
+            q = targets if not eps else targets * (1.0 - eps) + eps / c
+            grad = (p * q.sum(axis=1, keepdims=True) - q) / n
+        # sequences: the rows of tokens back to (N, T, C)
+        return grad if self._shape is None else grad.reshape(self._shape)
 
     def get_config(self) -> dict:
-        return {"label_smoothing": self.label_smoothing}
+        config = {"label_smoothing": self.label_smoothing}
+        if self.ignore_index is not None:
+            config["ignore_index"] = self.ignore_index
+        return config
 
 
 # The names the settings, the command line and the estimators use.

@@ -30,7 +30,7 @@ import numpy as np
 from ._configurable import Configurable
 from .validation import check_float_in_range, check_positive_float
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "clip_grad_norm", "make_optimizer"]
 
 
 class Optimizer(Configurable):
@@ -211,6 +211,30 @@ class AdamW(Adam):
 
     def __init__(self, learning_rate: float = 0.001, *, weight_decay: float = 0.01, **adam) -> None:
         super().__init__(learning_rate, weight_decay=weight_decay, **adam)  # only the default differs
+
+
+def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
+    """Scale ``grads`` in place so that their global norm is at most ``max_norm``; return the norm before.
+
+    As ``torch.nn.utils.clip_grad_norm_`` (same epsilon, same rule)::
+
+        total = sqrt(sum over every array and element of g**2)
+        coef  = max_norm / (total + 1e-6)
+        g     = g * coef        for every array, only if coef < 1
+
+    One norm over all the parameters together, not one per array: the update
+    keeps its direction and only its length is capped, so one exploding
+    gradient (a recurrent network's, a loss spike) cannot throw the weights far.
+    Called between ``backward`` and the optimizer's ``step``.
+    """
+    max_norm = check_positive_float(max_norm, "max_norm")
+    # vdot of the flat array with itself: the sum of squares in one BLAS call, without a g * g temporary
+    total = math.sqrt(sum(float(np.vdot(g.reshape(-1), g.reshape(-1))) for g in grads))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for g in grads:
+            g *= coef
+    return total
 
 
 # The names the settings and the command line use.

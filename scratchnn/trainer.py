@@ -20,10 +20,11 @@ import math
 import numpy as np
 
 from .network import NeuralNetwork
-from .optimizers import Optimizer
+from .optimizers import Optimizer, clip_grad_norm
 from .validation import (
     check_features,
     check_labels,
+    check_positive_float,
     check_positive_int,
     check_random_state,
     check_sample_weight,
@@ -235,6 +236,10 @@ class Trainer:
         set ``optimizer.learning_rate``.
     shuffle
         True: a new row order every epoch; False: the rows in their order, every epoch.
+    clip_norm
+        None (no clipping) or a positive number: after every backward pass the
+        gradients' global norm is clipped to it (``optimizers.clip_grad_norm``),
+        before the optimizer's step.
 
     Notes
     -----
@@ -253,6 +258,7 @@ class Trainer:
         seed=None,
         schedule=None,
         shuffle: bool = True,
+        clip_norm: float | None = None,
     ) -> None:
         if not isinstance(network, NeuralNetwork):
             raise TypeError(f"network must be a NeuralNetwork, got {network!r}")
@@ -268,6 +274,7 @@ class Trainer:
         self.rng = check_random_state(seed)
         self.schedule = schedule
         self.shuffle = bool(shuffle)
+        self.clip_norm = None if clip_norm is None else check_positive_float(clip_norm, "clip_norm")
         self.history = History()
         self.step = 0  # optimizer updates so far, over all fit calls
         self.epochs_done = 0
@@ -396,6 +403,8 @@ class Trainer:
             if not math.isfinite(loss):
                 raise TrainingDiverged(epoch, batch, loss, opt.learning_rate, before_update=self.step == 0)
             net.backward()
+            if self.clip_norm is not None:
+                clip_grad_norm(grads, self.clip_norm)
             if self.schedule is not None:
                 opt.learning_rate = self.schedule(self.step, self.base_lr)
             opt.step(params, grads)

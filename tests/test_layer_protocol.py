@@ -52,7 +52,15 @@ EXAMPLES = {
     "BatchNorm2d": ({"num_channels": 3}, (3, 4, 5)),
     "Flatten": ({}, (3, 4, 5)),
     "Reshape": ({"shape": [2, 3, 2]}, (12,)),
+    "Embedding": ({"num_embeddings": 7, "embedding_dim": 3, "padding_idx": 0}, (5,)),
+    "PositionalEmbedding": ({"max_length": 6, "dim": 4, "dtype": "float64"}, (5, 4)),
+    "LayerNorm": ({"normalized_shape": 4, "eps": 1e-6, "bias": False}, (5, 4)),
+    "GELU": ({"approximate": "tanh"}, (5, 4)),
+    "MultiHeadAttention": ({"embed_dim": 4, "num_heads": 2, "causal": True, "dropout": 0.1}, (5, 4)),
 }
+
+# layers whose input is not real numbers: kind -> a batch of three samples of their per-sample shape
+INPUTS = {"Embedding": lambda shape: np.random.default_rng(0).integers(0, 7, (3, *shape))}
 
 
 def test_every_layer_kind_has_an_example():
@@ -81,7 +89,7 @@ def test_array_shapes_are_the_shapes_of_params_then_buffers(kind):
 def test_output_shape_is_the_shape_forward_returns(kind):
     config, in_shape = EXAMPLES[kind]
     layer = layer_from_config(kind, config)
-    x = np.random.default_rng(0).standard_normal((3, *in_shape))
+    x = INPUTS[kind](in_shape) if kind in INPUTS else np.random.default_rng(0).standard_normal((3, *in_shape))
     for training in (False, True):
         assert layer.forward(x, training=training).shape[1:] == layer.output_shape(in_shape)
 

@@ -6,7 +6,7 @@ The modules, in the order they are taught:
   ``backward``, ``output_shape``, ``input_shape``, ``get_config``,
   ``array_shapes``);
 * ``dense``: the fully connected layer;
-* ``activations``: ReLU, LeakyReLU, Sigmoid, Tanh, Identity, and ``ACTIVATIONS``;
+* ``activations``: ReLU, LeakyReLU, Sigmoid, Tanh, Identity, GELU (and ``erf``), and ``ACTIVATIONS``;
 * ``dropout``: Dropout;
 * ``conv``: Conv2D (im2col), and the channels-last convention of image layers;
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
@@ -14,6 +14,9 @@ The modules, in the order they are taught:
 * ``shape``: Flatten, Reshape;
 * ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
+* ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
+* ``layernorm``: LayerNorm;
+* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -25,11 +28,14 @@ its class in one of the modules and listing it there.
 
 from __future__ import annotations
 
-from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, sigmoid
+from .activations import ACTIVATIONS, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, erf, sigmoid
+from .attention import MultiHeadAttention
 from .base import Layer
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding, PositionalEmbedding
+from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, RNN
@@ -38,6 +44,7 @@ from .shape import Flatten, Reshape
 
 __all__ = [
     "ACTIVATIONS",
+    "GELU",
     "GRU",
     "LAYERS",
     "LSTM",
@@ -49,18 +56,23 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GlobalAvgPool2D",
     "Identity",
     "LastStep",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
     "MeanOverTime",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
     "ReLU",
     "Reshape",
     "Sigmoid",
     "Tanh",
+    "erf",
     "layer_class",
     "layer_from_config",
     "sigmoid",
@@ -105,5 +117,10 @@ LAYERS: dict[str, type[Layer]] = {
         GRU,
         LastStep,
         MeanOverTime,
+        Embedding,
+        PositionalEmbedding,
+        LayerNorm,
+        GELU,
+        MultiHeadAttention,
     )
 }
