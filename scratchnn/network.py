@@ -8,11 +8,9 @@ layers in reverse order, each turning ``dL/d(its output)`` into
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, Dense, Dropout, Layer, Sequential
 from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
@@ -23,40 +21,39 @@ EVAL_BYTES_LIMIT = 64 * 2**20
 
 
 class NeuralNetwork:
-    """A feed-forward network: ``layers`` applied in order, trained against ``loss``.
+    """A network: a model (a ``Layer``, usually a ``Sequential``) trained against ``loss``.
 
-    Consecutive layers are checked to fit when the network is built: each
-    layer's ``output_shape`` is given the per-sample shape coming out of the
-    layer before (a Dense layer's ``in_features`` must equal that width, a
+    ``NeuralNetwork(model, loss)`` takes a ``Layer`` or a list of layers; a list
+    (or a single layer that is not a ``Sequential``) is wrapped in a
+    ``Sequential``, so ``network.model`` is always one and ``network.layers`` is
+    its top level. Consecutive layers are checked to fit when the network is
+    built: each layer's ``output_shape`` is given the per-sample shape coming out
+    of the layer before (a Dense layer's ``in_features`` must equal that width, a
     Conv2D's ``in_channels`` its channels).
 
     ``parameters()`` and ``gradients()`` are aligned lists over all layers, in
-    layer order, ``W`` before ``b``; the arrays are the layers' own, so an
-    optimizer updating them in place trains the network.
+    layer order (containers in their children's order), ``W`` before ``b``; the
+    arrays are the layers' own, so an optimizer updating them in place trains
+    the network.
     """
 
-    def __init__(self, layers: list[Layer], loss: Loss) -> None:
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers must hold at least one layer, got []")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a Layer, got {layer!r}")
+    def __init__(self, model, loss: Loss) -> None:
+        if isinstance(model, Sequential):
+            self.model = model
+        elif isinstance(model, Layer):
+            self.model = Sequential([model])
+        else:
+            if isinstance(model, (str, bytes)) or not hasattr(model, "__iter__"):
+                raise TypeError(f"model must be a Layer or a list of Layers, got {model!r}")
+            self.model = Sequential(model)
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        shape, widest = None, 1
-        for i, layer in enumerate(layers):
-            try:
-                shape = layer.output_shape(shape)
-            except ValueError as exc:
-                raise ValueError(f"layers[{i}]: {exc}") from None
-            if shape is not None:
-                widest = max(widest, math.prod(shape))
-        self._output_shape = shape
-        self.layers = layers
+        self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that does not fit
+        widest = max(self.model.activation_sizes(None), default=1)
+        self.layers = self.model.layers
         self.loss = loss
-        self._params = [p for layer in layers for p in layer.params]
-        self._grads = [g for layer in layers for g in layer.grads]
+        self._params = self.model.params
+        self._grads = self.model.grads
         #: rows evaluated at once: the largest activation of a chunk stays under EVAL_BYTES_LIMIT
         self.eval_rows = max(1, EVAL_BYTES_LIMIT // (widest * self.dtype.itemsize))
         self._chunked = False
@@ -69,12 +66,7 @@ class NeuralNetwork:
         The first layer that fixes its input shape decides, provided only
         layers that keep any shape (activations, Dropout) come before it.
         """
-        for layer in self.layers:
-            if layer.input_shape is not None:
-                return tuple(layer.input_shape)
-            if layer.output_shape(None) is not None:
-                return None  # this layer changes the shape without fixing its input
-        return None
+        return self.model.input_shape
 
     @property
     def n_features(self) -> int | None:
@@ -94,27 +86,36 @@ class NeuralNetwork:
         return self._params[0].dtype if self._params else np.dtype(np.float32)
 
     # -- the passes ----------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)``.
+    def forward(
+        self, x: np.ndarray, training: bool = False, *, lengths: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Outputs ``(N, n_outputs)`` for inputs ``x (N, n_features)`` (or any per-sample shape).
 
         ``training=True`` switches on training-only behaviour (Dropout, BatchNorm's
         batch statistics) and is what the trainer uses; the default is evaluation.
         Evaluating more rows than ``eval_rows`` runs them in chunks, so that no
         layer's activations pass ``EVAL_BYTES_LIMIT`` (a convolution's feature maps
         for a whole test set would); the outputs are the same.
+
+        ``lengths (N,)``: the valid length of each padded sequence of ``x`` (``None``:
+        all full length), handed to the layers through ``model.set_lengths``.
         """
         n = x.shape[0]
         if training or n <= self.eval_rows:
             self._chunked = False
-            return self._forward(x, training)
+            return self._forward(x, training, lengths)
         self._chunked = True  # the layers hold only the last chunk: no backward from this
         step = self.eval_rows
-        return np.concatenate([self._forward(x[i : i + step], False) for i in range(0, n, step)])
+        return np.concatenate(
+            [
+                self._forward(x[i : i + step], False, None if lengths is None else lengths[i : i + step])
+                for i in range(0, n, step)
+            ]
+        )
 
-    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x, training)
-        return x
+    def _forward(self, x: np.ndarray, training: bool, lengths: np.ndarray | None) -> np.ndarray:
+        self.model.set_lengths(lengths)
+        return self.model.forward(x, training)
 
     @property
     def task(self) -> str:
@@ -141,12 +142,8 @@ class NeuralNetwork:
                 f"backward needs a forward pass of at most eval_rows={self.eval_rows} rows "
                 "(or training=True); the last one was evaluated in chunks"
             )
-        grad = self.loss.backward()
-        # Below the first layer with parameters (a Reshape in front of a CNN, say) input
-        # gradients lead only to dL/dx of the data, which nothing uses: stop there.
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            grad = self.layers[i].backward(grad, input_grad=i > first)
+        # Nothing uses dL/dx of the data: the model stops at its first layer with parameters.
+        self.model.backward(self.loss.backward(), input_grad=False)
 
     def parameters(self) -> list[np.ndarray]:
         """All parameter arrays, layer by layer (``W`` before ``b``)."""
@@ -161,7 +158,7 @@ class NeuralNetwork:
 
         Layer by layer, in each layer's ``buffers`` order; saved with the model.
         """
-        return [b for layer in self.layers for b in layer.buffers]
+        return self.model.buffers
 
     # -- using a trained network ---------------------------------------------
     def _check_x(self, x) -> np.ndarray:
@@ -203,7 +200,7 @@ class NeuralNetwork:
     def get_config(self) -> dict:
         """Architecture as JSON-ready data: layer types and constructor arguments, and the loss."""
         return {
-            "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            **self.model.get_config(),  # {"layers": [{"type", "config"}, ...]}, nested for containers
             "loss": {"type": type(self.loss).__name__, "config": self.loss.get_config()},
         }
 

@@ -57,6 +57,30 @@ EXAMPLES = {
     "LayerNorm": ({"normalized_shape": 4, "eps": 1e-6, "bias": False}, (5, 4)),
     "GELU": ({"approximate": "tanh"}, (5, 4)),
     "MultiHeadAttention": ({"embed_dim": 4, "num_heads": 2, "causal": True, "dropout": 0.1}, (5, 4)),
+    "Sequential": (
+        {
+            "layers": [
+                {"type": "Dense", "config": {"in_features": 4, "out_features": 3}},
+                {"type": "BatchNorm1d", "config": {"num_features": 3}},
+                {"type": "ReLU", "config": {}},
+            ]
+        },
+        (4,),
+    ),
+    "Residual": (
+        {
+            "block": {
+                "type": "Sequential",
+                "config": {
+                    "layers": [
+                        {"type": "Dense", "config": {"in_features": 4, "out_features": 4}},
+                        {"type": "BatchNorm1d", "config": {"num_features": 4}},
+                    ]
+                },
+            }
+        },
+        (4,),
+    ),
 }
 
 # layers whose input is not real numbers: kind -> a batch of three samples of their per-sample shape
@@ -92,6 +116,23 @@ def test_output_shape_is_the_shape_forward_returns(kind):
     x = INPUTS[kind](in_shape) if kind in INPUTS else np.random.default_rng(0).standard_normal((3, *in_shape))
     for training in (False, True):
         assert layer.forward(x, training=training).shape[1:] == layer.output_shape(in_shape)
+
+
+@pytest.mark.parametrize("kind", sorted(EXAMPLES))
+def test_array_layout_names_and_shapes_every_array_as_named_arrays_does(kind):
+    config, _ = EXAMPLES[kind]
+    layer = layer_from_config(kind, config)
+    layout = LAYERS[kind].array_layout(layer.get_config())
+    named = layer.named_arrays()
+    assert [name for name, _, _ in layout] == [name for name, _ in named]
+    assert [shape for _, shape, _ in layout] == [a.shape for _, a in named]
+    arrays = {name: array for name, array in named}
+    params = [arrays[name] for name, _, is_buffer in layout if not is_buffer]
+    buffers = [arrays[name] for name, _, is_buffer in layout if is_buffer]
+    assert len(params) == len(layer.params)
+    assert all(a is b for a, b in zip(params, layer.params))
+    assert len(buffers) == len(layer.buffers)
+    assert all(a is b for a, b in zip(buffers, layer.buffers))
 
 
 def test_array_shapes_allocate_nothing_even_for_a_huge_claimed_layer():

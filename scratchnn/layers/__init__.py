@@ -17,6 +17,7 @@ The modules, in the order they are taught:
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
 * ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
+* ``containers``: Sequential and Residual, layers made of layers.
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -31,6 +32,7 @@ from __future__ import annotations
 from .activations import ACTIVATIONS, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, erf, sigmoid
 from .attention import MultiHeadAttention
 from .base import Layer
+from .containers import Residual, Sequential
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -70,6 +72,8 @@ __all__ = [
     "PositionalEmbedding",
     "ReLU",
     "Reshape",
+    "Residual",
+    "Sequential",
     "Sigmoid",
     "Tanh",
     "erf",
@@ -88,10 +92,7 @@ def layer_class(kind: str) -> type[Layer]:
 
 def layer_from_config(kind: str, config: dict) -> Layer:
     """Build a layer from its class name and ``get_config()`` dict (used when loading)."""
-    cls = layer_class(kind)
-    if not isinstance(config, dict):
-        raise TypeError(f"the config of a {kind} layer must be a dict, got {config!r}")
-    return cls(**config)
+    return layer_class(kind).from_config(config)
 
 
 LAYERS: dict[str, type[Layer]] = {
@@ -122,5 +123,7 @@ LAYERS: dict[str, type[Layer]] = {
         LayerNorm,
         GELU,
         MultiHeadAttention,
+        Sequential,
+        Residual,
     )
 }

@@ -131,6 +131,8 @@ class Conv2D(Layer):
     and ``fan_out = C_out*kH*kW``; ``b`` zero. Memory: see ``PATCH_BYTES_LIMIT``.
     """
 
+    param_names = ("W", "b")
+
     def __init__(
         self,
         in_channels: int,

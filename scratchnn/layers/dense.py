@@ -46,6 +46,8 @@ class Dense(Layer):
     tanh); ``b`` starts at zero.
     """
 
+    param_names = ("W", "b")
+
     def __init__(
         self,
         in_features: int,

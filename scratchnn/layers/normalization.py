@@ -47,6 +47,9 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 class _BatchNorm(Layer):
     """The statistics, the running averages and both passes on rows ``(M, C)``."""
 
+    param_names = ("gamma", "beta")
+    buffer_names = ("running_mean", "running_var")
+
     def __init__(self, size: int, name: str, momentum: float, eps: float, dtype) -> None:
         super().__init__()
         self.size = check_positive_int(size, name)
