@@ -1,5 +1,9 @@
 """Activations: element-wise non-linearities, and the name table ``ACTIVATIONS``.
 
+Element-wise, so every activation takes any shape, rows ``(N, F)``, sequences
+``(N, T, F)`` or images ``(N, C, H, W)``, and returns (and backpropagates) the
+same shape.
+
 Each activation says, in its class attribute ``weight_init``, which weight
 initialisation it wants in the layer that feeds it: "he" for ReLU-like
 activations (half the inputs are zeroed, so the variance is doubled to make

@@ -26,19 +26,22 @@ def init_std(init: str, fan_in: int, fan_out: int) -> float:
 
 
 class Dense(Layer):
-    """Fully connected layer: ``y = x @ W + b``.
+    """Fully connected layer on the last axis: ``y = x @ W + b``, as ``torch.nn.Linear``.
 
-    Shapes: ``x (N, in_features)``, ``W (in_features, out_features)``,
-    ``b (out_features,)``, ``y (N, out_features)``.
+    Shapes: ``x (N, ..., in_features)``, ``W (in_features, out_features)``,
+    ``b (out_features,)``, ``y (N, ..., out_features)``. Rows ``(N, in_features)``
+    are the common case; a sequence ``(N, T, in_features)`` gets the same layer at
+    every position. Any rank is viewed as rows ``(M, in_features)`` with
+    ``M = N * ...``, so it is one matrix product whatever the rank.
 
-    Backward, with ``g = dL/dy`` of shape ``(N, out_features)``::
+    Backward, with ``g = dL/dy`` viewed likewise as ``(M, out_features)``::
 
         dL/dW = x.T @ g          (in_features, out_features)
         dL/db = g.sum(axis=0)    (out_features,)
-        dL/dx = g @ W.T          (N, in_features)
+        dL/dx = g @ W.T          (M, in_features), viewed back as x's shape
 
-    The sums over the batch come from ``b`` being broadcast to every row: each
-    row contributes its own gradient.
+    The sums over the rows come from ``W`` and ``b`` being shared by every row
+    (and every position): each contributes its own gradient.
 
     Initialisation draws ``W`` from a normal distribution with standard
     deviation ``sqrt(2 / in_features)`` ("he", for ReLU-like activations) or
@@ -74,13 +77,26 @@ class Dense(Layer):
         self._ones = np.ones(0, dtype=self.dtype)  # grown to the largest batch seen
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        self._x = x
-        # np.dot: for 2-D arrays the same BLAS product as x @ W, with less overhead per call
-        out = np.dot(x, self.W)
-        out += self.b  # in place: saves a second (N, out_features) temporary
-        return out
+        if x.ndim == 2:  # rows: the common case, kept free of any reshaping
+            self._x = x
+            # np.dot: for 2-D arrays the same BLAS product as x @ W, with less overhead per call
+            out = np.dot(x, self.W)
+            out += self.b  # in place: saves a second (N, out_features) temporary
+            return out
+        rows = x.reshape(-1, x.shape[-1])  # (N, ..., F) as (N*..., F): a view when x is contiguous
+        self._x = rows
+        out = np.dot(rows, self.W)
+        out += self.b
+        return out.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        if grad_out.ndim == 2:
+            return self._backward_rows(grad_out, input_grad)
+        grad_in = self._backward_rows(grad_out.reshape(-1, self.out_features), input_grad)
+        return None if grad_in is None else grad_in.reshape(*grad_out.shape[:-1], self.in_features)
+
+    def _backward_rows(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """Backward on rows ``(M, out_features)`` against the cached rows ``(M, in_features)``."""
         # Written into the preallocated gradient arrays, so params/grads stay aligned
         # and no new arrays are made per batch.
         x, n = self._x, grad_out.shape[0]
@@ -96,16 +112,21 @@ class Dense(Layer):
         return np.dot(grad_out, self.W.T) if input_grad else None  # g @ W.T
 
     def output_shape(self, in_shape: tuple | None) -> tuple:
-        if in_shape is not None and tuple(in_shape) != (self.in_features,):
+        """``(..., out_features)`` for ``(..., in_features)``: the last axis changes, the others stay."""
+        if in_shape is None:
+            return (self.out_features,)
+        in_shape = tuple(in_shape)
+        if not in_shape or in_shape[-1] != self.in_features:
             got = (
                 f"{in_shape[0]} features"
                 if len(in_shape) == 1
-                else f"samples of shape {tuple(in_shape)} (put a Flatten before it)"
+                else f"samples of shape {in_shape} (its last axis is the features; "
+                "put a Flatten before it to use all of them)"
             )
             raise ValueError(
                 f"Dense layer expects in_features={self.in_features}, but the previous layer outputs {got}"
             )
-        return (self.out_features,)
+        return (*in_shape[:-1], self.out_features)
 
     @property
     def input_shape(self) -> tuple:
