@@ -12,12 +12,12 @@ The modules, in the order they are taught:
 * ``pooling``: MaxPool2D, AvgPool2D, GlobalAvgPool2D;
 * ``normalization``: BatchNorm1d, BatchNorm2d;
 * ``shape``: Flatten, Reshape;
+* ``containers``: Sequential and Residual, layers made of layers;
 * ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
-* ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
+* ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector);
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
 * ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
-* ``containers``: Sequential and Residual, layers made of layers.
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.

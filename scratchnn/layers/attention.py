@@ -116,6 +116,8 @@ class MultiHeadAttention(Layer):
     Math and the derivation of the backward: see the module docstring.
     """
 
+    param_names = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
+
     def __init__(
         self,
         embed_dim: int,
@@ -156,6 +158,8 @@ class MultiHeadAttention(Layer):
             self.out_proj_bias = np.zeros(e, dtype=self.dtype)
             self.params.append(self.out_proj_bias)
         self.grads = [np.zeros_like(p) for p in self.params]
+        if not self.bias:
+            self.param_names = self.param_names[::2]
         self.lengths: np.ndarray | None = None
         self._cache: tuple | None = None
 
@@ -271,3 +275,8 @@ class MultiHeadAttention(Layer):
         if config.get("bias", True):
             return [(3 * e, e), (3 * e,), (e, e), (e,)]
         return [(3 * e, e), (e, e)]
+
+    @classmethod
+    def array_layout(cls, config: dict) -> list[tuple[str, tuple, bool]]:
+        names = cls.param_names if config.get("bias", True) else cls.param_names[::2]  # the weights only
+        return [(name, shape, False) for name, shape in zip(names, cls.array_shapes(config))]

@@ -69,6 +69,8 @@ class Embedding(Layer):
     ``backward`` returns ``None``.
     """
 
+    param_names = ("weight",)
+
     def __init__(
         self,
         num_embeddings: int,
@@ -149,6 +151,8 @@ class PositionalEmbedding(Layer):
         dL/dP[t] = sum_n g[n, t]    for t < T, and 0 for the positions the batch did not reach
         dL/dx    = g
     """
+
+    param_names = ("weight",)
 
     def __init__(self, max_length: int, dim: int, *, seed=None, dtype=np.float32) -> None:
         super().__init__()

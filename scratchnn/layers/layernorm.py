@@ -60,9 +60,11 @@ class LayerNorm(Layer):
     """Layer normalisation over the last axis of ``x (N, ..., D)``, as ``torch.nn.LayerNorm(D)``.
 
     ``params == [weight, bias]`` (``(D,)`` each, starting at 1 and 0; ``[weight]``
-    alone with ``bias=False``). Output like ``x``. Math and the derivation of
-    the backward: see the module docstring.
+    alone with ``bias=False``, when ``bias`` is None, as torch). Output like
+    ``x``. Math and the derivation of the backward: see the module docstring.
     """
+
+    param_names = ("weight", "bias")
 
     def __init__(self, normalized_shape, *, eps: float = 1e-5, bias: bool = True, dtype=np.float32) -> None:
         super().__init__()
@@ -70,17 +72,19 @@ class LayerNorm(Layer):
         self.eps = check_positive_float(eps, "eps")
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be True or False, got {bias!r}")
-        self.bias = bool(bias)
         self.dtype = check_dtype(dtype)
         d = self.normalized_shape
         self.weight = np.ones(d, dtype=self.dtype)
         self.dweight = np.zeros_like(self.weight)
         self.params, self.grads = [self.weight], [self.dweight]
-        if self.bias:
-            self.b = np.zeros(d, dtype=self.dtype)
-            self.db = np.zeros_like(self.b)
-            self.params.append(self.b)
-            self.grads.append(self.db)
+        self.bias = self.dbias = None
+        if bias:
+            self.bias = np.zeros(d, dtype=self.dtype)
+            self.dbias = np.zeros_like(self.bias)
+            self.params.append(self.bias)
+            self.grads.append(self.dbias)
+        else:
+            self.param_names = ("weight",)
         self._xhat: np.ndarray | None = None
         self._rstd: np.ndarray | None = None
 
@@ -95,8 +99,8 @@ class LayerNorm(Layer):
         xhat *= rstd  # xhat = (x - mu) * rstd
         self._xhat, self._rstd = xhat, rstd
         out = xhat * self.weight  # y = w * xhat + b
-        if self.bias:
-            out += self.b
+        if self.bias is not None:
+            out += self.bias
         return out
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
@@ -105,8 +109,8 @@ class LayerNorm(Layer):
             raise RuntimeError("LayerNorm.backward needs a forward pass first")
         g = grad_out.reshape(-1, d)
         # y = w * xhat + b
-        if self.bias:
-            np.add.reduce(g, axis=0, out=self.db)  # dL/db = sum of g over every vector
+        if self.bias is not None:
+            np.add.reduce(g, axis=0, out=self.dbias)  # dL/db = sum of g over every vector
         np.add.reduce(g * xhat.reshape(-1, d), axis=0, out=self.dweight)  # dL/dw = sum of g * xhat
         if not input_grad:
             return None
@@ -130,7 +134,7 @@ class LayerNorm(Layer):
         return {
             "normalized_shape": self.normalized_shape,
             "eps": self.eps,
-            "bias": self.bias,
+            "bias": self.bias is not None,
             "dtype": self.dtype.name,
         }
 
@@ -138,3 +142,8 @@ class LayerNorm(Layer):
     def array_shapes(cls, config: dict) -> list[tuple]:
         d = _check_normalized_shape(config["normalized_shape"])
         return [(d,), (d,)] if config.get("bias", True) else [(d,)]
+
+    @classmethod
+    def array_layout(cls, config: dict) -> list[tuple[str, tuple, bool]]:
+        names = cls.param_names if config.get("bias", True) else ("weight",)  # no "bias" without one
+        return [(name, shape, False) for name, shape in zip(names, cls.array_shapes(config))]
