@@ -35,6 +35,7 @@ __all__ = [
     "TextData",
     "Vocabulary",
     "is_text_source",
+    "python_source",
     "read_text",
 ]
 
@@ -77,6 +78,32 @@ def read_text(path) -> str:
     if "\x00" in text:
         raise ValueError(f"{path} holds NUL bytes (offset {text.index(chr(0))}): it is binary, not text")
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the text
+
+
+def python_source(limit: int = 1_000_000) -> tuple[str, str]:
+    """A text every Python user has offline: the running interpreter's standard-library source.
+
+    Its top-level modules (``abc.py``, ``aifc.py``, ...) in the order of their
+    names, joined and cut at ``limit`` characters (the default is about Tiny
+    Shakespeare's size). Returns ``(text, description)``. The text depends on
+    the Python version, so its figures compare between runs of one interpreter.
+    """
+    import sys
+
+    limit = check_positive_int(limit, "limit")
+    folder = os.path.dirname(os.__file__)
+    parts, size = [], 0
+    for name in sorted(f for f in os.listdir(folder) if f.endswith(".py")):
+        with open(os.path.join(folder, name), "rb") as f:
+            try:
+                text = f.read().decode("utf-8")
+            except UnicodeDecodeError:  # every module is UTF-8 (PEP 3120); a patched one is skipped
+                continue
+        parts.append(text)
+        size += len(text)
+        if size >= limit:
+            break
+    return "".join(parts)[:limit], f"the standard library of Python {sys.version.split()[0]} ({folder})"
 
 
 class Vocabulary:
@@ -179,11 +206,13 @@ class TextData:
     val: np.ndarray
 
     @classmethod
-    def from_text(cls, text: str, *, val_fraction: float = 0.1, name: str = "the text") -> TextData:
-        """Encode ``text`` with its own vocabulary and split it: the first ``1 - val_fraction``
-        for training, the last ``val_fraction`` for validation (0: no validation text)."""
+    def from_text(
+        cls, text: str, *, val_fraction: float = 0.1, name: str = "the text", vocab: Vocabulary | None = None
+    ) -> TextData:
+        """Encode ``text`` with its own vocabulary (or ``vocab``, a model's) and split it: the first
+        ``1 - val_fraction`` for training, the last ``val_fraction`` for validation (0: none)."""
         val_fraction = check_float_in_range(val_fraction, "val_fraction", 0.0, 1.0)
-        vocab = Vocabulary.from_text(text, name)
+        vocab = vocab if vocab is not None else Vocabulary.from_text(text, name)
         ids = vocab.encode(text, name)
         n_train = int(len(ids) * (1.0 - val_fraction))  # nanoGPT: int(n * 0.9)
         return cls(name, vocab, ids[:n_train], ids[n_train:])

@@ -17,7 +17,8 @@ The modules, in the order they are taught:
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector);
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
-* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches).
+* ``attention``: MultiHeadAttention (self-attention, causal or not, over padded batches);
+* ``gpt``: GPT, a character-level Transformer wired from the layers above (its head tied to its embedding).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -37,6 +38,7 @@ from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding, PositionalEmbedding
+from .gpt import GPT
 from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -47,6 +49,7 @@ from .shape import Flatten, Reshape
 __all__ = [
     "ACTIVATIONS",
     "GELU",
+    "GPT",
     "GRU",
     "LAYERS",
     "LSTM",
@@ -123,6 +126,7 @@ LAYERS: dict[str, type[Layer]] = {
         LayerNorm,
         GELU,
         MultiHeadAttention,
+        GPT,
         Sequential,
         Residual,
     )
