@@ -35,7 +35,8 @@ characters), so its figures are comparable between runs of one interpreter
 only.
 
 ``--seed`` fixes the weights and every batch: the same seed prints the same
-output. ``--iters`` shortens the run (the schedule is sized for it).
+output. ``--iters`` shortens the run (the schedule is sized for it); ``--sample`` sets
+the length of the text sampled at the end.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main(argv=None) -> None:
     parser.add_argument("--corpus", metavar="PATH", help="a UTF-8 text file (default: Python's own source)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iters", type=int, default=2000, help="optimizer steps (default: %(default)s)")
+    parser.add_argument(
+        "--sample", type=int, default=300, help="characters sampled at the end (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     if args.corpus:
         text, name = read_text(args.corpus), args.corpus
@@ -77,7 +81,9 @@ def main(argv=None) -> None:
     lm.train(network, data, block_size, settings, seed=args.seed, callback=report)
     print(f"Trained in {time.perf_counter() - tic:.0f} s. A sample:")
     model = lm.LanguageModel(network, data.vocab, block_size, "gpt")
-    print(model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], 300, seed=args.seed))
+    print(
+        model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], args.sample, seed=args.seed)
+    )
     score = model.score(data)
     print(f"Validation loss: {score['loss']:.4f}")
 

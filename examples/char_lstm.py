@@ -37,6 +37,9 @@ def main(argv=None) -> None:
     parser.add_argument("--corpus", metavar="PATH", help="a UTF-8 text file (default: Python's own source)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iters", type=int, default=2000, help="optimizer steps (default: %(default)s)")
+    parser.add_argument(
+        "--sample", type=int, default=300, help="characters sampled at the end (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     text, name = (read_text(args.corpus), args.corpus) if args.corpus else python_source()
     data = TextData.from_text(text, name=name)
@@ -58,7 +61,9 @@ def main(argv=None) -> None:
     lm.train(network, data, block_size, settings, seed=args.seed, callback=report)
     print(f"Trained in {time.perf_counter() - tic:.0f} s. A sample:")
     model = lm.LanguageModel(network, data.vocab, block_size, "charlstm")
-    print(model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], 300, seed=args.seed))
+    print(
+        model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], args.sample, seed=args.seed)
+    )
     print(f"Validation loss: {model.score(data)['loss']:.4f}")
 
 

@@ -245,3 +245,53 @@ def test_the_char_lstm_trains_and_generates():
     model, _, history = tiny_run(iters=20, layers="charlstm")
     assert history[-1]["val_loss"] < history[0]["val_loss"]
     assert len(model.generate("the ", 8, seed=0)) == 8
+
+
+def test_training_follows_pytorchs_adamw_clipping_and_schedule_step_for_step():
+    """nanoGPT's loop in PyTorch from the same weights on the same batches: the same losses to 1e-9."""
+    data = TextData.from_text(TEXT)
+    gpt = GPT(len(data.vocab), 8, n_layer=2, n_head=2, n_embd=8, seed=0, dtype=np.float64)
+    ref = TorchGPT.from_scratchnn(gpt)
+    settings = lm.LMTraining(iters=12, batch_size=4, learning_rate=3e-2, warmup_iters=3, min_lr=3e-3)
+    settings.eval_interval, settings.eval_batches, settings.clip = 6, 2, 0.5  # clipping active
+    steps: list[float] = []
+    history = lm.train(
+        NeuralNetwork([gpt], SoftmaxCrossEntropy()), data, 8, settings, seed=7,
+        callback=lambda r: steps.append(r["loss"]) if "tokens_per_s" in r else None,
+    )  # fmt: skip
+
+    rng = np.random.default_rng(7)  # the batches lm.train draws: the evaluation windows first
+    val = [data.batch("val", 4, 8, rng) for _ in range(2)]
+    val_x = torch.from_numpy(np.concatenate([b[0] for b in val]))
+    val_y = torch.from_numpy(np.concatenate([b[1] for b in val]))
+    params = list(ref.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.1},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=3e-2, betas=(0.9, 0.99), eps=1e-8)
+    schedule = settings.schedule()
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def val_loss():
+        with torch.no_grad():
+            return cross_entropy(ref(val_x).reshape(-1, len(data.vocab)), val_y.reshape(-1)).item()
+
+    ref_steps, ref_val = [], [val_loss()]
+    for t in range(12):
+        x, y = data.batch("train", 4, 8, rng)
+        for group in opt.param_groups:
+            group["lr"] = schedule(t, 3e-2)
+        loss = cross_entropy(
+            ref(torch.from_numpy(x)).reshape(-1, len(data.vocab)), torch.from_numpy(y).reshape(-1)
+        )
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.5)
+        opt.step()
+        ref_steps.append(loss.item())
+        if (t + 1) % 6 == 0:
+            ref_val.append(val_loss())
+    np.testing.assert_allclose(steps, ref_steps, rtol=0, atol=1e-9)
+    np.testing.assert_allclose([r["val_loss"] for r in history], ref_val, rtol=0, atol=1e-9)
+    assert ref_steps[-1] < ref_steps[0]

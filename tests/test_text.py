@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn.text import MAX_VOCAB_SIZE, TextData, Vocabulary, is_text_source, read_text
+from scratchnn.text import MAX_VOCAB_SIZE, TextData, Vocabulary, is_text_source, python_source, read_text
 
 TEXT = "hello world, hello there.\n" * 20
 
@@ -122,3 +122,11 @@ def test_text_sources_are_named_by_their_suffix():
     assert is_text_source("CORPUS.TXT")
     assert not is_text_source("digits")
     assert not is_text_source("rows.csv")
+
+
+def test_the_default_corpus_is_the_interpreters_own_source_cut_at_the_limit():
+    text, description = python_source(20_000)
+    assert len(text) == 20_000
+    assert "standard library of Python" in description
+    assert text == python_source(20_000)[0]
+    assert "def " in text
