@@ -4,11 +4,10 @@ The recipe of nanoGPT's ``train.py`` for its "baby GPT" on a character text,
 with this package's layers and optimizers:
 
 * ``build_network(layers, vocab_size)``: ``"gpt"`` (nanoGPT's baby shape:
-  block 64, 4 layers, 4 heads, 128 channels, no dropout, no biases, the head
-  tied to the token embedding; ``scratchnn.layers.GPT``), ``"charlstm"``
-  (char-rnn's 2 x 128 LSTM: an embedding, two LSTM layers and a Dense head),
-  or a one-line layer spec (``scratchnn.layers.spec``) whose output is
-  ``(T, vocab_size)``;
+  block 64, 4 layers, 4 heads, 128 channels, no dropout, no biases in
+  LayerNorm and attention, the head tied to the token embedding;
+  ``scratchnn.layers.GPT``) or ``"charlstm"`` (char-rnn's 2 x 128 LSTM: an
+  embedding, two LSTM layers and a Dense head);
 * ``LMTraining``: the run's settings, nanoGPT's by default (AdamW with betas
   (0.9, 0.99) and weight decay 0.1 on the matrices only, clipping at 1.0,
   100 warm-up steps then a cosine from 1e-3 to 1e-4, batches of 12 windows);
@@ -66,11 +65,10 @@ MAX_NEW_TOKENS = 100_000
 def build_network(
     layers: str, vocab_size: int, *, block_size: int | None = None, seed=None, dtype=np.float32
 ):
-    """The network named by ``layers`` (a ``PRESETS`` name or a layer spec) and its context length.
+    """The network named by ``layers`` (a ``PRESETS`` name) and its context length.
 
-    Returns ``(network, block_size)``; ``block_size`` overrides the preset's
-    (a spec has none of its own: it must be given). The loss is the softmax
-    cross-entropy over ``(B, T, vocab_size)`` logits.
+    Returns ``(network, block_size)``; ``block_size`` overrides the preset's.
+    The loss is the softmax cross-entropy over ``(B, T, vocab_size)`` logits.
     """
     rng = check_random_state(seed)
     vocab_size = check_positive_int(vocab_size, "vocab_size")
@@ -86,12 +84,8 @@ def build_network(
         stack += [LSTM(H, H, seed=rng, dtype=dtype) for _ in range(p["n_layer"])]
         stack.append(Dense(H, vocab_size, init="xavier", seed=rng, dtype=dtype))
         return NeuralNetwork(stack, loss), block_size
-    from .layers.spec import build_network as from_spec
-
-    if block_size is None:
-        raise ValueError(f"a layer spec needs a block_size (the context length), got layers={layers!r}")
-    network = from_spec(layers, (block_size,), vocab_size, loss=loss, seed=rng, dtype=dtype)
-    return network, check_positive_int(block_size, "block_size")
+    # The one-line spec has no keywords for embeddings and attention yet: a spec would read ids as numbers.
+    raise ValueError(f"layers must be one of {sorted(PRESETS)} for a language model, got {layers!r}")
 
 
 @dataclass

@@ -127,6 +127,10 @@ def bad_files(folder):
         (["--data", "latin.txt"], "not UTF-8 text"),
         (["--data", "corpus.txt", "--block-size", "5000"], "block_size 5000 is longer than the"),
         (["--data", "corpus.txt", "--optimizer", "sgd"], "--optimizer adamw"),
+        (
+            ["--data", "corpus.txt", "--layers", "dense64-relu-dense"],
+            "layers must be one of ['charlstm', 'gpt']",
+        ),
         (["--data", "corpus.txt", "--iters", "5", "--epochs", "1"], "not both"),
     ],
 )

@@ -2,7 +2,7 @@
 
 ``train --data corpus.txt`` trains a character-level language model
 (``scratchnn.language_model``): ``--layers gpt`` (nanoGPT's baby GPT, the
-default), ``--layers charlstm`` (char-rnn's 2 x 128 LSTM) or a layer spec.
+default) or ``--layers charlstm`` (char-rnn's 2 x 128 LSTM).
 The run is counted in steps, ``--iters N``, or in passes over the training text,
 ``--epochs N`` (a pass is as many steps as the training text holds characters
 divided by block size x batch size). The training options keep their meaning;
