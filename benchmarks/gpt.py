@@ -201,7 +201,7 @@ def main(argv=None) -> None:
             f"{V} characters; the same weights and batch in both.\n\n" + text
         )
         replace_section(
-            ROOT / "benchmarks" / "RESULTS.md", "<!-- gpt-step -->", "<!-- /gpt-step -->", section
+            ROOT / "benchmarks" / "RESULTS.md", "<!-- gpt:start -->", "<!-- gpt:end -->", section
         )
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from scratchnn.network import build_mlp
-from scratchnn.serialization import save
+from scratchnn.serialization import load_network, save
 
 #: A small GPT run: seconds, not minutes.
 TINY = [
@@ -50,7 +50,8 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(workdir):
-    result = scratchnn("train", "--data", "corpus.txt", "--layers", "gpt", *TINY, "--out", "gpt", cwd=workdir)
+    args = ["--layers", "gpt", "--clip-norm", "0.5", "--lr", "0.002"]
+    result = scratchnn("train", "--data", "corpus.txt", *args, *TINY, "--out", "gpt", cwd=workdir)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -68,6 +69,10 @@ def test_train_says_the_file_is_text_and_ends_with_the_validation_loss(trained, 
         assert (workdir / "gpt" / name).exists(), name
     history = json.loads((workdir / "gpt" / "history.json").read_text())["steps"]
     assert [r["step"] for r in history] == [0, 10, 20, 30]
+    _, meta = load_network(workdir / "gpt" / "model.npz")
+    settings = meta["training"]
+    assert (settings["clip"], settings["learning_rate"], settings["iters"]) == (0.5, 0.002, 30)
+    assert (settings["beta2"], settings["weight_decay"], settings["min_lr"]) == (0.99, 0.1, 0.0002)
     assert history[-1]["val_loss"] < history[0]["val_loss"]
 
 

@@ -69,8 +69,10 @@ def _settings(args, n_train: int, block_size: int) -> LMTraining:
     if "schedule" in given and args.schedule != "warmup-cosine":
         raise UserError(f"a language model trains with --schedule warmup-cosine, got {args.schedule}")
     kwargs = {ours: getattr(args, name) for name, ours in _TRAINING_OPTIONS.items() if name in given}
-    if getattr(args, "clip", None) is not None:
-        kwargs["clip"] = args.clip
+    if "learning_rate" in given:  # the cosine ends at a tenth of the peak, as nanoGPT's 1e-3 to 1e-4
+        kwargs["min_lr"] = args.learning_rate / 10
+    if "clip_norm" in given:  # "none" turns nanoGPT's clipping off
+        kwargs["clip"] = args.clip_norm or 0.0
     batch = kwargs.get("batch_size", LMTraining.batch_size)
     if args.iters is not None and "epochs" in given:
         raise UserError("give --iters (steps) or --epochs (passes over the training text), not both")
