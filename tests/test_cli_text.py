@@ -170,3 +170,11 @@ def test_generate_refuses_a_model_that_is_not_a_language_model(workdir):
     result = scratchnn("generate", "--model", "mlp.npz", cwd=workdir)
     assert result.returncode == 2
     assert "not a language model" in result.stderr
+
+
+def test_a_language_model_is_refused_by_the_table_commands_with_a_hint(trained, workdir):
+    (workdir / "rows.csv").write_text("a,b\n1,2\n")
+    for args in (["evaluate", "--data", "iris"], ["predict", "--input", "rows.csv"]):
+        result = scratchnn(args[0], "--model", "gpt/model.npz", *args[1:], cwd=workdir)
+        assert result.returncode == 2, result.stderr
+        assert "is a language model" in result.stderr

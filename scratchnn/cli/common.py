@@ -203,6 +203,11 @@ def load_model(path: str):
     """``(network, metadata, label names, scaler)`` of a model file written by train or tune."""
     with from_user():
         network, meta = load_network(path)
+    if "language_model" in meta:
+        raise UserError(
+            f"{path} is a language model: it scores a text file (evaluate --data FILE.txt) and continues "
+            "prompts (scratchnn generate), it does not label rows"
+        )
     n_out = network.n_outputs
     names = meta.get("label_names") or [str(i) for i in range(n_out)]
     if len(names) != n_out:
