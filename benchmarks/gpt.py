@@ -52,7 +52,7 @@ def worker(threads: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     gpt = GPT(V, T, n_layer=L, n_head=H, n_embd=C, seed=0)
     net = NeuralNetwork([gpt], SoftmaxCrossEntropy())
-    groups = lm._optimizers(net, lm.LMTraining())
+    groups = lm.make_optimizers(net, lm.LMTraining())
     ref = TorchGPT.from_scratchnn(gpt, dtype=torch.float32)
     params = list(ref.parameters())
     opt = torch.optim.AdamW(
@@ -200,9 +200,7 @@ def main(argv=None) -> None:
             f"Median of {args.repeats} steps, float32, batch {B} x {T}, {L} layers, {H} heads, {C} channels, "
             f"{V} characters; the same weights and batch in both.\n\n" + text
         )
-        replace_section(
-            ROOT / "benchmarks" / "RESULTS.md", "<!-- gpt:start -->", "<!-- gpt:end -->", section
-        )
+        replace_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- gpt:start -->", "<!-- gpt:end -->", section)
 
 
 if __name__ == "__main__":

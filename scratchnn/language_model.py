@@ -35,7 +35,7 @@ from .layers import GPT, LSTM, Dense, Embedding
 from .losses import SoftmaxCrossEntropy
 from .network import NeuralNetwork
 from .optimizers import AdamW, clip_grad_norm
-from .schedules import WarmupCosine
+from .schedules import CosineAnnealing, WarmupCosine
 from .serialization import ModelFileError, load_network, save
 from .text import TextData, Vocabulary
 from .trainer import TrainingDiverged
@@ -48,6 +48,7 @@ __all__ = [
     "LanguageModel",
     "build_network",
     "evaluate",
+    "make_optimizers",
     "steps_per_pass",
     "train",
 ]
@@ -141,13 +142,9 @@ class LMTraining:
         """The learning rate of step ``t`` as nanoGPT's ``get_lr``: ``WarmupCosine`` whose warm-up
         starts at ``1 / (warmup + 1)`` of the peak; a plain cosine without warm-up."""
         warmup = min(self.warmup_iters, self.iters - 1)
-        if warmup == 0 or self.iters < 2:
-            return lambda t, lr: lr if self.iters < 2 else _cosine(t, self.iters, lr, self.min_lr)
+        if warmup == 0:
+            return CosineAnnealing(self.iters, min_lr=self.min_lr)
         return WarmupCosine(warmup, self.iters, start_factor=1.0 / (warmup + 1), min_lr=self.min_lr)
-
-
-def _cosine(t: int, total: int, lr: float, min_lr: float) -> float:
-    return min_lr + (lr - min_lr) * (1.0 + math.cos(math.pi * min(t, total) / total)) / 2.0
 
 
 def steps_per_pass(n_train: int, block_size: int, batch_size: int) -> int:
@@ -171,8 +168,11 @@ def evaluate(network: NeuralNetwork, x: np.ndarray, y: np.ndarray, batch_size: i
     return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "bits_per_char": loss / math.log(2)}
 
 
-def _optimizers(network: NeuralNetwork, settings: LMTraining):
-    """Two AdamW groups, as nanoGPT's ``configure_optimizers``: matrices decay, vectors do not."""
+def make_optimizers(network: NeuralNetwork, settings: LMTraining):
+    """Two AdamW groups, as nanoGPT's ``configure_optimizers``: matrices decay, vectors do not.
+
+    Returns ``[(optimizer, params, grads), ...]``: step each with its own aligned lists.
+    """
     groups = []
     for decay in (True, False):
         pairs = [(p, g) for p, g in zip(network.parameters(), network.gradients()) if (p.ndim >= 2) == decay]
@@ -213,7 +213,7 @@ def train(
     val_batches = [data.batch("val", B, T, rng) for _ in range(settings.eval_batches)] if has_val else []
     val_x = np.concatenate([b[0] for b in val_batches]) if has_val else None
     val_y = np.concatenate([b[1] for b in val_batches]) if has_val else None
-    groups = _optimizers(network, settings)
+    groups = make_optimizers(network, settings)
     schedule = settings.schedule()
     history: list[dict] = []
     grads = network.gradients()

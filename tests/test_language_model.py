@@ -116,12 +116,15 @@ def test_the_schedule_is_nanogpts_get_lr():
     schedule = lm.LMTraining().schedule()
     for t in (0, 1, 50, 99, 100, 101, 1000, 1999, 2000):
         assert schedule(t, 1e-3) == pytest.approx(nanogpt_get_lr(t), rel=1e-12, abs=1e-15)
+    no_warmup = lm.LMTraining(iters=10, warmup_iters=0).schedule()
+    assert [no_warmup(t, 1e-3) for t in (0, 10)] == pytest.approx([1e-3, 1e-4])
+    assert lm.LMTraining(iters=1).schedule()(0, 1e-3) == 1e-3
 
 
 def test_adamw_decays_the_matrices_only():
     gpt = small_gpt(True)
     net = NeuralNetwork([gpt], SoftmaxCrossEntropy())
-    groups = lm._optimizers(net, lm.LMTraining())
+    groups = lm.make_optimizers(net, lm.LMTraining())
     decayed = {id(p) for opt, ps, _ in groups if opt.weight_decay == 0.1 for p in ps}
     for p in gpt.params:
         assert (id(p) in decayed) == (p.ndim == 2)
