@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 import sys
 
@@ -178,3 +179,28 @@ def test_a_language_model_is_refused_by_the_table_commands_with_a_hint(trained, 
         result = scratchnn(args[0], "--model", "gpt/model.npz", *args[1:], cwd=workdir)
         assert result.returncode == 2, result.stderr
         assert "is a language model" in result.stderr
+
+
+def test_ctrl_c_keeps_the_current_weights_which_still_generate(workdir):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scratchnn", "train", "--data", "corpus.txt", "--iters", "100000",
+         "--block-size", "16", "--batch-size", "8", "--eval-interval", "5", "--eval-batches", "1",
+         "--out", "stopped"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workdir,
+    )  # fmt: skip
+    for line in proc.stdout:  # the first evaluation after some steps: training is under way
+        if line.startswith("step 5/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "interrupted after" in stderr
+    assert "saved the current weights" in stderr
+    history = json.loads((workdir / "stopped" / "history.json").read_text())
+    assert history["interrupted"] is True
+    assert history["steps"][1]["step"] == 5
+    result = scratchnn(
+        "generate", "--model", "stopped/model.npz", "--prompt", "the ", "--tokens", "5", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("the ")

@@ -11,6 +11,8 @@ those not given take nanoGPT's values, not the tables' defaults.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import language_model as lm
@@ -121,9 +123,16 @@ def train(args) -> int:
 
 def _fit_and_save(args, data: TextData, model: LanguageModel, settings: LMTraining, folder) -> None:
     progress = common.Progress(args.quiet, settings.iters, "train", "step")
+    records: list[dict] = []  # the evaluations so far, kept if Ctrl-C stops the run
+    steps_done = 0
 
     def on_step(rec: dict) -> None:
+        nonlocal steps_done
         val = rec.get("val_loss")
+        if "tokens_per_s" in rec:
+            steps_done = rec["step"]
+        else:
+            records.append(rec)
         if progress.mode == "bar" and "tokens_per_s" in rec:
             postfix = {"loss": f"{rec['loss']:.4f}", "tok/s": f"{rec['tokens_per_s']:.0f}"}
             if val is not None:
@@ -138,7 +147,8 @@ def _fit_and_save(args, data: TextData, model: LanguageModel, settings: LMTraini
         history = lm.train(model.network, data, model.block_size, settings, seed=args.seed, callback=on_step)
     except KeyboardInterrupt:
         progress.close()
-        raise Interrupted from None  # the weights of an unfinished run are not kept
+        _save_interrupted(model, {**meta, "interrupted": True}, records, steps_done, folder)
+        raise Interrupted from None
     except TrainingDiverged as exc:
         progress.close()
         raise UserError(f"{exc}; no model was saved") from None
@@ -153,6 +163,23 @@ def _fit_and_save(args, data: TextData, model: LanguageModel, settings: LMTraini
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
     print(_score_line(score))
+
+
+def _save_interrupted(model: LanguageModel, meta: dict, records: list, steps: int, folder) -> None:
+    """After Ctrl-C: keep the current weights (they generate text as they are) and the evaluations so far."""
+    if not all(np.all(np.isfinite(p)) for p in model.network.parameters()):
+        print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
+        return
+    model_path = folder.path(common.MODEL_FILE)
+    model.save(model_path, {**meta, "result": {"steps": steps}})
+    history_path = folder.path(common.HISTORY_FILE)
+    common.write_json(history_path, {"steps": records, "interrupted": True})
+    folder.finish(complete=False)
+    print(
+        f"interrupted after {steps} steps: saved the current weights to {model_path} and the history "
+        f"to {history_path}",
+        file=sys.stderr,
+    )
 
 
 def _score_line(score: dict) -> str:

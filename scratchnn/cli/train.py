@@ -35,7 +35,8 @@ A SOURCE ending in .txt is text: train fits a character-level language model
 LSTM) on its first 90% for --iters steps (or --epochs passes), with nanoGPT's
 AdamW, clipping and warm-up-then-cosine schedule unless told otherwise, and
 writes DIR/model.npz (with the vocabulary), DIR/history.json,
-DIR/learning_curves.png and, for a GPT, DIR/attention.png.
+DIR/learning_curves.png and, for a GPT, DIR/attention.png; Ctrl-C keeps the
+current weights, which generate text as they are.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
 files go once the new run has finished; files scratchnn did not write stay).
 
