@@ -24,6 +24,8 @@ Workloads (the acceptance figures are float32; W1 and W2 are also run in float64
 * W5, W6: convolutional networks (the Digits CNN, and an MNIST-sized CNN with
   its matrix-product floor and peak memory) at 1 and 2 threads, against
   PyTorch: see ``benchmarks/cnn.py``, which writes its own section.
+* W7: a training step of a 1-layer LSTM against ``torch.nn.LSTM`` at 1 and 2
+  threads: see ``benchmarks/rnn.py``, which writes its own section.
 
 Every implementation does the same work: the same architecture, batch size and
 number of updates, a fresh permutation of the training set each epoch, and the
@@ -56,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cnn, csv_load  # noqa: E402
+from benchmarks import cnn, csv_load, rnn  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -597,7 +599,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 # -- main --------------------------------------------------------------------------------------------------
-WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV", "W5", "W6", "W7")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -665,11 +667,13 @@ def main(argv: list[str] | None = None) -> int:
     cnn_workloads = [w for w in ("W5", "W6") if w in only]
     if cnn_workloads:
         results["CNN"] = cnn.run(args.quick, cnn_workloads)
+    if "W7" in only:
+        results["RNN"] = rnn.run(args.quick)
     info["load_end"] = loadavg()
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)
-    csv_section = cnn_section = None
+    csv_section = cnn_section = rnn_section = None
     if "CSV" in results:
         csv_section = csv_load.report(results["CSV"], args.quick)
         print(csv_section)
@@ -677,12 +681,18 @@ def main(argv: list[str] | None = None) -> int:
         load = f"{info['load_start']} at the start, {info['load_end']} at the end"
         cnn_section = cnn.report(results["CNN"], load)
         print(cnn_section)
+    if "RNN" in results:
+        load = f"{info['load_start']} at the start, {info['load_end']} at the end"
+        rnn_section = rnn.report(results["RNN"], load)
+        print(rnn_section)
     if output is not None:
         write_section(output, section)
         if csv_section is not None:
             csv_load.write_section(output, csv_section)
         if cnn_section is not None:
             cnn.write_section(output, cnn_section)
+        if rnn_section is not None:
+            rnn.write_section(output, rnn_section)
         print(f"wrote {output}")
     return 0
 

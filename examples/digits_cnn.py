@@ -7,7 +7,7 @@ Over seeds 0-4 this script averages 99.72% test accuracy (0.9972, 0.9972,
 (``examples/digits_best.py``) and 98.8% for scikit-learn's RBF SVC. Each run
 took 22.7-26.2 s on a 2-core machine (load average about 1; ``--jobs 2``), and
 20.7-22.4 s on a faster one under load 4. The network, as a ``layers`` spec
-(``scratchnn.layers.spec``)::
+(``scratchnn.recipe.spec``)::
 
     conv32k3p1-bn-relu-conv64k3p1-bn-relu-maxpool2-conv128k3p1-bn-relu-gap-dense
 

@@ -11,8 +11,9 @@ from .gradcheck import check_gradients
 from .hyperparameter_tuning import GridSearchResult, grid_search
 from .layers import Dense, Dropout, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import MeanSquaredError, SoftmaxCrossEntropy
-from .network import NeuralNetwork, build_mlp
+from .network import NeuralNetwork
 from .optimizers import SGD, Adam, AdamW, Momentum
+from .recipe import build_mlp
 from .schedules import CosineAnnealing, StepDecay, WarmupCosine
 from .serialization import ModelFileError, load, save
 from .trainer import History, Trainer, TrainingDiverged

@@ -25,10 +25,10 @@ import numpy as np
 
 from .data import TargetScaler
 from .layers import ACTIVATIONS
-from .layers.spec import build_network
 from .losses import LOSSES
-from .network import NeuralNetwork, build_mlp
+from .network import NeuralNetwork
 from .optimizers import OPTIMIZERS, make_optimizer
+from .recipe import build_mlp, build_network
 from .schedules import SCHEDULES, make_schedule
 from .setting import Setting
 from .trainer import History, Trainer, check_early_stopping, check_pair
@@ -59,7 +59,7 @@ __all__ = [
 SETTINGS: tuple[Setting, ...] = (
     Setting("hidden_units", 50, "hidden layer sizes: 128 is one layer, 128,64 (or 128x64) two",
             kind="units", flag="--hidden", metavar="UNITS"),
-    Setting("layers", None, "the whole network as layers joined by '-' (see scratchnn.layers.spec), e.g. "
+    Setting("layers", None, "the whole network as layers joined by '-' (see scratchnn.recipe.spec), e.g. "
             "conv32k3p1-bn-relu-maxpool2-gap-dense; replaces hidden_units, activation and dropout",
             kind="layers", optional=True, metavar="SPEC"),
     Setting("activation", "relu", "activation of the hidden layers", kind=str, choices=tuple(ACTIVATIONS)),
@@ -245,6 +245,7 @@ def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, 
         task=task,
         seed=rng,
         dtype=np.dtype(config.dtype),
+        batch_size=config.batch_size,
     )
 
 

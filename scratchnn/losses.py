@@ -43,6 +43,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "log_softmax",
     "loss_from_config",
+    "make_loss",
     "one_hot",
     "softmax",
 ]
@@ -427,3 +428,23 @@ def loss_from_config(kind: str, config: dict) -> Loss:
     if kind not in by_class:
         raise ValueError(f"unknown loss type {kind!r}; expected one of {sorted(by_class)}")
     return by_class[kind](**config)
+
+
+def make_loss(name: str, task: str | None = None, label_smoothing: float = 0.0) -> Loss:
+    """The loss ``LOSSES[name]``, with ``label_smoothing`` (cross-entropy only) and ``task`` if it differs."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
+    cls = LOSSES[name]
+    kwargs = {}
+    if label_smoothing:
+        if cls is not SoftmaxCrossEntropy:
+            raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={name!r}")
+        kwargs["label_smoothing"] = label_smoothing
+    if task is not None and task != cls.task:
+        try:
+            return cls(**kwargs, task=task)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"loss={name!r} fits {cls.task} targets, it cannot be used for task={task!r}"
+            ) from None
+    return cls(**kwargs)

@@ -10,14 +10,69 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import ACTIVATIONS, Dense, Dropout, Layer, Sequential
-from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
-from .validation import check_features, check_labels, check_positive_int, check_random_state
+from .layers import ACTIVATIONS, Layer, Sequential
+from .losses import Loss, softmax
+from .validation import check_features, check_labels
 
-__all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "NeuralNetwork", "build_mlp"]
+__all__ = [
+    "ACTIVATIONS",
+    "EVAL_BYTES_LIMIT",
+    "NETWORK_BYTES_LIMIT",
+    "NeuralNetwork",
+    "check_network_size",
+]
 
 #: Largest activation (bytes, one layer's output for a chunk of rows) an evaluation builds at once.
 EVAL_BYTES_LIMIT = 64 * 2**20
+
+NETWORK_BYTES_LIMIT = 512 * 2**20
+"""The largest network scratchnn builds or loads: 512 MiB for its weights and buffers plus the
+largest activation (one layer's output) of one batch, at the network's dtype.
+
+Computed from the architecture and the input shape before anything is allocated, and used
+everywhere a network's size comes from outside: a ``--layers`` spec, ``--hidden``, a tuning
+grid's values, the estimators' ``layers`` and ``hidden_units`` (batch: the training batch size)
+and the layer configuration of a model file (batch: one row, the least an evaluation needs).
+No single number in a layer's configuration (a width, a kernel, a stride, a padding) may
+exceed the number of float32 values this allows either.
+"""
+
+
+def check_network_size(steps, *, batch_size: int = 1, itemsize: int = 4) -> None:
+    """Refuse (``ValueError`` naming the layer) a network past ``NETWORK_BYTES_LIMIT``.
+
+    ``steps``: ``(label, n_values, activation_sizes)`` per layer, in order: the label
+    names the layer in the message (its token in a spec, its place and configuration
+    in a model file), ``n_values`` counts its weights and buffers, ``activation_sizes``
+    the values per sample of the arrays its forward pass makes. The first layer at which
+    the weights so far plus the largest activation so far (times ``batch_size`` rows)
+    pass the limit is named, with the sizes.
+    """
+    weights, largest = 0, 0
+    for label, n_values, sizes in steps:
+        weights += int(n_values)
+        largest = max([largest, *(int(v) for v in sizes)])
+        need = (weights + largest * batch_size) * itemsize
+        if need > NETWORK_BYTES_LIMIT:
+            activation = f" and a largest activation of {largest:,} values per row (x {batch_size} rows)"
+            raise ValueError(
+                f"{label} makes the network too large: {weights:,} weights{activation if largest else ''} "
+                f"would take {need:,} bytes, more than the {NETWORK_BYTES_LIMIT:,} allowed "
+                "(scratchnn.network.NETWORK_BYTES_LIMIT)"
+            )
+
+
+def check_size_value(value, label: str) -> None:
+    """Refuse (``ValueError``) an integer anywhere in ``value`` (a config) too large to be a size."""
+    limit = NETWORK_BYTES_LIMIT // 4
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_size_value(item, f"{label} {key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_size_value(item, label)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > limit:
+        raise ValueError(f"{label} {value!r} is too large: no size of a layer may exceed {limit:,}")
 
 
 class NeuralNetwork:
@@ -207,89 +262,3 @@ class NeuralNetwork:
     def __repr__(self) -> str:
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"NeuralNetwork([\n    {inner},\n], loss={self.loss!r})"
-
-
-def build_mlp(
-    n_features: int,
-    hidden_units=(50,),
-    n_outputs: int = 10,
-    *,
-    activation: str = "relu",
-    loss: str = "cross-entropy",
-    output_activation: str | None = None,
-    task: str | None = None,
-    dropout: float = 0.0,
-    label_smoothing: float = 0.0,
-    seed=None,
-    dtype=np.float32,
-) -> NeuralNetwork:
-    """A multi-layer perceptron: ``[Dense, activation, (Dropout)] * len(hidden_units) + [Dense]``.
-
-    ``hidden_units`` is an int or a sequence of ints (one per hidden layer).
-    Each Dense layer is initialised as the activation after it asks
-    (``ACTIVATIONS[activation].weight_init``: he for ReLU-like, xavier for sigmoid,
-    tanh and the identity).
-
-    ``loss`` names an entry of ``scratchnn.losses.LOSSES``. The output layer is
-    linear (``output_activation`` None or "identity"): it emits raw scores, which
-    the classification losses turn into probabilities themselves (softmax for
-    "cross-entropy", a sigmoid per column for "bce"), and which are the predicted
-    numbers for the regression losses ("mse", "huber", "mae"). Another
-    ``output_activation`` (an ``ACTIVATIONS`` name) is applied after the last
-    Dense layer, e.g. "sigmoid" for targets in (0, 1).
-    ``task`` overrides the loss's own task where it has a choice: ``loss="mse",
-    task="classification"`` fits one-hot codes of class labels (the seed's option).
-    """
-    rng = check_random_state(seed)
-    n_features = check_positive_int(n_features, "n_features")
-    n_outputs = check_positive_int(n_outputs, "n_outputs")
-    if isinstance(hidden_units, (int, np.integer)):
-        hidden_units = (int(hidden_units),)
-    if isinstance(hidden_units, (str, bytes)) or not hasattr(hidden_units, "__iter__"):
-        raise TypeError(f"hidden_units must be an int or a sequence of ints, got {hidden_units!r}")
-    hidden_units = tuple(check_positive_int(u, "hidden_units") for u in hidden_units)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    if output_activation is not None and output_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"output_activation must be None or one of {sorted(ACTIVATIONS)}, got {output_activation!r}"
-        )
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be None or one of {list(TASKS)}, got {task!r}")
-    loss_obj = _make_loss(loss, task, label_smoothing)
-    init = ACTIVATIONS[activation].weight_init
-    layers: list[Layer] = []
-    width = n_features
-    for units in hidden_units:
-        layers.append(Dense(width, units, init=init, seed=rng, dtype=dtype))
-        layers.append(ACTIVATIONS[activation]())
-        if dropout:
-            layers.append(Dropout(dropout, seed=rng))
-        width = units
-    if output_activation in (None, "identity"):
-        layers.append(Dense(width, n_outputs, init=init, seed=rng, dtype=dtype))
-    else:
-        out_act = ACTIVATIONS[output_activation]
-        layers.append(Dense(width, n_outputs, init=out_act.weight_init, seed=rng, dtype=dtype))
-        layers.append(out_act())
-    return NeuralNetwork(layers, loss_obj)
-
-
-def _make_loss(name: str, task: str | None, label_smoothing: float) -> Loss:
-    """The loss ``LOSSES[name]``, with ``label_smoothing`` (cross-entropy only) and ``task`` if it differs."""
-    cls = LOSSES[name]
-    kwargs = {}
-    if label_smoothing:
-        if cls is not SoftmaxCrossEntropy:
-            raise ValueError(f"label_smoothing needs loss='cross-entropy', got loss={name!r}")
-        kwargs["label_smoothing"] = label_smoothing
-    if task is not None and task != cls.task:
-        try:
-            return cls(**kwargs, task=task)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"loss={name!r} fits {cls.task} targets, it cannot be used for task={task!r}"
-            ) from None
-    return cls(**kwargs)

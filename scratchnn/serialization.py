@@ -1,26 +1,39 @@
 """Model files: ``save(network, path)`` and ``load(path)``, one ``.npz`` file, no pickles.
 
-Layout of a model file (a NumPy ``.npz``, i.e. a zip of ``.npy`` arrays):
+Layout of a model file, format version 3 (a NumPy ``.npz``, i.e. a zip of ``.npy`` arrays):
 
-* ``param_0``, ``param_1``, ...: the arrays of ``network.parameters()``, in order;
-* ``buffer_L_K``: buffer ``K`` of layer ``L`` (arrays a layer keeps without
-  training them, such as BatchNorm's running statistics); named by layer, so
-  the file itself says which layer owns each buffer;
-* ``__meta__``: a 0-d unicode array holding JSON text: the format version, the
-  architecture (``network.get_config()``) and whatever ``metadata`` the caller
-  adds (the command-line tool stores the scaler, label names and settings).
+* one member per array of the network, parameters and buffers alike, named by its
+  dotted path (``network.model.named_arrays()``, as tinygrad's ``get_state_dict``):
+  the layer's position in the network, then inside containers the child's position
+  or ``block``, then the array's name in its layer: ``0.W``, ``0.b``,
+  ``3.block.1.running_mean``;
+* ``__meta__``: a 0-d unicode array holding JSON text: ``{"format": "scratchnn-model",
+  "format_version": 3, "architecture": network.get_config(), "metadata": {...}}``.
+  The architecture is ``{"layers": [{"type", "config"}, ...], "loss": {"type",
+  "config"}}``; a container's config nests its children's ``{"type", "config"}``
+  (``Sequential``: ``{"layers": [...]}``, ``Residual``: ``{"block": {...}}``).
+  ``metadata`` is whatever the caller adds (the command-line tool stores the
+  scaler, label names and settings).
 
-Version 1 files (the same, without buffers) still load.
+Older versions still load, bit for bit: version 2 named the arrays ``param_0``,
+``param_1``... (``network.parameters()`` in order) and ``buffer_L_K`` (buffer ``K``
+of top-level layer ``L``); version 1 was the same without buffers.
 
 Loading treats the file as hostile. Nothing is unpickled and nothing runs. The
 archive is checked before any array data is read: its members must be exactly
 the ones the architecture calls for; each member's ``.npy`` header (read from
 the first bytes of the member, never more) must give the shape each layer
-declares through ``array_shapes(config)``, a float dtype and a size that agrees
-with the zip directory; and the arrays together may not inflate to more than
-``_MAX_INFLATION`` times the file's size. Only then are the layers built and
-the data read, one array at a time. So a small file cannot make the loader
-allocate much (a "decompression bomb": deflated zeros claiming gigabytes).
+declares through ``array_layout(config)`` (containers: their children's, at
+most ``_MAX_DEPTH`` deep and ``_MAX_LAYERS`` layers in all), a float dtype and a
+size that agrees with the zip directory; and the arrays together may not
+inflate to more than ``_MAX_INFLATION`` times the file's size. No number in a
+layer's configuration may be larger than a size can be, and the network, built,
+must fit ``NETWORK_BYTES_LIMIT`` for one row (a Conv2D padding of 3000 would
+make gigabytes of activations). Only then is the data read, one array at a
+time, and the arrays must hold what ``save`` writes: finite numbers, and
+nothing a layer refuses in ``check_state`` (a negative running variance). So a
+small file cannot make the loader, or the predictions after it, allocate much
+(a "decompression bomb": deflated zeros claiming gigabytes).
 
 Saving writes a temporary file next to the target and renames it over the
 target (``scratchnn.files.atomic_write``): a crash mid-write leaves the previous
@@ -42,12 +55,12 @@ import numpy as np
 from .files import atomic_write
 from .layers import LAYERS, layer_from_config
 from .losses import loss_from_config
-from .network import NeuralNetwork
+from .network import NeuralNetwork, check_network_size, check_size_value
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load", "load_network", "save"]
 
-FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _MAGIC = "scratchnn-model"
 _META = "__meta__"
 # A .npy header is a short dict literal (NumPy refuses ones over 10,000
@@ -61,15 +74,16 @@ _MAX_META_CHARS = 8 << 20
 _MAX_INFLATION = 10
 _INFLATION_SLACK = 16 << 20
 
-_NAME = re.compile(r"param_(\d+)|buffer_(\d+)_(\d+)")
+# Member names: dotted paths (version 3), or param_K / buffer_L_K (versions 1 and 2).
+_NAME = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
+# Containers may nest this deep and hold this many layers in all: far beyond any real
+# network, and small enough that a hostile architecture builds quickly.
+_MAX_DEPTH = 32
+_MAX_LAYERS = 10_000
 
 
 class ModelFileError(ValueError):
     """A file that is not a readable scratchnn model (truncated, corrupted, wrong version...)."""
-
-
-def _buffers(layer) -> list[np.ndarray]:
-    return layer.buffers  # the Layer protocol's non-trained arrays ([] for most layers)
 
 
 def save(network: NeuralNetwork, path, metadata: dict | None = None) -> None:
@@ -79,17 +93,11 @@ def save(network: NeuralNetwork, path, metadata: dict | None = None) -> None:
     (``ValueError``) arrays holding NaN or infinity: such a file would not be a
     usable model, and ``load`` would refuse it. The write is atomic.
     """
-    arrays = {f"param_{i}": p for i, p in enumerate(network.parameters())}
-    for i, p in enumerate(network.parameters()):
-        if not np.all(np.isfinite(p)):
-            raise ValueError(f"network parameter {i} holds NaN or infinity; refusing to save it to {path}")
-    for i, layer in enumerate(network.layers):
-        for k, b in enumerate(_buffers(layer)):
-            if not np.all(np.isfinite(b)):
-                raise ValueError(
-                    f"buffer {k} of layer {i} holds NaN or infinity; refusing to save it to {path}"
-                )
-            arrays[f"buffer_{i}_{k}"] = b
+    arrays = {}
+    for name, array in network.model.named_arrays():
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"network array {name} holds NaN or infinity; refusing to save it to {path}")
+        arrays[name] = array
     meta = {
         "format": _MAGIC,
         "format_version": FORMAT_VERSION,
@@ -172,6 +180,10 @@ class _Reader:
         plan = self._plan(specs, headers, meta["format_version"])
         network = self._build(specs, loss_spec)
         self._fill(network, plan, headers)
+        try:
+            network.model.check_state()
+        except ValueError as exc:
+            raise self.fail(f": {exc}; save never writes that") from None
         metadata = meta.get("metadata", {})
         if not isinstance(metadata, dict):
             raise self.fail(f": metadata must be a JSON object, got {type(metadata).__name__}")
@@ -188,9 +200,7 @@ class _Reader:
             n for n in names if not n.endswith(".npy") or not (n[:-4] == _META or _NAME.fullmatch(n[:-4]))
         ]
         if strange or len(set(names)) != len(names):
-            raise self.fail(
-                f": expected arrays param_0..param_N, buffer_L_K and __meta__, found {sorted(names)}"
-            )
+            raise self.fail(f": expected arrays named by their paths and __meta__, found {_few(names)}")
         inflated = sum(info.file_size for info in infos)
         allowed = _MAX_INFLATION * self.file_size + _INFLATION_SLACK
         if inflated > allowed:
@@ -252,63 +262,66 @@ class _Reader:
         return meta
 
     def _architecture(self, meta: dict) -> tuple[list[tuple[str, dict]], tuple[str, dict]]:
-        """``[(layer type, config), ...]`` and ``(loss type, config)``, as declared (not built)."""
+        """``[(layer type, config), ...]`` and ``(loss type, config)``, as declared (not built).
+
+        Every layer, containers' children included, must be a known type with a dict
+        config, no number in it larger than a size can be, at most ``_MAX_DEPTH`` deep
+        and ``_MAX_LAYERS`` in all.
+        """
         try:
             arch = meta["architecture"]
             specs = arch["layers"]
             if not isinstance(specs, list):
                 raise TypeError(f"layers must be a list, got {type(specs).__name__}")
             out = []
-            for spec in specs:
-                kind, config = spec["type"], spec["config"]
-                if not isinstance(kind, str) or kind not in LAYERS:
-                    raise ValueError(f"unknown layer type {kind!r}; expected one of {sorted(LAYERS)}")
-                if not isinstance(config, dict):
-                    raise TypeError(f"a layer's config must be an object, got {config!r}")
+            count = [0]
+            for i, spec in enumerate(specs):
+                kind, config = _check_layer_spec(spec, f"layers[{i}]", 0, count)
                 out.append((kind, config))
             loss = (arch["loss"]["type"], arch["loss"]["config"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise self.fail(f": invalid architecture ({type(exc).__name__}: {exc})") from None
         return out, loss
 
-    def _plan(self, specs, headers, version: int) -> list[tuple[list[str], list[str]]]:
-        """For each layer, the member names of its params and of its buffers, checked against its shapes.
+    def _plan(self, specs, headers, version: int) -> dict[str, str]:
+        """``{member name: array path}``, every member checked against the shape its layer declares.
 
-        ``LAYERS[kind].array_shapes(config)`` gives the shapes of the layer's
-        params then buffers without building it; the file's ``buffer_L_K``
-        members say how many of them are buffers.
+        ``LAYERS[kind].array_layout(config)`` gives each array's path, shape and
+        whether it is a buffer, without building anything. Version 3 names members
+        by path; versions 1 and 2 by ``param_K`` (all parameters in order) and
+        ``buffer_L_K`` (buffer ``K`` of top-level layer ``L``).
         """
-        plan, k = [], 0
-        for i, (kind, config) in enumerate(specs):
+        layouts = []
+        for kind, config in specs:
             try:
-                want = [tuple(s) for s in LAYERS[kind].array_shapes(config)]
+                layouts.append(LAYERS[kind].array_layout(config))
             except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
                 raise self.fail(f": invalid architecture ({type(exc).__name__}: {exc})") from None
-            n_buffers = sum(1 for name in headers if name.startswith(f"buffer_{i}_"))
-            if version == 1 and n_buffers:
-                raise self.fail(": a version 1 model file cannot hold buffers")
-            n_params = len(want) - n_buffers
-            if n_params < 0:
-                raise self.fail(
-                    f": layer {i} ({kind}) has {len(want)} arrays, the file {n_buffers} buffers for it"
-                )
-            params = [f"param_{k + j}" for j in range(n_params)]
-            buffers = [f"buffer_{i}_{j}" for j in range(n_buffers)]
-            for names, shapes, what in (
-                (params, want[:n_params], "weights"),
-                (buffers, want[n_params:], "buffers"),
-            ):
-                got = [headers[name][0] if name in headers else None for name in names]
-                if got != shapes:
+        if version == 1 and any(is_buffer for layout in layouts for _, _, is_buffer in layout):
+            raise self.fail(": a version 1 model file cannot hold buffers")
+        plan, k = {}, 0
+        for i, ((kind, _), layout) in enumerate(zip(specs, layouts)):
+            n_buffers = 0
+            for name, shape, is_buffer in layout:
+                path = f"{i}.{name}"
+                if version >= 3:
+                    member = path
+                elif is_buffer:
+                    member, n_buffers = f"buffer_{i}_{n_buffers}", n_buffers + 1
+                else:
+                    member, k = f"param_{k}", k + 1
+                plan[member] = path
+                got = headers[member][0] if member in headers else None
+                if got != tuple(shape):
+                    what = "buffers" if is_buffer else "weights"
                     raise self.fail(
-                        f": layer {i} ({kind}) declares {what} of shape {shapes}, the file holds {got}"
+                        f": layer {i} ({kind}) declares {what} of shape {tuple(shape)} for {path}, "
+                        f"the file holds {got} as {member}"
                     )
-            plan.append((params, buffers))
-            k += n_params
-        expected = {name for params, buffers in plan for name in params + buffers}
-        if set(headers) != expected:
+        if set(headers) != set(plan):
             raise self.fail(
-                f": expected arrays param_0..param_{k - 1}, buffer_L_K and __meta__, found {sorted(headers)}"
+                f": expected arrays {_few(plan)} and __meta__, found {_few(headers)}"
+                f" (not expected: {_few(set(headers) - set(plan))})"
             )
         for name, (_, dtype, _, _) in headers.items():
             if dtype.kind != "f":
@@ -316,27 +329,29 @@ class _Reader:
         return plan
 
     def _build(self, specs, loss_spec) -> NeuralNetwork:
-        """The network the (checked) architecture describes, with freshly initialised arrays."""
+        """The network the (checked) architecture describes, with freshly initialised arrays.
+
+        Its arrays are as large as the file's (checked); its activations for one row
+        must fit ``NETWORK_BYTES_LIMIT`` before any is made.
+        """
         try:
             layers = [layer_from_config(kind, config) for kind, config in specs]
             kind, config = loss_spec
             if not isinstance(config, dict):
                 raise TypeError(f"the loss's config must be an object, got {config!r}")
-            return NeuralNetwork(layers, loss_from_config(kind, config))
+            network = NeuralNetwork(layers, loss_from_config(kind, config))
+            check_network_size(_size_steps(network), itemsize=network.dtype.itemsize)
+            return network
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
             raise self.fail(f": invalid architecture ({type(exc).__name__}: {exc})") from None
 
     # -- the data ------------------------------------------------------------------------
-    def _fill(self, network: NeuralNetwork, plan, headers) -> None:
+    def _fill(self, network: NeuralNetwork, plan: dict[str, str], headers) -> None:
         """Read every array into the layer that owns it, after a last check of shape and dtype."""
-        targets = []
-        for i, (layer, (params, buffers)) in enumerate(zip(network.layers, plan)):
-            if len(layer.params) != len(params) or len(_buffers(layer)) != len(buffers):
-                raise self.fail(
-                    f": layer {i} has {len(layer.params)} params and {len(_buffers(layer))} buffers, "
-                    f"the file {len(params)} and {len(buffers)}"
-                )
-            targets += zip(params + buffers, layer.params + _buffers(layer))
+        arrays = dict(network.model.named_arrays())
+        if set(arrays) != set(plan.values()):
+            raise self.fail(f": the network has arrays {_few(arrays)}, the file {_few(plan.values())}")
+        targets = [(name, arrays[path]) for name, path in plan.items()]
         for name, array in targets:
             shape, dtype, fortran, offset = headers[name]
             if shape != array.shape or dtype != array.dtype:
@@ -354,3 +369,42 @@ class _Reader:
             if not np.all(np.isfinite(stored)):
                 raise self.fail(f": {name} holds NaN or infinity")
             array[...] = stored
+
+
+def _few(names, n: int = 12) -> str:
+    """Up to ``n`` of ``names``, sorted, for a message (a hostile file may hold thousands)."""
+    names = sorted(names)
+    more = f" and {len(names) - n:,} more" if len(names) > n else ""
+    return f"{names[:n]}{more}"
+
+
+def _check_layer_spec(spec, label: str, depth: int, count: list[int]) -> tuple[str, dict]:
+    """``(type, config)`` of a declared layer, checked with its children before anything is built."""
+    if not isinstance(spec, dict):
+        raise TypeError(f"{label} must be an object {{'type', 'config'}}, got {type(spec).__name__}")
+    kind, config = spec["type"], spec["config"]
+    if not isinstance(kind, str) or kind not in LAYERS:
+        raise ValueError(f"{label}: unknown layer type {kind!r:.100}; expected one of {sorted(LAYERS)}")
+    if not isinstance(config, dict):
+        raise TypeError(f"{label} ({kind}): a layer's config must be an object, got {config!r:.100}")
+    count[0] += 1
+    if depth > _MAX_DEPTH or count[0] > _MAX_LAYERS:
+        raise ValueError(
+            f"containers nest more than {_MAX_DEPTH} deep or hold more than {_MAX_LAYERS:,} layers"
+        )
+    children = LAYERS[kind].child_specs(config)  # a container's children, unbuilt; [] for others
+    for j, child in enumerate(children):
+        _check_layer_spec(child, f"{label}.{j}", depth + 1, count)
+    if not children:
+        check_size_value(config, f"{label} ({kind})")
+    return kind, config
+
+
+def _size_steps(network: NeuralNetwork):
+    """``(label, n_values, activation sizes)`` per top-level layer of a built network, for one row."""
+    shape = None
+    for i, layer in enumerate(network.layers):
+        sizes = layer.activation_sizes(shape)
+        shape = layer.output_shape(shape)
+        n_values = sum(a.size for a in layer.params + layer.buffers)
+        yield f"layers[{i}] ({type(layer).__name__} {layer.get_config()})", n_values, sizes

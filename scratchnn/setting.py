@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers.spec import parse_layers
+from .recipe.spec import parse_layers
 from .validation import check_float_in_range, check_positive_float, check_positive_int
 
 __all__ = ["Setting"]
@@ -31,7 +31,7 @@ class Setting:
     scikit-learn's ``Interval``: "left", "right", "both" or "neither"), ``str``
     (one of ``choices``), ``bool`` (True or False; on the command line
     true/false, yes/no or 1/0), ``"units"`` (hidden layer widths: an int or a
-    tuple of ints) or ``"layers"`` (a layer spec, ``scratchnn.layers.spec``).
+    tuple of ints) or ``"layers"`` (a layer spec, ``scratchnn.recipe.spec``).
     ``optional`` lets the value be None (the feature is off).
     ``flag`` and ``metavar`` name the command-line option (default:
     ``--name-with-dashes``).

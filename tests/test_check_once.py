@@ -18,10 +18,9 @@ import scratchnn.config
 import scratchnn.hyperparameter_tuning
 import scratchnn.network
 import scratchnn.trainer
-from scratchnn import validation
+from scratchnn import build_mlp, validation
 from scratchnn.config import TrainingConfig, train
 from scratchnn.hyperparameter_tuning import grid_search
-from scratchnn.network import build_mlp
 from scratchnn.optimizers import SGD
 from scratchnn.trainer import Trainer
 

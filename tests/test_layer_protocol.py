@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+from scratchnn import build_mlp
 from scratchnn.layers import (
     ACTIVATIONS,
     LAYERS,
@@ -30,7 +31,7 @@ from scratchnn.layers import (
     layer_from_config,
 )
 from scratchnn.losses import SoftmaxCrossEntropy
-from scratchnn.network import NeuralNetwork, build_mlp
+from scratchnn.network import NeuralNetwork
 
 # kind -> (constructor config, per-sample input shape used to run it)
 EXAMPLES = {
@@ -58,6 +59,11 @@ EXAMPLES = {
     "GELU": ({"approximate": "tanh"}, (5, 4)),
     "MultiHeadAttention": ({"embed_dim": 4, "num_heads": 2, "causal": True, "dropout": 0.1}, (5, 4)),
     "GPT": ({"vocab_size": 7, "block_size": 6, "n_layer": 2, "n_head": 2, "n_embd": 4, "bias": True}, (5,)),
+    "RNN": ({"input_size": 3, "hidden_size": 4, "nonlinearity": "relu", "dtype": "float64"}, (5, 3)),
+    "LSTM": ({"input_size": 3, "hidden_size": 4, "return_sequences": False}, (5, 3)),
+    "GRU": ({"input_size": 3, "hidden_size": 2}, (1, 3)),
+    "LastStep": ({}, (5, 3)),
+    "MeanOverTime": ({}, (5, 3)),
     "Sequential": (
         {
             "layers": [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn import config, network
+from scratchnn import build_mlp, config
 from scratchnn.layers import LAYERS
-from scratchnn.layers.spec import KEYWORDS, build_network, format_layers, parse_layers
+from scratchnn.recipe import KEYWORDS, build_network, format_layers, parse_layers
 from scratchnn.serialization import load, save
 
 
@@ -42,7 +42,7 @@ def test_a_bare_final_dense_takes_the_number_of_outputs_and_flatten_is_put_befor
 
 def test_an_mlp_spec_is_the_same_network_as_hidden_units_with_the_same_seed():
     from_spec = build_network("dense32-relu-dense16-relu-dense", 64, 10, seed=7)
-    mlp = network.build_mlp(64, (32, 16), 10, seed=7)
+    mlp = build_mlp(64, (32, 16), 10, seed=7)
     assert kinds(from_spec) == kinds(mlp)
     for a, b in zip(from_spec.parameters(), mlp.parameters()):
         np.testing.assert_array_equal(a, b)
@@ -55,12 +55,18 @@ def test_each_weight_layer_is_initialised_as_the_activation_after_it_asks():
     assert (net.layers[1].init, net.layers[-1].init) == ("xavier", "xavier")
 
 
+#: Sequence layers whose spec keywords come with the spec's redesign (one table entry per keyword).
+AWAITING_KEYWORDS = {"RNN", "LSTM", "GRU", "LastStep", "MeanOverTime"}
+
+
 def test_every_layer_type_has_a_keyword():
     built = {KEYWORDS[k].layer for k in KEYWORDS} - {"BatchNorm"} | {"BatchNorm1d", "BatchNorm2d"}
-    assert set(LAYERS) <= built
+    # a Sequential is the body of every res(...)
+    assert set(LAYERS) - AWAITING_KEYWORDS <= built | {"Sequential"}
     spec = "reshape1x6x6-conv4k3-bn-lrelu0.2-avgpool2s1-conv4k1-sigmoid-maxpool2-tanh-gap-identity-dense5-bn"
-    net = build_network(spec + "-relu-drop0.25-flatten-dense", 36, 3, seed=0)
-    assert set(kinds(net)) == set(LAYERS)
+    net = build_network(spec + "-relu-res(dense5-tanh)-drop0.25-flatten-dense", 36, 3, seed=0)
+    residual = net.layers[kinds(net).index("Residual")]
+    assert set(kinds(net)) | {type(residual.block).__name__} == set(LAYERS) - AWAITING_KEYWORDS
     assert net.layers[3].negative_slope == pytest.approx(0.2)
     assert net.layers[4].stride == (1, 1)
 
@@ -223,3 +229,92 @@ def test_check_estimator_gives_a_layers_spec_the_same_verdicts_as_the_default_ml
     with_spec = verdicts(ScratchNNClassifier(layers="dense32-tanh-dense16-relu-dense", dtype="float64"))
     assert len(with_spec) > 40
     assert with_spec == verdicts(ScratchNNClassifier(dtype="float64"))
+
+
+# -- nesting: res(...) -------------------------------------------------------------------------
+
+
+def test_a_residual_block_parses_formats_and_builds_around_a_sequential():
+    from scratchnn.layers import Residual, Sequential
+
+    specs = parse_layers("Res(dense64 - relu - dense64)-dense")
+    assert [s.keyword for s in specs] == ["res", "dense"]
+    assert [s.keyword for s in specs[0].args["block"]] == ["dense", "relu", "dense"]
+    assert [s.position for s in (specs[0], *specs[0].args["block"], specs[1])] == [1, 2, 3, 4, 5]
+    assert format_layers(specs) == "res(dense64-relu-dense64)-dense"
+    assert format_layers(format_layers(specs)) == "res(dense64-relu-dense64)-dense"
+    net = build_network("dense64-res(dense64-relu-dense64)-relu-dense", 64, 10, seed=0)
+    residual = net.layers[1]
+    assert isinstance(residual, Residual)
+    assert isinstance(residual.block, Sequential)
+    assert kinds(residual.block) == ["Dense", "ReLU", "Dense"]
+    assert [layer.init for layer in residual.block.layers if hasattr(layer, "init")] == ["he", "he"]
+    assert net.predict(np.zeros((3, 64))).shape == (3,)
+
+
+def test_a_convolutional_residual_block_keeps_the_image_shape():
+    net = build_network("conv8k3p1-res(conv8k3p1-bn-relu)-gap-dense", (1, 8, 8), 10, seed=0)
+    assert kinds(net) == ["Reshape", "Conv2D", "Residual", "GlobalAvgPool2D", "Dense"]
+    assert kinds(net.layers[2].block) == ["Conv2D", "BatchNorm2d", "ReLU"]
+    assert net.layers[2].block.layers[0].W.shape == (8, 8, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("res(dense64-relu-dense32)-dense", ["token 1", "res(dense64-relu-dense32)", "keep the shape"]),
+        ("dense64-res(dense64-relu-dense", ["leaves a bracket open"]),
+        ("dense64-relu)-dense", ["closes a bracket"]),
+        ("res()-dense", ["token 1", "res(<spec>)"]),
+        ("res(dense64-relu-dense)-dense", ["token 4", "'dense'", "needs its width"]),
+        ("res(dense64-relu-foo)-dense", ["token 4", "'foo'", "is not a layer"]),
+        ("dense64-res(conv8)-dense", ["token 3", "'conv8'", "needs images"]),
+    ],
+)
+def test_a_bad_residual_spec_is_refused_naming_its_token(spec, words):
+    with pytest.raises(ValueError, match=r"^layers: ") as info:
+        build_network(spec, 64, 10, seed=0)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+# -- the size bound (issue 26): sized before anything is allocated ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("dense300000000-dense", ["token 1", "'dense300000000'", "too large", "NETWORK_BYTES_LIMIT"]),
+        ("res(dense64-dense300000000-dense64)-dense", ["token 3", "'dense300000000'", "too large"]),
+        ("conv16k100000-dense", ["token 1", "'conv16k100000'", "too large"]),
+        ("conv100000p2000-gap-dense", ["token 1", "'conv100000p2000'", "too large"]),
+    ],
+)
+def test_a_network_past_the_size_bound_is_refused_before_it_is_allocated(spec, words):
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=r"^layers: token \d+ ") as info:
+            build_network(spec, (1, 8, 8) if spec.startswith("conv") else 64, 10, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for word in words:
+        assert word in str(info.value), str(info.value)
+    assert peak < 50 * 2**20
+    assert time.perf_counter() - start < 5
+
+
+def test_the_size_bound_counts_one_batch_of_the_largest_activation():
+    from scratchnn.network import NETWORK_BYTES_LIMIT
+
+    # conv64 on 1x64x64 images: 262,144 values per row; 600 rows of float32 pass the limit, 100 do not
+    assert 100 * 64 * 64 * 64 * 4 < NETWORK_BYTES_LIMIT < 600 * 64 * 64 * 64 * 4
+    build_network("conv64k3p1-gap-dense", (1, 64, 64), 10, seed=0, batch_size=100)
+    with pytest.raises(
+        ValueError, match=r"token 1 'conv64k3p1' of '[^']*' makes the network too large.*x 600 rows"
+    ):
+        build_network("conv64k3p1-gap-dense", (1, 64, 64), 10, seed=0, batch_size=600)

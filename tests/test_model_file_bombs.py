@@ -37,7 +37,7 @@ import pytest
 import scratchnn
 import scratchnn.serialization as serialization
 from scratchnn import build_mlp
-from scratchnn.layers import Layer
+from scratchnn.layers import Dense, Layer, Residual, Sequential
 from scratchnn.serialization import ModelFileError, load_network
 
 MB = 1 << 20
@@ -170,6 +170,9 @@ def full_member(array: np.ndarray) -> tuple[bytes, int]:
 class RunningCount(Layer):
     """A test layer with a parameter and a buffer: ``y = x * scale``; training counts batches."""
 
+    param_names = ("scale",)
+    buffer_names = ("count",)
+
     def __init__(self, features: int) -> None:
         super().__init__()
         self.features = features
@@ -274,15 +277,16 @@ def bomb_cases():
         return {**parts, "__meta__.npy": zero_member((), "<U500000000")}
 
     return {
-        "param_0": replace("param_0"),
-        "param_1": replace("param_1"),
-        "param_2": replace("param_2"),
-        "param_3": replace("param_3"),
-        "buffer_1_0": replace("buffer_1_0"),
-        "param_0-architecture-agrees": replace("param_0", keep_arch=False),
-        "extra-param_9": extra("param_9"),
-        "extra-buffer_0_0": extra("buffer_0_0"),
+        "0.W": replace("0.W"),
+        "0.b": replace("0.b"),
+        "1.scale": replace("1.scale"),
+        "3.W": replace("3.W"),
+        "1.count": replace("1.count"),
+        "0.W-architecture-agrees": replace("0.W", keep_arch=False),
+        "extra-9.W": extra("9.W"),
+        "extra-0.running_mean": extra("0.running_mean"),
         "extra-other-name": extra("weights"),
+        "extra-old-name-param_0": extra("param_0"),
         "__meta__": meta_bomb,
     }
 
@@ -299,7 +303,7 @@ def test_a_bomb_in_any_member_is_refused_with_little_memory(tmp_path, running_co
 def test_the_refusals_come_from_the_checks_named_in_their_messages(tmp_path, running_count):
     meta, parts = members_of(model_with_a_buffer(), tmp_path)
     path = tmp_path / "bomb.npz"
-    write_zip(path, bomb_cases()["param_0"](meta, parts))
+    write_zip(path, bomb_cases()["0.W"](meta, parts))
     assert "refused as a decompression bomb" in refuse_measured(path)[0]
 
 
@@ -311,20 +315,20 @@ MODEST = 15 * MB
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
-        (lambda p: {**p, "param_0.npy": zero_member((64, MODEST // 256))}, r"declares weights of shape"),
+        (lambda p: {**p, "0.W.npy": zero_member((64, MODEST // 256))}, r"declares weights of shape"),
         (
-            lambda p: {**p, "param_0.npy": (npy_header((4, 3), np.float32), MODEST)},
+            lambda p: {**p, "0.W.npy": (npy_header((4, 3), np.float32), MODEST)},
             r"the archive says it holds",
         ),
-        (lambda p: {**p, "param_0.npy": (npy_header((4, 3), np.float32), 8)}, r"the archive says it holds"),
-        (lambda p: {**p, "param_5.npy": zero_member((MODEST // 4,))}, r"expected arrays"),
-        (lambda p: {**p, "buffer_1_1.npy": zero_member((MODEST // 4,))}, r"declares buffers of shape"),
+        (lambda p: {**p, "0.W.npy": (npy_header((4, 3), np.float32), 8)}, r"the archive says it holds"),
+        (lambda p: {**p, "5.W.npy": zero_member((MODEST // 4,))}, r"expected arrays"),
+        (lambda p: {**p, "1.count.npy": zero_member((MODEST // 4,))}, r"declares buffers of shape"),
         (
-            lambda p: {**p, "buffer_0_0.npy": zero_member((MODEST // 4,))},
-            r"layer 0 \(Dense\) declares buffers",
+            lambda p: {**p, "0.running_mean.npy": zero_member((MODEST // 4,))},
+            r"not expected: \['0.running_mean'\]",
         ),
-        (lambda p: {**p, "param_0.npy": zero_member((4, 3), np.int32)}, r"dtype int32; weights are float"),
-        (lambda p: {**p, "param_0.npy": zero_member((4, 3), np.float64)}, r"dtype float64, expected"),
+        (lambda p: {**p, "0.W.npy": zero_member((4, 3), np.int32)}, r"dtype int32; weights are float"),
+        (lambda p: {**p, "0.W.npy": zero_member((4, 3), np.float64)}, r"dtype float64, expected"),
         (lambda p: {**p, "junk.txt": (b"x", MODEST)}, r"expected arrays"),
     ],
     ids=[
@@ -352,7 +356,7 @@ def test_a_huge_npy_header_is_refused_after_reading_its_first_bytes_only(tmp_pat
     _, parts = members_of(build_mlp(4, 3, 2, seed=0), tmp_path)
     header = b"\x93NUMPY\x02\x00" + struct.pack("<I", MODEST)  # a version 2 header of 15 MB (spaces)
     path = tmp_path / "bomb.npz"
-    write_zip(path, {**parts, "param_0.npy": (header + b" " * 1000, MODEST - 1000)})
+    write_zip(path, {**parts, "0.W.npy": (header + b" " * 1000, MODEST - 1000)})
     message, peak = refuse_measured(path)
     assert "array header" in message
     assert peak < 2 * MB
@@ -363,7 +367,7 @@ def test_metadata_beyond_its_limit_is_refused_before_it_is_read(tmp_path):
     # check lets a 36 MB __meta__ through to the check of its own length.
     _, parts = members_of(build_mlp(4, 3, 2, seed=0), tmp_path)
     noise = np.random.default_rng(0).random(3 * MB // 8)
-    members = {**parts, "__meta__.npy": zero_member((), "<U9000000"), "param_0.npy": full_member(noise)}
+    members = {**parts, "__meta__.npy": zero_member((), "<U9000000"), "0.W.npy": full_member(noise)}
     path = tmp_path / "meta.npz"
     write_zip(path, members)
     message, peak = refuse_measured(path)
@@ -376,7 +380,7 @@ def test_a_child_process_refusing_every_bomb_stays_under_100_mb_above_its_baseli
     meta, parts = members_of(build_mlp(4, 3, 2, seed=0), tmp_path)
     cases = bomb_cases()
     paths = []
-    for name in ["param_0", "param_1", "param_0-architecture-agrees", "extra-param_9", "__meta__"]:
+    for name in ["0.W", "0.b", "0.W-architecture-agrees", "extra-9.W", "__meta__"]:
         path = tmp_path / f"{name}.npz"
         write_zip(path, cases[name](json.loads(json.dumps(meta)), parts))
         paths.append(str(path))
@@ -418,7 +422,7 @@ def test_a_model_with_buffers_round_trips_them(tmp_path, running_count):
     scratchnn.save(net, tmp_path / "m.npz")
     with zipfile.ZipFile(tmp_path / "m.npz") as z:
         names = sorted(z.namelist())
-    assert names == ["__meta__.npy", "buffer_1_0.npy", *(f"param_{i}.npy" for i in range(5))]
+    assert names == ["0.W.npy", "0.b.npy", "1.count.npy", "1.scale.npy", "3.W.npy", "3.b.npy", "__meta__.npy"]
     loaded = scratchnn.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.layers[1].count, [1.0, 2.0, 3.0])
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
@@ -450,14 +454,50 @@ def test_a_version_1_file_cannot_hold_buffers(tmp_path, running_count):
         load_network(path)
 
 
-def test_a_bias_stored_as_a_buffer_is_refused_before_its_data_is_read(tmp_path):
+def test_a_bias_stored_under_another_name_is_refused_before_its_data_is_read(tmp_path):
     _, parts = members_of(build_mlp(4, 3, 2, seed=0), tmp_path)
-    parts = {**parts, "buffer_0_0.npy": parts.pop("param_1.npy")}
+    parts["0.running_mean.npy"] = parts.pop("0.b.npy")
+    path = tmp_path / "moved.npz"
+    write_zip(path, parts)
+    with pytest.raises(ModelFileError, match=r"layer 0 \(Dense\) declares weights of shape \(3,\) for 0.b"):
+        load_network(path)
+
+
+def version_2_members(net) -> dict:
+    """The members of ``net`` saved as format version 2 wrote them: param_K in order, buffer_L_K by layer."""
+    meta = {
+        "format": "scratchnn-model",
+        "format_version": 2,
+        "architecture": net.get_config(),
+        "metadata": {},
+    }
+    members = {f"param_{k}.npy": full_member(p) for k, p in enumerate(net.parameters())}
+    for i, layer in enumerate(net.layers):
+        members.update({f"buffer_{i}_{k}.npy": full_member(b) for k, b in enumerate(layer.buffers)})
+    return with_meta(members, meta)
+
+
+def test_a_version_2_file_with_buffers_still_loads_bit_for_bit(tmp_path, running_count):
+    net = model_with_a_buffer()
+    path = tmp_path / "v2.npz"
+    write_zip(path, version_2_members(net))
+    loaded = scratchnn.load(path)
+    np.testing.assert_array_equal(loaded.layers[1].count, [1.0, 2.0, 3.0])
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), net.forward(x))
+
+
+def test_a_version_2_bias_stored_as_a_buffer_is_refused_before_its_data_is_read(tmp_path):
+    parts = version_2_members(build_mlp(4, 3, 2, seed=0))
+    parts["buffer_0_0.npy"] = parts.pop("param_1.npy")
     parts.update({"param_1.npy": parts.pop("param_2.npy"), "param_2.npy": parts.pop("param_3.npy")})
     path = tmp_path / "moved.npz"
     write_zip(path, parts)
-    with pytest.raises(ModelFileError, match=r"layer 0 has 2 params and 0 buffers, the file 1 and 1"):
-        load_network(path)
+    message, peak = refuse_measured(path)
+    assert re.search(
+        r"layer 0 \(Dense\) declares weights of shape \(3,\) for 0.b, the file holds \(3, 2\)", message
+    )
+    assert peak < 2 * MB
 
 
 def test_a_compressed_model_of_real_weights_loads(tmp_path):
@@ -465,7 +505,106 @@ def test_a_compressed_model_of_real_weights_loads(tmp_path):
     # inflation limit never refuses them.
     net = build_mlp(64, (256, 128), 10, seed=0)
     meta, _ = members_of(net, tmp_path)
-    arrays = {f"param_{i}": p for i, p in enumerate(net.parameters())}
+    arrays = dict(net.model.named_arrays())
     np.savez_compressed(tmp_path / "c.npz", __meta__=np.array(json.dumps(meta)), **arrays)
     x = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
     np.testing.assert_array_equal(scratchnn.load(tmp_path / "c.npz").forward(x), net.forward(x))
+
+
+# -- nested containers: the same checks reach every array and every config ----------------------
+
+
+def model_with_a_nested_buffer():
+    """Dense, then a residual block holding a Dense and a RunningCount (a buffer two levels down)."""
+    net = build_mlp(4, 3, 2, seed=0)
+    count = RunningCount(3)
+    count.count[:] = [4.0, 5.0, 6.0]
+    block = Residual(Sequential([Dense(3, 3, seed=1), count]))
+    return type(net)([net.layers[0], block, *net.layers[1:]], net.loss)
+
+
+def test_a_nested_model_names_its_arrays_by_path_and_round_trips_them(tmp_path, running_count):
+    net = model_with_a_nested_buffer()
+    scratchnn.save(net, tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz") as z:
+        names = sorted(z.namelist())
+    assert names == [
+        "0.W.npy", "0.b.npy", "1.block.0.W.npy", "1.block.0.b.npy", "1.block.1.count.npy",
+        "1.block.1.scale.npy", "3.W.npy", "3.b.npy", "__meta__.npy",
+    ]  # fmt: skip
+    loaded = scratchnn.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.layers[1].block.layers[1].count, [4.0, 5.0, 6.0])
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), net.forward(x))
+
+
+def _nested_agrees(meta, parts):
+    """A bomb in the nested Dense's weights, with the nested config edited to agree with its header."""
+    block = meta["architecture"]["layers"][1]["config"]["block"]["config"]["layers"]
+    block[0]["config"].update(in_features=64, out_features=15_000_000)
+    return {**with_meta(parts, meta), "1.block.0.W.npy": BOMB}
+
+
+NESTED_BOMBS = {
+    "1.block.0.W": lambda meta, parts: {**with_meta(parts, meta), "1.block.0.W.npy": BOMB},
+    "1.block.1.count": lambda meta, parts: {**with_meta(parts, meta), "1.block.1.count.npy": BOMB},
+    "extra-1.block.2.W": lambda meta, parts: {**with_meta(parts, meta), "1.block.2.W.npy": BOMB},
+    "1.block.0.W-architecture-agrees": _nested_agrees,
+}
+
+
+@pytest.mark.parametrize("case", list(NESTED_BOMBS))
+def test_a_bomb_inside_a_container_is_refused_with_little_memory(tmp_path, running_count, case):
+    meta, parts = members_of(model_with_a_nested_buffer(), tmp_path)
+    path = tmp_path / "bomb.npz"
+    write_zip(path, NESTED_BOMBS[case](meta, parts))
+    message, peak = refuse_measured(path)
+    assert peak < LIMIT, f"{case}: {peak / MB:.1f} MB above the baseline ({message})"
+
+
+def _nest(depth: int) -> dict:
+    spec = {"type": "ReLU", "config": {}}
+    for _ in range(depth):
+        spec = {"type": "Residual", "config": {"block": spec}}
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("layers", "words"),
+    [
+        ([_nest(40)], r"nest more than 32 deep"),
+        (
+            [{"type": "Sequential", "config": {"layers": [{"type": "ReLU", "config": {}}] * 20_000}}],
+            r"more than 10,000 layers",
+        ),
+        (
+            [{"type": "Residual", "config": {"block": {"type": "Conv9D", "config": {}}}}],
+            r"layers\[0\]\.0: unknown layer type 'Conv9D'",
+        ),
+        (
+            [
+                {
+                    "type": "Residual",
+                    "config": {
+                        "block": {"type": "MaxPool2D", "config": {"kernel_size": 2, "stride": 10**18}}
+                    },
+                }
+            ],
+            r"layers\[0\]\.0 \(MaxPool2D\) stride 1000000000000000000 is too large",
+        ),
+        (
+            [{"type": "Sequential", "config": {"layers": "ReLU"}}],
+            r"layers must be a list|Sequential's config",
+        ),
+    ],
+    ids=["too-deep", "too-many-layers", "unknown-nested-type", "huge-nested-stride", "layers-not-a-list"],
+)
+def test_a_hostile_nested_architecture_is_refused_quickly_naming_the_layer(tmp_path, layers, words):
+    meta, parts = members_of(build_mlp(4, 3, 2, seed=0), tmp_path)
+    meta["architecture"]["layers"] = layers + meta["architecture"]["layers"]
+    parts = {f"{int(k[0]) + 1}{k[1:]}" if k[0].isdigit() else k: v for k, v in parts.items()}
+    path = tmp_path / "hostile.npz"
+    write_zip(path, with_meta(parts, meta))
+    message, peak = refuse_measured(path)
+    assert re.search(words, message), message
+    assert peak < 20 * MB

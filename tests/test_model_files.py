@@ -30,6 +30,9 @@ from hypothesis.extra import numpy as hnp
 import scratchnn
 import scratchnn.serialization as serialization
 from scratchnn import build_mlp
+from scratchnn.layers import BatchNorm1d, Dense, ReLU, Residual, Sequential
+from scratchnn.losses import SoftmaxCrossEntropy
+from scratchnn.network import NeuralNetwork
 from scratchnn.serialization import FORMAT_VERSION, ModelFileError, load_network
 
 FUZZ = settings(
@@ -235,7 +238,7 @@ def test_saving_refuses_nan_weights_and_keeps_the_previous_model(tmp_path):
     before = path.read_bytes()
     broken = _network()
     broken.parameters()[2][1, 0] = np.nan
-    with pytest.raises(ValueError, match="parameter 2 holds NaN or infinity"):
+    with pytest.raises(ValueError, match=r"network array 2\.W holds NaN or infinity"):
         scratchnn.save(broken, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
@@ -276,7 +279,7 @@ def test_every_prefix_of_a_model_file_is_refused(tmp_path, model_bytes):
 
 def test_a_corrupted_weight_is_caught_by_the_archive_checksum(tmp_path, model_bytes):
     data = bytearray(model_bytes)
-    start = data.index(b"param_0.npy") + 200  # inside the first weight array's data
+    start = data.index(b"0.W.npy") + 200  # inside the first weight array's data
     data[start] ^= 0xFF
     path = tmp_path / "flipped.npz"
     path.write_bytes(bytes(data))
@@ -528,28 +531,39 @@ ARRAYS = hnp.arrays(
 )
 
 
-@FUZZ
-@given(
-    meta_edits=st.lists(st.tuples(st.sampled_from(META_PATHS), PLAUSIBLE | JSON, st.booleans()), max_size=3),
-    # mostly the real (edited) metadata, sometimes other text in its place
-    meta_text=st.one_of(
-        st.none(),
-        st.none(),
-        st.none(),
-        st.sampled_from(["", "{", "not json", "[1, 2]", "null", '"text"', "NaN", "{}"]),
-        st.text(),
-    ),
-    meta_kind=st.sampled_from(["json"] * 6 + ["missing", "bytes", "2-D", "number"]),
-    array_edits=st.dictionaries(
-        st.sampled_from(["param_0", "param_1", "param_2", "param_3", "param_4", "extra", "X"]),
-        st.sampled_from(["drop", "nan", "inf", "transpose", "float64"]) | ARRAYS,
-        max_size=3,
-    ),
-    raw=st.sampled_from([set()] * 5 + [{"__meta__"}, {"param_0"}, {"param_3"}]),
-)
-def test_plausible_but_malformed_model_files_are_refused_or_load_as_working_networks(
-    model_dir, model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw
-):
+def _nested_network():
+    """A residual block around Dense, BatchNorm1d (buffers) and ReLU, between two Dense layers."""
+    rng = np.random.default_rng(0)
+    block = Sequential([Dense(3, 3, seed=rng), BatchNorm1d(3), ReLU()])
+    return NeuralNetwork(
+        [Dense(4, 3, seed=rng), Residual(block), Dense(3, 2, seed=rng)], SoftmaxCrossEntropy()
+    )
+
+
+@pytest.fixture(scope="module")
+def nested_model_bytes(model_dir) -> bytes:
+    path = model_dir / "nested.npz"
+    scratchnn.save(_nested_network(), path, {"label_names": ["a", "b"]})
+    return path.read_bytes()
+
+
+_BLOCK = ("architecture", "layers", 1, "config", "block", "config", "layers")
+NESTED_META_PATHS = [
+    *META_PATHS,
+    ("architecture", "layers", 1, "config"),
+    ("architecture", "layers", 1, "config", "block"),
+    ("architecture", "layers", 1, "config", "block", "type"),
+    _BLOCK,
+    (*_BLOCK, 0),
+    (*_BLOCK, 0, "config", "out_features"),
+    (*_BLOCK, 1, "type"),
+    (*_BLOCK, 1, "config", "num_features"),
+    (*_BLOCK, 2),
+]
+NESTED_MEMBERS = ["0.W", "1.block.0.W", "1.block.1.gamma", "1.block.1.running_var", "2.b", "param_0", "X"]
+
+
+def _fuzz_one(model_dir, model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw):
     meta, arrays = _parts(model_bytes)
     for path, value, delete in meta_edits:
         with contextlib.suppress(KeyError, IndexError, TypeError):
@@ -562,8 +576,8 @@ def test_plausible_but_malformed_model_files_are_refused_or_load_as_working_netw
             members.pop(name, None)
         elif name in members:
             arr = members[name].copy()
-            if edit in ("nan", "inf"):
-                arr.flat[0] = np.nan if edit == "nan" else np.inf
+            if edit in ("nan", "inf", "negative"):
+                arr.flat[0] = {"nan": np.nan, "inf": np.inf, "negative": -1.0}[edit]
             elif edit == "transpose":
                 arr = arr.T.copy()
             else:
@@ -584,6 +598,45 @@ def test_plausible_but_malformed_model_files_are_refused_or_load_as_working_netw
     if network is not None:
         width = network.n_features or 4
         assert network.predict(np.zeros((2, width))).shape == (2,)
+
+
+def _fuzz_strategies(paths, members):
+    return {
+        "meta_edits": st.lists(
+            st.tuples(st.sampled_from(paths), PLAUSIBLE | JSON, st.booleans()), max_size=3
+        ),
+        # mostly the real (edited) metadata, sometimes other text in its place
+        "meta_text": st.one_of(
+            st.none(),
+            st.none(),
+            st.none(),
+            st.sampled_from(["", "{", "not json", "[1, 2]", "null", '"text"', "NaN", "{}"]),
+            st.text(),
+        ),
+        "meta_kind": st.sampled_from(["json"] * 6 + ["missing", "bytes", "2-D", "number"]),
+        "array_edits": st.dictionaries(
+            st.sampled_from(members),
+            st.sampled_from(["drop", "nan", "inf", "negative", "transpose", "float64"]) | ARRAYS,
+            max_size=3,
+        ),
+        "raw": st.sampled_from([set()] * 5 + [{"__meta__"}, {members[0]}, {members[-3]}]),
+    }
+
+
+@FUZZ
+@given(**_fuzz_strategies(META_PATHS, ["0.W", "0.b", "2.W", "2.b", "param_0", "extra", "X"]))
+def test_plausible_but_malformed_model_files_are_refused_or_load_as_working_networks(
+    model_dir, model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw
+):
+    _fuzz_one(model_dir, model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw)
+
+
+@FUZZ
+@given(**_fuzz_strategies(NESTED_META_PATHS, NESTED_MEMBERS))
+def test_plausible_but_malformed_nested_model_files_are_refused_or_load_as_working_networks(
+    model_dir, nested_model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw
+):
+    _fuzz_one(model_dir, nested_model_bytes, meta_edits, meta_text, meta_kind, array_edits, raw)
 
 
 def test_an_untouched_file_passes_the_same_checks(model_dir, model_bytes):

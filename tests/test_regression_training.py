@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 from conftest import teacher_data
 
+from scratchnn import build_mlp
 from scratchnn.config import SETTINGS_BY_NAME, TrainingConfig, train
 from scratchnn.data import TargetScaler
 from scratchnn.gradcheck import check_gradients
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.layers import BatchNorm1d, Dense, ReLU
 from scratchnn.losses import MeanSquaredError
-from scratchnn.network import NeuralNetwork, build_mlp
+from scratchnn.network import NeuralNetwork
 from scratchnn.optimizers import SGD, Adam
 from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch, r2_score
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import teacher_data
 
+from scratchnn import build_mlp
 from scratchnn.layers import Dropout
-from scratchnn.network import build_mlp
 from scratchnn.optimizers import SGD, Adam
 from scratchnn.schedules import CosineAnnealing, StepDecay
 from scratchnn.trainer import Trainer

@@ -12,11 +12,12 @@ import pytest
 from conftest import teacher_data
 
 import scratchnn.hyperparameter_tuning as tuning
+from scratchnn import build_mlp
 from scratchnn.config import TrainingConfig, train
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.layers import Dense, Layer
 from scratchnn.losses import SoftmaxCrossEntropy
-from scratchnn.network import NeuralNetwork, build_mlp
+from scratchnn.network import NeuralNetwork
 from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
 from scratchnn.schedules import CosineAnnealing, WarmupCosine
 from scratchnn.trainer import Trainer

@@ -123,16 +123,16 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_layers(specs, ds: sources.Dataset, prep: data.Prepared) -> None:
+def check_layers(specs, ds: sources.Dataset, prep: data.Prepared, batch_size: int = 1) -> None:
     """Build each ``--layers`` spec once for this data (cheap), so that one which does not fit it
     (a convolution on rows without an image shape, a pooling that outgrows the image) is a one-line
     error before any training starts."""
-    from ..layers.spec import build_network
+    from ..recipe import build_network
 
     shape = ds.input_shape or prep.x.shape[1]
     for spec in dict.fromkeys(s for s in specs if s is not None):
         try:
-            build_network(spec, shape, prep.n_outputs)
+            build_network(spec, shape, prep.n_outputs, batch_size=batch_size)  # sized for one batch
         except ValueError as exc:
             raise UserError("--" + str(exc) if str(exc).startswith("layers: ") else str(exc)) from None
 

@@ -80,7 +80,7 @@ def run(args) -> int:
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)
     config = tables.config_for_task(config, prep, options.given_settings(args))
-    common.check_layers([config.layers], ds, prep)
+    common.check_layers([config.layers], ds, prep, config.batch_size)
     common.check_network_fits(config, prep.x.shape[1], prep.n_outputs)
     with outputs.RunFolder(args.out, "train", inputs=data_inputs(args), force=args.force) as folder:
         common.say(args, *tables.summary(args, ds, prep, why))

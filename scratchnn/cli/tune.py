@@ -115,7 +115,8 @@ def run(args) -> int:
         )
     ds, prep, why = tables.read_and_prepare(args)
     base = tables.config_for_task(base, prep, options.given_settings(args))
-    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep)
+    largest_batch = max([base.batch_size, *grid.get("batch_size", [])])
+    common.check_layers([base.layers, *grid.get("layers", [])], ds, prep, largest_batch)
     for params in combos:
         config = base.replace(**params)
         common.check_network_fits(config, prep.x.shape[1], prep.n_outputs, option="hidden_units")

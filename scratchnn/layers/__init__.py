@@ -13,7 +13,9 @@ The modules, in the order they are taught:
 * ``normalization``: BatchNorm1d, BatchNorm2d;
 * ``shape``: Flatten, Reshape;
 * ``containers``: Sequential and Residual, layers made of layers;
-* ``recurrent``: RNN, LSTM, GRU (backpropagation through time, variable lengths);
+* ``recurrent``: what recurrent layers share (backpropagation through time,
+  variable lengths), and RNN;
+* ``gated_recurrent``: LSTM, GRU;
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector);
 * ``embedding``: Embedding, PositionalEmbedding (integer ids and positions to vectors);
 * ``layernorm``: LayerNorm;
@@ -23,26 +25,28 @@ The modules, in the order they are taught:
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
 
-The name table ``LAYERS`` (class name -> class) at the foot of this file is
-what model files and ``layer_from_config`` use; adding a layer means writing
-its class in one of the modules and listing it there.
+The name table ``LAYERS`` (class name -> class), filled at the foot of this
+file (declared in ``base``, so that containers can read it), is what model
+files and ``layer_from_config`` use; adding a layer means writing its class in
+one of the modules and listing it there.
 """
 
 from __future__ import annotations
 
 from .activations import ACTIVATIONS, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, erf, sigmoid
 from .attention import MultiHeadAttention
-from .base import Layer
+from .base import LAYERS, Layer, layer_class
 from .containers import Residual, Sequential
 from .conv import PATCH_BYTES_LIMIT, Conv2D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding, PositionalEmbedding
+from .gated_recurrent import GRU, LSTM
 from .gpt import GPT
 from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .recurrent import GRU, LSTM, RNN
+from .recurrent import RNN
 from .sequence import LastStep, MeanOverTime
 from .shape import Flatten, Reshape
 
@@ -86,20 +90,13 @@ __all__ = [
 ]
 
 
-def layer_class(kind: str) -> type[Layer]:
-    """The layer class called ``kind`` in ``LAYERS``, or ``ValueError`` naming the choices."""
-    if not isinstance(kind, str) or kind not in LAYERS:
-        raise ValueError(f"unknown layer type {kind!r}; expected one of {sorted(LAYERS)}")
-    return LAYERS[kind]
-
-
 def layer_from_config(kind: str, config: dict) -> Layer:
     """Build a layer from its class name and ``get_config()`` dict (used when loading)."""
     return layer_class(kind).from_config(config)
 
 
-LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls
+LAYERS.update(
+    (cls.__name__, cls)
     for cls in (
         Dense,
         ReLU,
@@ -130,4 +127,4 @@ LAYERS: dict[str, type[Layer]] = {
         Sequential,
         Residual,
     )
-}
+)

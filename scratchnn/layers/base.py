@@ -41,7 +41,7 @@ import numpy as np
 
 from .._configurable import Configurable
 
-__all__ = ["Layer", "check_dtype"]
+__all__ = ["LAYERS", "Layer", "check_dtype", "layer_class"]
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -142,6 +142,17 @@ class Layer(Configurable):
             )
         return list(zip(names, arrays))
 
+    def check_state(self) -> None:
+        """Raise ``ValueError`` if the arrays hold what training never makes (checked on load).
+
+        Nothing to check here; BatchNorm refuses a negative running variance.
+        """
+
+    @classmethod
+    def child_specs(cls, config: dict) -> list:
+        """The ``{"type", "config"}`` of the layers a container's ``config`` holds ([] for a leaf)."""
+        return []
+
     @classmethod
     def from_config(cls, config: dict) -> Layer:
         """The layer ``get_config()`` describes (containers build their children too)."""
@@ -171,3 +182,15 @@ class Layer(Configurable):
             raise TypeError(f"{cls.__name__} declares {len(shapes)} arrays but names {len(names)}")
         n_params = len(cls.param_names)
         return [(name, shape, i >= n_params) for i, (name, shape) in enumerate(zip(names, shapes))]
+
+
+#: Class name -> layer class: the layers a model file may name. Filled at the foot of
+#: ``scratchnn/layers/__init__.py``; declared here so that containers can read it.
+LAYERS: dict[str, type[Layer]] = {}
+
+
+def layer_class(kind: str) -> type[Layer]:
+    """The layer class called ``kind`` in ``LAYERS``, or ``ValueError`` naming the choices."""
+    if not isinstance(kind, str) or kind not in LAYERS:
+        raise ValueError(f"unknown layer type {kind!r}; expected one of {sorted(LAYERS)}")
+    return LAYERS[kind]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, layer_class
 
 __all__ = ["Residual", "Sequential"]
 
@@ -96,6 +96,20 @@ class Sequential(Layer):
                 return None  # this layer changes the shape without fixing its input
         return None
 
+    def check_state(self) -> None:
+        for i, layer in enumerate(self.layers):
+            try:
+                layer.check_state()
+            except ValueError as exc:
+                raise ValueError(f"{i}.{exc}") from None
+
+    @classmethod
+    def child_specs(cls, config: dict) -> list:
+        layers = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(layers, list):
+            raise TypeError(f"a Sequential's config must be {{'layers': [...]}}, got {config!r:.200}")
+        return layers
+
     def named_arrays(self) -> list[tuple[str, np.ndarray]]:
         return [(f"{i}.{name}", a) for i, layer in enumerate(self.layers) for name, a in layer.named_arrays()]
 
@@ -172,6 +186,18 @@ class Residual(Layer):
     def input_shape(self) -> tuple | None:
         return self.block.input_shape
 
+    def check_state(self) -> None:
+        try:
+            self.block.check_state()
+        except ValueError as exc:
+            raise ValueError(f"block.{exc}") from None
+
+    @classmethod
+    def child_specs(cls, config: dict) -> list:
+        if not isinstance(config, dict) or "block" not in config:
+            raise TypeError(f"a Residual's config must be {{'block': {{...}}}}, got {config!r:.200}")
+        return [config["block"]]
+
     def named_arrays(self) -> list[tuple[str, np.ndarray]]:
         return [(f"block.{name}", a) for name, a in self.block.named_arrays()]
 
@@ -229,8 +255,6 @@ def _children(config: dict, key: str) -> list[dict]:
 
 
 def _child_class(child: dict) -> type[Layer]:
-    from . import layer_class  # the name table sits at the foot of the package, after the containers
-
     return layer_class(child["type"])
 
 

@@ -90,13 +90,9 @@ class Dense(Layer):
         return out.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
-        if grad_out.ndim == 2:
-            return self._backward_rows(grad_out, input_grad)
-        grad_in = self._backward_rows(grad_out.reshape(-1, self.out_features), input_grad)
-        return None if grad_in is None else grad_in.reshape(*grad_out.shape[:-1], self.in_features)
-
-    def _backward_rows(self, grad_out: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        """Backward on rows ``(M, out_features)`` against the cached rows ``(M, in_features)``."""
+        shape = grad_out.shape
+        if len(shape) != 2:  # (N, ..., out_features) as rows, against the rows forward cached
+            grad_out = grad_out.reshape(-1, self.out_features)
         # Written into the preallocated gradient arrays, so params/grads stay aligned
         # and no new arrays are made per batch.
         x, n = self._x, grad_out.shape[0]
@@ -109,7 +105,10 @@ class Dense(Layer):
         else:  # mixed dtypes from a direct caller: matmul and the sum cast into the gradients' dtype
             np.matmul(x.T, grad_out, out=self.dW)
             np.add.reduce(grad_out, axis=0, out=self.db)
-        return np.dot(grad_out, self.W.T) if input_grad else None  # g @ W.T
+        if not input_grad:
+            return None
+        grad_in = np.dot(grad_out, self.W.T)  # g @ W.T
+        return grad_in if len(shape) == 2 else grad_in.reshape(*shape[:-1], self.in_features)
 
     def output_shape(self, in_shape: tuple | None) -> tuple:
         """``(..., out_features)`` for ``(..., in_features)``: the last axis changes, the others stay."""

@@ -70,6 +70,13 @@ class _BatchNorm(Layer):
         self._training = False
         self._ones = np.ones(0, dtype=self.dtype)
 
+    def check_state(self) -> None:
+        """A variance is never negative: a running variance below 0 would predict NaN for every row."""
+        negative = np.flatnonzero(self.running_var < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise ValueError(f"running_var holds a negative variance, {self.running_var[i]!r} at index {i}")
+
     def _sum_rows(self, a: np.ndarray) -> np.ndarray:
         """``a.sum(axis=0)`` for ``a (M, C)``, as the product ``ones(M) @ a`` (one BLAS call) when it can."""
         if a.dtype != self.dtype or not a.flags.c_contiguous:

@@ -1,4 +1,7 @@
-"""Recurrent layers: RNN, LSTM and GRU, with backpropagation through time.
+"""Recurrent layers, with backpropagation through time: what they share, and the RNN.
+
+The gated layers, LSTM and GRU, are in ``gated_recurrent``; everything below
+about shapes, parameters, lengths and speed holds for all three.
 
 Each is one layer of PyTorch's ``torch.nn.RNN``/``LSTM``/``GRU`` with
 ``batch_first=True``: sequences ``x (N, T, F)`` (N sequences, T steps, F input
@@ -45,7 +48,7 @@ import numpy as np
 from ..validation import check_positive_int, check_random_state
 from .base import Layer, check_dtype
 
-__all__ = ["GRU", "LSTM", "RNN", "check_lengths"]
+__all__ = ["RNN", "check_lengths"]
 
 
 def check_lengths(lengths, n: int, t: int) -> np.ndarray | None:
@@ -80,6 +83,7 @@ class _Recurrent(Layer):
     """
 
     gates = 1
+    param_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # torch's names, without "_l0"
 
     def __init__(
         self,
@@ -107,6 +111,22 @@ class _Recurrent(Layer):
         self.grads = [np.zeros_like(p) for p in self.params]
         self._lengths: np.ndarray | None = None
         self._cache: tuple | None = None
+        self._work: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, shape: tuple, zero_first: bool = False) -> np.ndarray:
+        """A work array kept from call to call (reallocated when the shape changes).
+
+        Reusing the per-step arrays instead of allocating them for every batch saves
+        the operating system's first-touch cost of fresh pages, which is of the order
+        of the arithmetic itself at these sizes. ``zero_first`` zeroes the first
+        entry along axis 0 (the initial state).
+        """
+        buf = self._work.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._work[name] = np.empty(shape, dtype=self.dtype)
+        if zero_first:
+            buf[0] = 0
+        return buf
 
     # -- lengths and shapes ---------------------------------------------------
     def set_lengths(self, lengths: np.ndarray | None) -> None:
@@ -153,9 +173,11 @@ class _Recurrent(Layer):
         lengths = check_lengths(self._lengths, n, t)
         masks = _step_masks(lengths, n, t, self.dtype)
         # time-major copy: step t is the contiguous block xs[t] (N, F)
-        xs = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.dtype)
+        xs = self._buffer("xs", (t, n, f))
+        np.copyto(xs, x.transpose(1, 0, 2))
         # the input projections of every step in one product: xp[t] = x_t @ W_ih.T + b
-        xp = np.dot(xs.reshape(t * n, f), self.weight_ih.T)
+        xp = self._buffer("xp", (t * n, self.gates * self.hidden_size))
+        np.dot(xs.reshape(t * n, f), self.weight_ih.T, out=xp)
         xp += self._input_bias()
         hs = self._loop(xp.reshape(t, n, -1), masks)  # (T+1, N, H), hs[0] = 0
         self._cache = (xs, hs, masks)
@@ -185,8 +207,9 @@ class _Recurrent(Layer):
         np.dot(ones, dah2, out=self.grads[3])  # db_hh
         if not input_grad:
             return None
-        dxs = np.dot(dax2, self.weight_ih).reshape(t, n, f)  # dx_t = da_t @ W_ih
-        return np.ascontiguousarray(dxs.transpose(1, 0, 2))
+        dxs = self._buffer("dxs", (t * n, f))
+        np.dot(dax2, self.weight_ih, out=dxs)  # dx_t = da_t @ W_ih
+        return np.ascontiguousarray(dxs.reshape(t, n, f).transpose(1, 0, 2))
 
     def _loop(self, xp: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -213,7 +236,9 @@ class RNN(_Recurrent):
         dW_ih = sum_t da_t.T @ x_t,  dW_hh = sum_t da_t.T @ h_{t-1},  db_ih = db_hh = sum_t da_t
         dx_t = da_t @ W_ih
 
-    Lengths: see the module docstring (``set_lengths``).
+    Variable lengths: pad the batch to its longest sequence and call
+    ``layer.set_lengths(lengths)`` (int array ``(N,)``) before ``forward``; a
+    sequence's state then stops at its last real step (``scratchnn.layers.recurrent``).
     """
 
     gates = 1
@@ -238,7 +263,7 @@ class RNN(_Recurrent):
 
     def _loop(self, xp, masks):
         t, n, h = xp.shape
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
+        hs = self._buffer("hs", (t + 1, n, h), zero_first=True)
         whh_t = self.weight_hh.T
         for s in range(t):
             a = np.dot(hs[s], whh_t)  # h_{t-1} @ W_hh.T
@@ -254,7 +279,7 @@ class RNN(_Recurrent):
     def _loop_backward(self, dh, dys, masks):
         hs = self._cache[1]
         t = hs.shape[0] - 1
-        das = np.empty((t, *dh.shape), dtype=self.dtype)
+        das = self._buffer("das", (t, *dh.shape))
         for s in reversed(range(t)):
             if masks is not None:  # a padded step passes the state's gradient straight back
                 carry = dh * (1 - masks[s])
@@ -272,218 +297,3 @@ class RNN(_Recurrent):
             if masks is not None:
                 dh += carry
         return das, das
-
-
-class LSTM(_Recurrent):
-    """Long short-term memory layer, as one layer of ``torch.nn.LSTM(batch_first=True)``.
-
-    Forward, gates in PyTorch's order i, f, g, o, with ``h_0 = c_0 = 0``::
-
-        a_t = x_t @ W_ih.T + b_ih + h_{t-1} @ W_hh.T + b_hh       (N, 4H) = [a_i a_f a_g a_o]
-        i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_g)   o = sigmoid(a_o)
-        c_t = f * c_{t-1} + i * g
-        h_t = o * tanh(c_t)
-
-    Shapes: ``x (N, T, F)``, ``W_ih (4H, F)``, ``W_hh (4H, H)``, ``b_ih, b_hh (4H,)``,
-    ``h_t, c_t (N, H)``; output ``(N, T, H)`` (``return_sequences``) or ``(N, H)``.
-    Each gate has its own slice of both biases: ``b_ih[H:2H] + b_hh[H:2H]`` is the
-    forget gate's, and nothing else reads it.
-
-    Backward through time, ``dh`` and ``dc`` arriving at ``h_t`` and ``c_t`` from
-    the output at t and from step t+1::
-
-        do = dh * tanh(c_t)
-        dc = dc + dh * o * (1 - tanh(c_t)**2)      the cell's gradient accumulates across steps
-        di = dc * g    df = dc * c_{t-1}    dg = dc * i
-        dc_{t-1} = dc * f
-        da = [di * i(1-i), df * f(1-f), dg * (1-g**2), do * o(1-o)]
-        dh_{t-1} = da @ W_hh
-
-    The sigmoids are computed as ``0.5 + 0.5 * tanh(a/2)`` (equal to
-    ``1/(1+exp(-a))``, cannot overflow), so one ``tanh`` call covers all four gates.
-    Lengths: see the module docstring (``set_lengths``).
-    """
-
-    gates = 4
-
-    def _gate_constants(self):
-        h = self.hidden_size
-        half = np.full(4 * h, 0.5, dtype=self.dtype)
-        half[2 * h : 3 * h] = 1.0  # the g gate is a plain tanh
-        shift = np.full(4 * h, 0.5, dtype=self.dtype)
-        shift[2 * h : 3 * h] = 0.0
-        # d/da [0.5 + 0.5 tanh(a/2)] = 0.25 (1 - tanh(a/2)^2);  d/da tanh(a) = 1 - tanh(a)^2
-        slope = half * half
-        return half, shift, slope
-
-    def _loop(self, xp, masks):
-        t, n, gh = xp.shape
-        h = gh // 4
-        half, shift, _ = self._gate_constants()
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        cs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        th = np.empty((t, n, gh), dtype=self.dtype)  # tanh(a/2) for i, f, o and tanh(a) for g
-        acts = np.empty((t, n, gh), dtype=self.dtype)  # i, f, g, o
-        tcs = np.empty((t, n, h), dtype=self.dtype)  # tanh(c_t)
-        ig = np.empty((n, h), dtype=self.dtype)
-        whh_t = self.weight_hh.T
-        for s in range(t):
-            a = np.dot(hs[s], whh_t)  # a = h_{t-1} @ W_hh.T
-            a += xp[s]  #     + x_t @ W_ih.T + b_ih + b_hh
-            a *= half
-            np.tanh(a, out=th[s])
-            np.multiply(th[s], half, out=acts[s])  # i, f, o = sigmoid(a) = 0.5 + 0.5 tanh(a/2); g = tanh(a)
-            acts[s] += shift
-            i, f, g, o = acts[s, :, :h], acts[s, :, h : 2 * h], acts[s, :, 2 * h : 3 * h], acts[s, :, 3 * h :]
-            np.multiply(f, cs[s], out=cs[s + 1])  # c_t = f * c_{t-1}
-            np.multiply(i, g, out=ig)
-            cs[s + 1] += ig  #                     + i * g
-            np.tanh(cs[s + 1], out=tcs[s])
-            np.multiply(o, tcs[s], out=hs[s + 1])  # h_t = o * tanh(c_t)
-            if masks is not None:  # past its end a sequence keeps its state
-                keep = masks[s] == 0
-                np.copyto(cs[s + 1], cs[s], where=keep)
-                np.copyto(hs[s + 1], hs[s], where=keep)
-        self._steps = (cs, th, acts, tcs)
-        return hs
-
-    def _loop_backward(self, dh, dys, masks):
-        cs, th, acts, tcs = self._steps
-        t, n, gh = acts.shape
-        h = gh // 4
-        _, _, slope = self._gate_constants()
-        das = np.empty((t, n, gh), dtype=self.dtype)
-        dc = np.zeros((n, h), dtype=self.dtype)
-        tmp = np.empty((n, h), dtype=self.dtype)
-        dth = np.empty((n, gh), dtype=self.dtype)
-        for s in reversed(range(t)):
-            i, f, g, o = acts[s, :, :h], acts[s, :, h : 2 * h], acts[s, :, 2 * h : 3 * h], acts[s, :, 3 * h :]
-            da = das[s]
-            if masks is not None:  # a padded step passes both states' gradients straight back
-                keep = 1 - masks[s]
-                carry_h, carry_c = dh * keep, dc * keep
-                dc *= masks[s]
-            if dys is not None:
-                dh += dys[s]  # the output at t reads h_t (and is 0 at a padded step: no gradient)
-            if masks is not None:
-                dh *= masks[s]
-            # h_t = o * tanh(c_t)
-            np.multiply(dh, tcs[s], out=da[:, 3 * h :])  # do = dh * tanh(c_t)
-            np.multiply(tcs[s], tcs[s], out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
-            dc += tmp  # dc += dh * o * (1 - tanh(c_t)^2): accumulates across steps
-            # c_t = f * c_{t-1} + i * g
-            np.multiply(dc, g, out=da[:, :h])  # di = dc * g
-            np.multiply(dc, cs[s], out=da[:, h : 2 * h])  # df = dc * c_{t-1}
-            np.multiply(dc, i, out=da[:, 2 * h : 3 * h])  # dg = dc * i
-            dc *= f  # dc_{t-1} = dc * f
-            # i, f, o = 0.5 + 0.5 tanh(a/2); g = tanh(a)
-            np.multiply(th[s], th[s], out=dth)
-            np.subtract(1, dth, out=dth)
-            dth *= slope
-            da *= dth  # da = d(gate) * gate'(a)
-            # a = h_{t-1} @ W_hh.T + ...
-            dh = np.dot(da, self.weight_hh)  # dh_{t-1} = da @ W_hh
-            if masks is not None:
-                dh += carry_h
-                dc += carry_c
-        return das, das
-
-
-class GRU(_Recurrent):
-    """Gated recurrent unit layer, as one layer of ``torch.nn.GRU(batch_first=True)``.
-
-    Forward, gates in PyTorch's order r, z, n, with ``h_0 = 0`` and the reset gate
-    applied *after* the hidden product (PyTorch's form, not the original paper's)::
-
-        ax = x_t @ W_ih.T + b_ih          hp = h_{t-1} @ W_hh.T + b_hh     (N, 3H) each
-        r = sigmoid(ax_r + hp_r)
-        z = sigmoid(ax_z + hp_z)
-        n = tanh(ax_n + r * hp_n)
-        h_t = (1 - z) * n + z * h_{t-1}
-
-    Shapes: ``x (N, T, F)``, ``W_ih (3H, F)``, ``W_hh (3H, H)``, ``b_ih, b_hh (3H,)``;
-    output ``(N, T, H)`` (``return_sequences``) or ``(N, H)``.
-
-    Backward through time, ``dh`` arriving at ``h_t``::
-
-        dz = dh * (h_{t-1} - n)     dn = dh * (1 - z)      dh_{t-1} = dh * z + ...
-        dan = dn * (1 - n**2)       (input side, and b_in)
-        dhp_n = dan * r             (hidden side: the reset gate scales it)
-        dr = dan * hp_n
-        dar = dr * r(1-r)    daz = dz * z(1-z)     (both sides alike)
-        dh_{t-1} = dh * z + [dar, daz, dhp_n] @ W_hh
-
-    Lengths: see the module docstring (``set_lengths``).
-    """
-
-    gates = 3
-
-    def _input_bias(self) -> np.ndarray:
-        return self.bias_ih  # b_hh is added to the hidden product: r scales its n part
-
-    def _loop(self, xp, masks):
-        t, n, gh = xp.shape
-        h = gh // 3
-        hs = np.zeros((t + 1, n, h), dtype=self.dtype)
-        hps = np.empty((t, n, gh), dtype=self.dtype)  # h_{t-1} @ W_hh.T + b_hh
-        rz = np.empty((t, n, 2 * h), dtype=self.dtype)
-        ns = np.empty((t, n, h), dtype=self.dtype)
-        whh_t = self.weight_hh.T
-        for s in range(t):
-            hp = hps[s]
-            np.dot(hs[s], whh_t, out=hp)  # hp = h_{t-1} @ W_hh.T
-            hp += self.bias_hh  #                  + b_hh
-            a = xp[s, :, : 2 * h] + hp[:, : 2 * h]
-            a *= 0.5
-            np.tanh(a, out=rz[s])  # r, z = sigmoid(ax + hp) = 0.5 + 0.5 tanh(a/2)
-            rz[s] *= 0.5
-            rz[s] += 0.5
-            r, z = rz[s, :, :h], rz[s, :, h:]
-            an = r * hp[:, 2 * h :]  # n = tanh(ax_n + r * hp_n)
-            an += xp[s, :, 2 * h :]
-            np.tanh(an, out=ns[s])
-            hn = hs[s + 1]
-            np.subtract(hs[s], ns[s], out=hn)  # h_t = n + z * (h_{t-1} - n)
-            hn *= z
-            hn += ns[s]
-            if masks is not None:  # past its end a sequence keeps its state
-                np.copyto(hn, hs[s], where=masks[s] == 0)
-        self._steps = (hps, rz, ns)
-        return hs
-
-    def _loop_backward(self, dh, dys, masks):
-        hs = self._cache[1]
-        hps, rz, ns = self._steps
-        t, n, gh = hps.shape
-        h = gh // 3
-        dax = np.empty((t, n, gh), dtype=self.dtype)
-        dah = np.empty((t, n, gh), dtype=self.dtype)
-        for s in reversed(range(t)):
-            r, z, nn = rz[s, :, :h], rz[s, :, h:], ns[s]
-            if masks is not None:  # a padded step passes the state's gradient straight back
-                carry = dh * (1 - masks[s])
-            if dys is not None:
-                dh += dys[s]  # the output at t reads h_t (and is 0 at a padded step: no gradient)
-            if masks is not None:
-                dh *= masks[s]
-            # h_t = (1 - z) * n + z * h_{t-1}
-            dz = dh * (hs[s] - nn)
-            dn = dh * (1 - z)
-            dh_direct = dh * z
-            # n = tanh(ax_n + r * hp_n)
-            np.multiply(dn, 1 - nn * nn, out=dax[s, :, 2 * h :])  # dan = dn * (1 - n^2)
-            np.multiply(dax[s, :, 2 * h :], r, out=dah[s, :, 2 * h :])  # dhp_n = dan * r
-            dr = dax[s, :, 2 * h :] * hps[s, :, 2 * h :]  # dr = dan * hp_n
-            # r, z = sigmoid(ax + hp)
-            np.multiply(dr, r * (1 - r), out=dax[s, :, :h])
-            np.multiply(dz, z * (1 - z), out=dax[s, :, h : 2 * h])
-            dah[s, :, : 2 * h] = dax[s, :, : 2 * h]
-            # hp = h_{t-1} @ W_hh.T + b_hh
-            dh = np.dot(dah[s], self.weight_hh)
-            dh += dh_direct
-            if masks is not None:
-                dh += carry
-        return dax, dah

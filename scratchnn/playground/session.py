@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from ..layers import ACTIVATIONS
-from ..network import build_mlp
 from ..optimizers import make_optimizer
+from ..recipe import build_mlp
 from ..serialization import save
 from ..trainer import Trainer, TrainingDiverged
 from ..validation import check_random_state
