@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from scratchnn.network import build_mlp
+from scratchnn import build_mlp
 from scratchnn.serialization import load_network, save
 
 #: A small GPT run: seconds, not minutes.
