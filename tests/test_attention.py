@@ -405,3 +405,30 @@ def test_the_trainer_clips_between_backward_and_the_step_when_told():
     assert build(TrainingConfig(), 5, 3, seed=0)[1].clip_norm is None
     with pytest.raises(ValueError, match="clip_norm"):
         TrainingConfig(clip_norm=-1.0)
+
+
+def test_attention_and_layernorm_without_biases_name_only_the_arrays_they_have():
+    for layer, names in [
+        (MultiHeadAttention(4, 2, bias=False), ["in_proj_weight", "out_proj_weight"]),
+        (MultiHeadAttention(4, 2), ["in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias"]),
+        (LayerNorm(4, bias=False), ["weight"]),
+        (LayerNorm(4), ["weight", "bias"]),
+    ]:
+        assert [name for name, _ in layer.named_arrays()] == names
+        layout = type(layer).array_layout(layer.get_config())
+        assert [(name, shape) for name, shape, _ in layout] == [(n, a.shape) for n, a in layer.named_arrays()]
+
+
+def test_attention_weights_are_the_softmax_of_the_last_forward_pass():
+    layer = randomised_attention(4, 2, causal=True, seed=23)
+    assert layer.attention_weights is None
+    x = np.random.default_rng(23).standard_normal((1, 3, 4))
+    layer.forward(x)
+    p = layer.attention_weights
+    assert p.shape == (1, 2, 3, 3)
+    close(p.sum(axis=-1), 1.0)
+    close(p[0, 0, 0], [1.0, 0.0, 0.0])  # the first query sees only itself
+    q, k, _ = (x[0] @ layer.in_proj_weight.T + layer.in_proj_bias).reshape(3, 3, 2, 2).transpose(1, 2, 0, 3)
+    s = q[0] @ k[0].T / np.sqrt(2)  # head 0, by hand
+    s[np.triu_indices(3, 1)] = -np.inf
+    close(p[0, 0], np.exp(s) / np.exp(s).sum(axis=1, keepdims=True))

@@ -187,9 +187,14 @@ class PositionalEmbedding(Layer):
         return grad_out if input_grad else None
 
     def output_shape(self, in_shape: tuple | None) -> tuple | None:
-        if in_shape is not None and (
-            len(in_shape) != 2 or in_shape[1] != self.dim or in_shape[0] > self.max_length
-        ):
+        """``in_shape`` itself; for an unknown input, the longest sequence it accepts, ``(max_length, dim)``.
+
+        The longest is what a network needs to bound the memory of a batch, and
+        it tells the layers after it that they receive sequences.
+        """
+        if in_shape is None:
+            return (self.max_length, self.dim)
+        if len(in_shape) != 2 or in_shape[1] != self.dim or in_shape[0] > self.max_length:
             raise ValueError(
                 f"PositionalEmbedding expects sequences (T <= {self.max_length}, {self.dim}), "
                 f"but the previous layer outputs samples of shape {tuple(in_shape)}"

@@ -87,40 +87,55 @@ class LayerNorm(Layer):
             self.param_names = ("weight",)
         self._xhat: np.ndarray | None = None
         self._rstd: np.ndarray | None = None
+        self._mean_weights = np.full(d, 1.0 / d, dtype=self.dtype)  # a @ (ones(D) / D): the mean of each row
+        self._ones = np.ones(0, dtype=self.dtype)  # grown to the most vectors a batch has had
+
+    def _mean(self, a: np.ndarray) -> np.ndarray:
+        """The mean of each row of ``a (M, D)`` as a column ``(M, 1)``.
+
+        ``a.mean(axis=-1, keepdims=True)`` as the product ``a @ (ones(D) / D)``: one
+        BLAS call, many times faster than a NumPy reduction along the last axis.
+        """
+        return np.dot(a, self._mean_weights)[:, None]
+
+    def _sum_rows(self, a: np.ndarray) -> np.ndarray:
+        """``a.sum(axis=0)`` for ``a (M, D)``, as the product ``ones(M) @ a`` (one BLAS call)."""
+        if self._ones.shape[0] < a.shape[0]:
+            self._ones = np.ones(a.shape[0], dtype=self.dtype)
+        return np.dot(self._ones[: a.shape[0]], a)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if x.shape[-1] != self.normalized_shape:
             raise ValueError(f"LayerNorm expects a last axis of {self.normalized_shape}, got shape {x.shape}")
-        d = self.normalized_shape
-        mean = np.add.reduce(x, axis=-1, keepdims=True) / d  # mu
-        xhat = x - mean  # x - mu
-        var = np.add.reduce(xhat * xhat, axis=-1, keepdims=True) / d  # biased variance, as torch
+        x2 = x.reshape(-1, self.normalized_shape)  # every vector a row: (M, D)
+        xhat = x2 - self._mean(x2)  # x - mu
+        var = self._mean(xhat * xhat)  # biased variance, as torch
         rstd = 1.0 / np.sqrt(var + self.eps)
         xhat *= rstd  # xhat = (x - mu) * rstd
         self._xhat, self._rstd = xhat, rstd
         out = xhat * self.weight  # y = w * xhat + b
         if self.bias is not None:
             out += self.bias
-        return out
+        return out.reshape(x.shape)
 
     def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
-        xhat, rstd, d = self._xhat, self._rstd, self.normalized_shape
+        xhat, rstd = self._xhat, self._rstd
         if xhat is None:
             raise RuntimeError("LayerNorm.backward needs a forward pass first")
-        g = grad_out.reshape(-1, d)
+        g = grad_out.reshape(xhat.shape)
         # y = w * xhat + b
         if self.bias is not None:
-            np.add.reduce(g, axis=0, out=self.dbias)  # dL/db = sum of g over every vector
-        np.add.reduce(g * xhat.reshape(-1, d), axis=0, out=self.dweight)  # dL/dw = sum of g * xhat
+            self.dbias[...] = self._sum_rows(g)  # dL/db = sum of g over every vector
+        self.dweight[...] = self._sum_rows(g * xhat)  # dL/dw = sum of g * xhat
         if not input_grad:
             return None
-        dnorm = grad_out * self.weight  # dL/dxhat
+        dnorm = g * self.weight  # dL/dxhat
         # xhat = (x - mu) * rstd, with mu and rstd functions of the whole vector (module docstring)
-        dx = dnorm - np.add.reduce(dnorm, axis=-1, keepdims=True) / d
+        dx = dnorm - self._mean(dnorm)
         dnorm *= xhat
-        dx -= xhat * (np.add.reduce(dnorm, axis=-1, keepdims=True) / d)
+        dx -= xhat * self._mean(dnorm)
         dx *= rstd
-        return dx
+        return dx.reshape(grad_out.shape)
 
     def output_shape(self, in_shape: tuple | None) -> tuple | None:
         if in_shape is not None and (len(in_shape) == 0 or in_shape[-1] != self.normalized_shape):
