@@ -298,3 +298,14 @@ def test_training_follows_pytorchs_adamw_clipping_and_schedule_step_for_step():
     np.testing.assert_allclose(steps, ref_steps, rtol=0, atol=1e-9)
     np.testing.assert_allclose([r["val_loss"] for r in history], ref_val, rtol=0, atol=1e-9)
     assert ref_steps[-1] < ref_steps[0]
+
+
+def test_attention_probabilities_are_causal_rows_that_sum_to_one():
+    gpt = small_gpt(False)
+    gpt.forward(np.array([[1, 2, 3, 4, 5]]))
+    maps = gpt.attention_probabilities()
+    assert len(maps) == 2
+    for p in maps:
+        assert p.shape == (1, 2, 5, 5)
+        np.testing.assert_allclose(p.sum(axis=-1), 1.0, atol=1e-12)
+        assert np.all(np.triu(p[0, 0], k=1) == 0.0)

@@ -126,8 +126,7 @@ class GPT(Layer):
         row ``i`` is how position ``i`` spreads its attention over positions ``0..i``."""
         if self._h is None:
             raise RuntimeError("attention_probabilities needs a forward pass first")
-        # MultiHeadAttention caches its softmax p for its backward (the fifth entry of _cache)
-        return [attn._cache[4] for attn in self._attention]
+        return [attn.attention_weights for attn in self._attention]
 
     def set_lengths(self, lengths) -> None:
         self.blocks.set_lengths(lengths)
