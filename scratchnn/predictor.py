@@ -95,6 +95,11 @@ class Predictor:
     def load(cls, path) -> Predictor:
         """The predictor stored in ``path``; ``ModelFileError`` for a damaged file or its metadata."""
         network, meta = load_network(path)
+        if "language_model" in meta:  # a text model has no rows to answer: data.text reads it
+            raise ValueError(
+                f"{path} is a language model: it scores a text file (evaluate --data FILE.txt) and continues "
+                "prompts (scratchnn generate), it does not label rows"
+            )
         try:
             return cls(network, meta)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -36,10 +36,12 @@ FLOORS = {
     "recipe": 1,
     "data": 1,
     "predictor": 2,
+    "language_model": 2,  # a trained character model with its vocabulary: generate, score, save
     "serialization": 2,
     "plots": 2,
     "tuning": 2,
     "hyperparameter_tuning": 2,
+    "export": 3,  # ONNX and PyTorch: a network or a predictor taken elsewhere; the CLI's export command
     "cli": 3,
     "sklearn": 3,
     "playground": 3,

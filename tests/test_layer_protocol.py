@@ -58,6 +58,7 @@ EXAMPLES = {
     "LayerNorm": ({"normalized_shape": 4, "eps": 1e-6, "bias": False}, (5, 4)),
     "GELU": ({"approximate": "tanh"}, (5, 4)),
     "MultiHeadAttention": ({"embed_dim": 4, "num_heads": 2, "causal": True, "dropout": 0.1}, (5, 4)),
+    "GPT": ({"vocab_size": 7, "block_size": 6, "n_layer": 2, "n_head": 2, "n_embd": 4, "bias": True}, (5,)),
     "Sequential": (
         {
             "layers": [
@@ -90,7 +91,10 @@ EXAMPLES = {
 }
 
 # layers whose input is not real numbers: kind -> a batch of three samples of their per-sample shape
-INPUTS = {"Embedding": lambda shape: np.random.default_rng(0).integers(0, 7, (3, *shape))}
+INPUTS = {
+    "Embedding": lambda shape: np.random.default_rng(0).integers(0, 7, (3, *shape)),
+    "GPT": lambda shape: np.random.default_rng(0).integers(0, 7, (3, *shape)),
+}
 
 
 def test_every_layer_kind_has_an_example():

@@ -4,6 +4,7 @@
     scratchnn tune     --data SOURCE --out DIR [--grid SPEC] [--jobs N] [--resume]
     scratchnn evaluate --model DIR/model.npz --data SOURCE [--all-rows]
     scratchnn predict  --model DIR/model.npz --input FILE.csv [--output FILE.csv] [--proba]
+    scratchnn generate --model DIR/model.npz --prompt TEXT [--tokens N] [--temperature T] [--top-k K]
     scratchnn playground [--port N] [--host ADDRESS] [--model FILE]
     scratchnn export   --model DIR/model.npz --format onnx --out FILE.onnx
 
@@ -41,6 +42,7 @@ COMMANDS = {
     "tune": "scratchnn.cli.tune",
     "evaluate": "scratchnn.cli.evaluate",
     "predict": "scratchnn.cli.predict",
+    "generate": "scratchnn.cli.generate",
     "playground": "scratchnn.cli.playground",
     "export": "scratchnn.cli.export",
 }

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 
 from .. import data, metrics
+from ..data.text import is_text_source
 from ..losses import TASKS
-from . import common, options, outputs, regression
+from . import common, options, outputs, regression, text
 from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
@@ -27,8 +28,12 @@ DIR/residuals_evaluate.png. The metrics
 are printed first; a plot that cannot be written (a read-only folder) is a
 warning, not an error.
 
-example:
+A language model (trained on a .txt file) is scored on the last 10% of the
+text SOURCE: validation loss, perplexity and bits per character.
+
+examples:
   scratchnn evaluate --model runs/digits/model.npz --data digits
+  scratchnn evaluate --model runs/gpt/model.npz --data corpus.txt
 """
 
 
@@ -92,6 +97,8 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
 def run(args) -> int:
     from sklearn.metrics import confusion_matrix
 
+    if is_text_source(args.data):  # a language model on the validation part of a text
+        return text.evaluate(args)
     model = common.load_predictor(args.model)
     if model.numeric:
         return regression.evaluate(args, model, _rows_to_score)

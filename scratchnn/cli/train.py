@@ -7,12 +7,13 @@ import sys
 
 import numpy as np
 
+from ..data.text import is_text_source
 from ..losses import TASKS
 from ..predictor import Predictor
 from ..recipe.config import TrainingConfig
 from ..recipe.train import build, fit
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
-from . import common, options, outputs, regression, tables
+from . import common, options, outputs, regression, tables, text
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -31,6 +32,13 @@ DIR/residuals.png replace the image plots. Text columns are one-hot encoded and
 --impute fills empty cells; train says what it did to each column.
 Ctrl-C saves the best model so far (the epoch with the lowest validation loss,
 or the current weights without a validation split) and exits with status 130.
+A SOURCE ending in .txt is text: train fits a character-level language model
+(--layers gpt, nanoGPT's baby GPT, by default; charlstm, char-rnn's 2x128
+LSTM) on its first 90% for --iters steps (or --epochs passes), with nanoGPT's
+AdamW, clipping and warm-up-then-cosine schedule unless told otherwise, and
+writes DIR/model.npz (with the vocabulary), DIR/history.json,
+DIR/learning_curves.png and, for a GPT, DIR/attention.png; Ctrl-C keeps the
+current weights, which generate text as they are.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
 files go once the new run has finished, and after Ctrl-C only those the new run
 saved are replaced; files scratchnn did not write stay).
@@ -41,6 +49,7 @@ examples:
   scratchnn train --data houses.csv --target price --impute median --out runs/houses
   scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-gap-dense --optimizer adamw --out runs/c
   scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
+  scratchnn train --data corpus.txt --layers gpt --iters 2000 --out runs/gpt
 """
 
 
@@ -53,6 +62,7 @@ def add_arguments(parser) -> None:
     options.add_table(parser)
     options.add_split(parser)
     options.add_training(parser.add_argument_group("network and training"))
+    text.add_arguments(parser.add_argument_group("a language model on a text file (SOURCE ending in .txt)"))
     options.add_force(parser, "the earlier run in DIR")
     options.add_common(parser)
 
@@ -66,6 +76,8 @@ def check_patience(args, config: TrainingConfig) -> None:
 
 
 def run(args) -> int:
+    if is_text_source(args.data):
+        return text.train(args)
     config = common.config_from_args(args)
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)

@@ -20,6 +20,7 @@ The modules, in the order they are taught:
   variable lengths), and RNN;
 * ``gated_recurrent``: LSTM, GRU;
 * ``sequence``: LastStep, MeanOverTime (a sequence pooled to a vector).
+* ``gpt``: GPT, a character-level Transformer wired from the layers above (its head tied to its embedding).
 
 ``forward`` caches exactly what ``backward`` needs (Dense its input, ReLU its
 mask, Sigmoid and Tanh their output, Dropout its mask) and nothing else.
@@ -41,6 +42,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding, PositionalEmbedding
 from .gated_recurrent import GRU, LSTM
+from .gpt import GPT
 from .layernorm import LayerNorm
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -51,6 +53,7 @@ from .shape import Flatten, Reshape
 __all__ = [
     "ACTIVATIONS",
     "GELU",
+    "GPT",
     "GRU",
     "LAYERS",
     "LSTM",
@@ -122,5 +125,6 @@ LAYERS.update(
         GRU,
         LastStep,
         MeanOverTime,
+        GPT,
     )
 )

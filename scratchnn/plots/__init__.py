@@ -3,7 +3,8 @@
 * ``training``: learning curves per epoch, and the tuning heatmap of a grid search;
 * ``classification``: the confusion matrix, and the images a classifier got wrong;
 * ``images``: what a network sees, the first layer's weights, a CNN's filters and feature maps;
-* ``regression``: predicted against actual values, and the residuals.
+* ``regression``: predicted against actual values, and the residuals;
+* ``text``: a language model's learning curves by step, and what each attention head looks at.
 """
 
 from .classification import confusion_matrix, misclassified_grid

@@ -17,6 +17,10 @@ from .spec import parse_layers
 
 __all__ = ["Setting"]
 
+#: Whole networks named by one word where a layer spec is taken: the language models of
+#: ``scratchnn.language_model.PRESETS`` (nanoGPT's baby GPT, char-rnn's 2x128 LSTM).
+NAMED_NETWORKS = ("gpt", "charlstm")
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -57,7 +61,8 @@ class Setting:
         if self.kind == "units":
             _check_units(value, self.name)
         elif self.kind == "layers":
-            parse_layers(value)  # ValueError naming the token that is wrong
+            if value not in NAMED_NETWORKS:
+                parse_layers(value)  # ValueError naming the token that is wrong
         elif self.kind is bool:
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{self.name} must be True or False, got {value!r}")
