@@ -17,6 +17,7 @@ import pytest
 from scratchnn.export import ONNX_LAYERS, OPSET, TORCH_LAYERS, UnsupportedLayerError, to_onnx
 from scratchnn.layers import (
     GELU,
+    GPT,
     GRU,
     LAYERS,
     LSTM,
@@ -413,6 +414,8 @@ SEQUENCE_MODELS = [
     "GRU-seq",
     "GRU-last",
     "transformer",
+    "GPT",
+    "GPT-dropout-nobias",
 ]
 
 
@@ -431,14 +434,40 @@ def transformer_layers(dtype, rng) -> list:
     ]
 
 
+#: a tiny GPT: T up to block_size = 12, two blocks of two heads
+GPT_BLOCK_SIZE = 12
+
+
+def tiny_gpt(kind: str, dtype, rng) -> GPT:
+    """``GPT`` (biases everywhere) or ``GPT-dropout-nobias`` (nanoGPT's training setting: dropout in
+    every branch, no LayerNorm or attention biases), over VOCAB ids."""
+    plain = kind == "GPT"
+    return GPT(
+        VOCAB,
+        GPT_BLOCK_SIZE,
+        n_layer=2,
+        n_head=2,
+        n_embd=8,
+        dropout=0.0 if plain else 0.1,
+        bias=plain,
+        seed=rng,
+        dtype=dtype,
+    )
+
+
 def sequence_model(kind: str, dtype, rng) -> NeuralNetwork:
-    layers = transformer_layers(dtype, rng) if kind == "transformer" else _sequence_layers(kind, dtype, rng)
+    if kind == "transformer":
+        layers = transformer_layers(dtype, rng)
+    elif kind.startswith("GPT"):
+        layers = [tiny_gpt(kind, dtype, rng)]
+    else:
+        layers = _sequence_layers(kind, dtype, rng)
     return randomised(NeuralNetwork(layers, SoftmaxCrossEntropy()), rng)
 
 
 def sequence_input(kind: str, dtype, rng, n: int = N_ROWS, steps: int = STEPS) -> np.ndarray:
     """``(n, steps)`` int64 ids for an Embedding-first model, else ``(n, steps, WIDTH)`` floats."""
-    if kind in ("Embedding", "transformer"):
+    if kind in ("Embedding", "transformer") or kind.startswith("GPT"):
         return rng.integers(0, VOCAB, (n, steps)).astype(np.int64)
     scale = 3.0 if kind.startswith("GELU") else 1.0
     return (scale * rng.standard_normal((n, steps, WIDTH))).astype(dtype)
@@ -469,7 +498,7 @@ def test_each_sequence_layer_runs_in_onnx_runtime_as_in_scratchnn(tmp_path, kind
     network = sequence_model(kind, dtype, rng)
     proto = to_onnx(network, tmp_path / "seq.onnx")
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    ids = kind in ("Embedding", "transformer")
+    ids = kind in ("Embedding", "transformer") or kind.startswith("GPT")
     assert dims == (["N", "T"] if ids else ["N", "T", WIDTH])
     x = sequence_input(kind, dtype, rng)
     assert_sequence_model_matches(network, tmp_path / "seq.onnx", dtype, x)
@@ -532,3 +561,39 @@ def test_variable_lengths_are_refused_at_export_naming_the_layer(tmp_path):
     assert not (tmp_path / "never.onnx").exists()
     with pytest.raises(UnsupportedLayerError, match="no layer of this network reads sequence lengths"):
         to_onnx(mlp("relu", np.float32, rng), lengths=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_gpt_runs_in_onnx_runtime_as_in_scratchnn_for_any_n_and_t_up_to_block_size(tmp_path, dtype):
+    rng = np.random.default_rng(17)
+    network = sequence_model("GPT", dtype, rng)
+    to_onnx(network, tmp_path / "gpt.onnx")
+    diffs = []
+    for n, steps in ((N_ROWS, GPT_BLOCK_SIZE), (1, 1), (64, 5), (3, GPT_BLOCK_SIZE)):
+        x = sequence_input("GPT", dtype, rng, n=n, steps=steps)
+        diffs.append(assert_sequence_model_matches(network, tmp_path / "gpt.onnx", dtype, x))
+    (proba,) = session(tmp_path / "gpt.onnx").run(["probabilities"], {"features": x})
+    assert proba.shape == (3, GPT_BLOCK_SIZE, VOCAB)
+    assert max(diffs) <= TOLERANCE[dtype]
+
+
+def test_gpt_graph_holds_the_tied_weight_once_for_the_embedding_and_the_head():
+    """The head is ``MatMul`` by the transposed token embedding: one initializer read by both."""
+    rng = np.random.default_rng(18)
+    network = sequence_model("GPT", np.float64, rng)
+    graph = to_onnx(network).graph
+    wte = network.layers[0].wte.weight
+    tied = [i.name for i in graph.initializer if i.dims == list(wte.shape)]
+    assert tied == ["0.wte.weight"]
+    readers = sorted(n.op_type for n in graph.node if tied[0] in n.input)
+    assert readers == ["Gather", "Transpose"]
+    transposed = next(n.output[0] for n in graph.node if n.op_type == "Transpose" and tied[0] in n.input)
+    head = [n for n in graph.node if transposed in n.input]
+    assert [n.op_type for n in head] == ["MatMul"]
+
+
+def test_gpt_with_variable_lengths_is_refused_naming_its_first_attention(tmp_path):
+    network = sequence_model("GPT", np.float32, np.random.default_rng(19))
+    with pytest.raises(UnsupportedLayerError, match=r"^cannot export layer 0\.blocks\.0\.block\.1 "):
+        to_onnx(network, tmp_path / "never.onnx", lengths=True)
+    assert not (tmp_path / "never.onnx").exists()

@@ -184,3 +184,30 @@ def test_sequence_modules_are_torch_s_own_inside():
         from_torch(
             torch.nn.Sequential(type(module[5])(torch.nn.LSTM(3, 3, num_layers=2, batch_first=True), True))
         )
+
+
+@pytest.mark.parametrize("kind", ["GPT", "GPT-dropout-nobias"])
+def test_gpt_to_torch_ties_its_head_to_its_embedding_as_nanogpt(kind):
+    """One Parameter for both, listed once and first: ``named_parameters()`` is ``GPT.params``."""
+    rng = np.random.default_rng(8)
+    network = sequence_model(kind, np.float64, rng)
+    gpt = to_torch(network)[0]
+    assert gpt.lm_head.weight is gpt.wte.weight
+    params = list(gpt.parameters())
+    assert len(params) == len(network.parameters())
+    assert params[0] is gpt.wte.weight
+    # (the same arrays in the same order; Dense's weight is nn.Linear's transposed)
+    assert [p.numel() for p in params] == [p.size for p in network.parameters()]
+    with torch.no_grad():  # writing the embedding writes the head: they are one tensor
+        gpt.wte.weight[0, 0] = 123.0
+    assert gpt.lm_head.weight[0, 0].item() == 123.0
+
+
+def test_from_torch_refuses_a_gpt_whose_head_is_not_tied():
+    rng = np.random.default_rng(9)
+    gpt = to_torch(sequence_model("GPT", np.float64, rng))
+    gpt[0].lm_head.weight = torch.nn.Parameter(gpt[0].wte.weight.detach().clone())
+    with pytest.raises(
+        ValueError, match=r"^cannot import module 0 \(GPT\) from PyTorch: the head must be tied"
+    ):
+        from_torch(gpt)

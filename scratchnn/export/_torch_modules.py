@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "GPT",
     "GlobalAvgPool2d",
     "LastStep",
     "MeanOverTime",
@@ -103,3 +104,29 @@ class MeanOverTime(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=1)
+
+
+class GPT(nn.Module):
+    """scratchnn's ``GPT`` as nanoGPT's: ids ``(N, T)`` to logits ``(N, T, V)``, the head tied to ``wte``.
+
+    ``logits = lm_head(ln_f(blocks(drop(wte(ids) + wpe))))`` with ``lm_head.weight`` the very
+    Parameter ``wte.weight`` (nanoGPT's ``self.transformer.wte.weight = self.lm_head.weight``), so
+    ``named_parameters()`` lists it once, first, as scratchnn's ``GPT.params``. ``blocks`` is the
+    ``nn.Sequential`` of ``Residual`` blocks that ``to_torch`` makes of scratchnn's.
+    """
+
+    def __init__(
+        self, wte: nn.Embedding, wpe: PositionalEmbedding, blocks: nn.Sequential, ln_f: nn.LayerNorm, dropout
+    ) -> None:
+        super().__init__()
+        self.wte = wte
+        self.wpe = wpe
+        self.drop = nn.Dropout(dropout)
+        self.blocks = blocks
+        self.ln_f = ln_f
+        vocab_size, n_embd = wte.weight.shape
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False, dtype=wte.weight.dtype)
+        self.lm_head.weight = self.wte.weight  # tied: one Parameter, two uses
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.ln_f(self.blocks(self.drop(self.wpe(self.wte(ids))))))

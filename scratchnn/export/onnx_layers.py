@@ -58,6 +58,7 @@ class Graph:
         #: per-sample shape of each tensor that a layer produced or took (``None``: unknown)
         self.shape_of: dict[str, tuple | None] = {}
         self._used: set[str] = set()
+        self._weights: dict[int, tuple[np.ndarray, str]] = {}  # id(array) -> (array, initializer)
 
     def fresh(self, hint: str) -> str:
         """``hint``, or ``hint_2``, ``hint_3``...: a name not used yet in the graph."""
@@ -79,6 +80,16 @@ class Graph:
             array = array.astype(self.dtype)
         name = self.fresh(hint)
         self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))  # 0-d stays 0-d
+        return name
+
+    def weight(self, hint: str, array: np.ndarray) -> str:
+        """The initializer holding a layer's own ``array``, written once however many nodes read it:
+        a tied weight (GPT's token embedding, also its head) is one initializer in the graph."""
+        known = self._weights.get(id(array))
+        if known is not None and known[0] is array:
+            return known[1]
+        name = self.const(hint, array)
+        self._weights[id(array)] = (array, name)  # the array kept alive: its id is not reused
         return name
 
     def op(self, op_type: str, inputs: list[str], hint: str, *, domain: str = "", **attrs) -> str:
@@ -303,7 +314,7 @@ def _mean_over(g: Graph, x: str, axis: int, hint: str, keepdims: int) -> str:
 
 def _embedding(layer, g: Graph, x: str, path: str) -> str:
     # y[n, t] = W[ids[n, t]]: the rows of W gathered by the int64 ids (N, T) -> (N, T, D)
-    return g.op("Gather", [g.const(f"{path}.weight", layer.weight), x], f"{path}.gather", axis=0)
+    return g.op("Gather", [g.weight(f"{path}.weight", layer.weight), x], f"{path}.gather", axis=0)
 
 
 def _positional_embedding(layer, g: Graph, x: str, path: str) -> str:
@@ -441,6 +452,18 @@ def _attention(layer, g: Graph, x: str, path: str) -> str:
     if not layer.bias:
         return y
     return g.op("Add", [y, g.const(f"{path}.out_proj_bias", layer.out_proj_bias)], f"{path}.out")
+
+
+def _gpt(layer, g: Graph, x: str, path: str) -> str:
+    # h = ln_f(blocks(wte(ids) + wpe)), each child by its own entry (Dropout: nothing at inference)
+    h = add_layer(layer.wte, g, x, f"{path}.wte")
+    h = add_layer(layer.wpe, g, h, f"{path}.wpe")
+    h = add_layer(layer.blocks, g, h, f"{path}.blocks")
+    h = add_layer(layer.ln_f, g, h, f"{path}.ln_f")
+    # logits = h @ W.T, the head tied to the token embedding: the same initializer as wte's Gather
+    w = g.weight(f"{path}.wte.weight", layer.wte.weight)
+    wt = g.op("Transpose", [w], f"{path}.head_weight", perm=[1, 0])
+    return g.op("MatMul", [h, wt], f"{path}.logits")
 
 
 #: torch's gate blocks (RNN: one; LSTM: i, f, g, o; GRU: r, z, n) in the order the ONNX operator
@@ -603,4 +626,5 @@ ONNX_LAYERS = {
     "GRU": _recurrent,
     "LastStep": _last_step,
     "MeanOverTime": _mean_over_time,
+    "GPT": _gpt,
 }

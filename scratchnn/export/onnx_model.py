@@ -7,7 +7,7 @@ The graph, in order:
    table's order), in the graph's float type; and, when the table had text
    columns, ``text (N, T)``, those columns as strings. ``N`` is dynamic.
    A sequence model takes ``features (N, T, F)`` floats, or ``(N, T)`` int64
-   token ids when it starts with an ``Embedding``, ``N`` and ``T`` dynamic,
+   token ids when it starts with an ``Embedding`` (or is a ``GPT``), ``N`` and ``T`` dynamic,
    every sequence full length (no lengths input; see ``to_onnx``'s ``lengths``).
 2. **preprocessing**, in float64 as scratchnn computes it: empty cells (NaN)
    filled with the training fill values (``IsNaN``, ``Where``); each text
@@ -144,6 +144,8 @@ def _refuse_lengths(network) -> None:
             pending[:0] = [(f"{path}.{i}", child) for i, child in enumerate(layer.layers)]
         elif kind == "Residual":
             pending.insert(0, (f"{path}.block", layer.block))
+        elif kind == "GPT":
+            pending.insert(0, (f"{path}.blocks", layer.blocks))
     raise UnsupportedLayerError("lengths=True: no layer of this network reads sequence lengths")
 
 
@@ -243,7 +245,7 @@ def sequence_input(network) -> tuple[bool, int | str] | None:
         elif kind in _KEEP_SHAPE:
             if kind == "LayerNorm":
                 width = layer.normalized_shape
-        elif kind == "Embedding":
+        elif kind in ("Embedding", "GPT"):
             return True, "T"
         elif kind in _SEQUENCE_WIDTH:
             return False, getattr(layer, _SEQUENCE_WIDTH[kind])

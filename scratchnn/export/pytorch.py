@@ -18,6 +18,7 @@ import numpy as np
 
 from ..layers import (
     GELU,
+    GPT,
     GRU,
     LSTM,
     RNN,
@@ -368,6 +369,47 @@ def _from_recurrent(cls):
     return convert
 
 
+def _to_gpt(layer, path):
+    from ._torch_modules import GPT as TorchGPT
+
+    return TorchGPT(
+        _to_embedding(layer.wte, f"{path}.wte"),
+        _to_positional(layer.wpe, f"{path}.wpe"),
+        _to_sequential(layer.blocks, f"{path}.blocks"),
+        _to_layer_norm(layer.ln_f, f"{path}.ln_f"),
+        layer.dropout,
+    )
+
+
+def _from_gpt(m, path):
+    if m.lm_head.weight is not m.wte.weight or m.lm_head.bias is not None:
+        raise _refuse(m, path, "the head must be tied to the token embedding (lm_head.weight is wte.weight)")
+    names = ("wte", "wpe", "blocks", "ln_f")
+    children = {name: _from_module(getattr(m, name), f"{path}.{name}") for name in names}
+    vocab_size, n_embd = m.wte.weight.shape
+    heads = (a.attn.num_heads for a in m.blocks.modules() if type(a).__name__ == "SelfAttention")
+    layer = GPT(
+        vocab_size,
+        m.wpe.weight.shape[0],
+        n_layer=max(1, len(m.blocks) // 2),
+        n_head=next(heads, 1),
+        n_embd=n_embd,
+        dropout=float(m.drop.p),
+        bias=m.ln_f.bias is not None,
+        seed=0,
+        dtype=_numpy_dtype(m, path),
+    )
+    # each child as the GPT of this shape builds it (blocks, eps, dropout, biases...), or refused;
+    # then its arrays, read by its own mapping (Dense's transposed), copied into the GPT's in place
+    for name, child in children.items():
+        own = getattr(layer, name)
+        if (type(child), child.get_config()) != (type(own), own.get_config()):
+            raise _refuse(m, path, f"its {name} is not that of scratchnn's GPT of the same shape")
+        for a, b in zip(own.params, child.params):
+            a[...] = b
+    return layer
+
+
 def _module(name: str):
     """A module of ``_torch_modules`` that takes no arguments."""
 
@@ -421,6 +463,7 @@ TORCH_LAYERS = {
     "GRU": ("RecurrentGRU", _to_recurrent, _from_recurrent(GRU)),
     "LastStep": ("LastStep", _module("LastStep"), lambda m, path: LastStep()),
     "MeanOverTime": ("MeanOverTime", _module("MeanOverTime"), lambda m, path: MeanOverTime()),
+    "GPT": ("GPT", _to_gpt, _from_gpt),
 }
 
 #: PyTorch module type -> PyTorch -> scratchnn (``TORCH_LAYERS`` read backwards).
