@@ -203,8 +203,12 @@ def test_gpt_to_torch_ties_its_head_to_its_embedding_as_nanogpt(kind):
     assert gpt.lm_head.weight[0, 0].item() == 123.0
 
 
-def test_from_torch_refuses_a_gpt_whose_head_is_not_tied():
+def test_from_torch_refuses_a_gpt_whose_head_is_not_tied_or_whose_blocks_are_not_gpt_s():
     rng = np.random.default_rng(9)
+    gpt = to_torch(sequence_model("GPT", np.float64, rng))
+    del gpt[0].blocks[3]  # the last block's MLP
+    with pytest.raises(ValueError, match=r"^cannot import module 0 \(GPT\) from PyTorch: its child 'blocks'"):
+        from_torch(gpt)
     gpt = to_torch(sequence_model("GPT", np.float64, rng))
     gpt[0].lm_head.weight = torch.nn.Parameter(gpt[0].wte.weight.detach().clone())
     with pytest.raises(

@@ -27,6 +27,10 @@ g, o -> i, o, f, c; GRU r, z, n -> z, r, h with ``linear_before_reset=1``);
 ONNX Runtime runs those (and ``Erf``) in float32 only, so a float64 graph writes
 the loop as a ``Scan`` of the layer's step and the exact GELU's ``erf`` as Cody's
 rational approximation, both in the arithmetic scratchnn uses.
+
+GPT is its children's entries in order, then its head tied to the token
+embedding: ``MatMul`` by the ``Transpose`` of the very initializer the
+embedding's ``Gather`` reads (``Graph.weight``), so the weight is stored once.
 """
 
 from __future__ import annotations

@@ -404,7 +404,7 @@ def _from_gpt(m, path):
     for name, child in children.items():
         own = getattr(layer, name)
         if (type(child), child.get_config()) != (type(own), own.get_config()):
-            raise _refuse(m, path, f"its {name} is not that of scratchnn's GPT of the same shape")
+            raise _refuse(m, path, f"its child {name!r} is not as scratchnn's GPT of this shape builds it")
         for a, b in zip(own.params, child.params):
             a[...] = b
     return layer
@@ -495,7 +495,8 @@ def to_torch(network):
 
     A network becomes an ``nn.Sequential`` of its layers' PyTorch modules
     (``TORCH_LAYERS``), ``Residual`` a small module computing ``x + block(x)``,
-    in evaluation mode and in the network's dtype. The module's outputs are the
+    in evaluation mode and in the network's dtype; a ``GPT`` a module shaped as nanoGPT's, its
+    ``lm_head.weight`` the very Parameter ``wte.weight``. The module's outputs are the
     network's outputs (logits for a classifier: apply ``softmax`` yourself).
     Raises ``ValueError`` naming the first layer with no PyTorch mapping.
     """
