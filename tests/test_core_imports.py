@@ -141,6 +141,6 @@ def test_core_modules_import_only_numpy_the_standard_library_and_scratchnn():
 
 
 def test_the_import_scan_sees_a_lazy_third_party_import():
-    """The scan is only worth something if it finds one: data/splits.py imports scikit-learn lazily."""
+    """The scan is worth something only if it finds one: data/splits.py imports scikit-learn lazily."""
     names = [name for name, level in imported_modules(PACKAGE / "data" / "splits.py") if level == 0]
     assert any(name.startswith("sklearn") for name in names)
