@@ -28,13 +28,17 @@ import math
 import numpy as np
 
 from ._configurable import Configurable
-from .validation import check_float_in_range, check_positive_float
+from .validation import check_float_in_range, check_positive_float, check_positive_int
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]
+__all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]
 
 
 class Optimizer(Configurable):
     """Base class: holds the learning rate, the weight decay and per-parameter state."""
+
+    #: True for an optimizer whose ``step(params, grads, closure)`` re-evaluates the loss over the
+    #: whole training set itself (L-BFGS): the trainer then runs one step per epoch
+    full_batch = False
 
     def __init__(self, learning_rate: float, weight_decay: float = 0.0) -> None:
         self.learning_rate = check_positive_float(learning_rate, "learning_rate")
@@ -213,8 +217,321 @@ class AdamW(Adam):
         super().__init__(learning_rate, weight_decay=weight_decay, **adam)  # only the default differs
 
 
+def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
+    """The minimiser of the cubic through ``(x1, f1)`` and ``(x2, f2)`` with slopes ``g1``, ``g2``.
+
+    The cubic that matches two values and two slopes has its minimum at::
+
+        d1 = g1 + g2 - 3 (f1 - f2) / (x1 - x2)
+        d2 = sqrt(d1**2 - g1 g2)
+        x  = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)      (x2 the farther point)
+
+    clipped to ``bounds`` (default: the interval between the points). When
+    ``d1**2 < g1 g2`` the cubic has no minimum and the midpoint of the bounds is
+    taken. As torch's ``_cubic_interpolate`` (from minFunc's ``polyinterp``).
+    """
+    if bounds is not None:
+        low, high = bounds
+    else:
+        low, high = (x1, x2) if x1 <= x2 else (x2, x1)
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    d2_square = d1**2 - g1 * g2
+    if d2_square < 0:
+        return (low + high) / 2.0
+    d2 = math.sqrt(d2_square)
+    if x1 <= x2:
+        min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(min_pos, low), high)
+
+
+def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
+    """A step ``t`` along ``d`` that meets the strong Wolfe conditions; ``(f, g, t, evaluations)``.
+
+    ``evaluate(t)`` returns the loss and the flat gradient at ``x + t d``; ``f``,
+    ``g`` and ``gtd = g . d`` are at ``t = 0``. The conditions::
+
+        f(x + t d) <= f + c1 t gtd             (sufficient decrease, Armijo)
+        |g(x + t d) . d| <= -c2 gtd            (curvature: the slope has flattened)
+
+    First *bracketing*: grow ``t`` (cubic extrapolation within ``[t + 0.01 (t -
+    t_prev), 10 t]``) until a point meets both, or an interval is known to hold
+    one (the decrease failed, the loss rose, or the slope turned positive).
+    Then *zoom*: shrink the bracket by cubic interpolation between its ends,
+    stepping 10% in from an end when the interpolant sits too close to it, until
+    the conditions hold, the bracket is shorter than ``tolerance_change`` (times
+    ``max |d|``) or ``max_ls`` evaluations are spent. Returns the lowest point
+    found. Line for line torch's ``_strong_wolfe`` (from minFunc's ``WolfeLineSearch``).
+    """
+    d_norm = float(np.max(np.abs(d)))
+    f_new, g_new = evaluate(t)
+    evals = 1
+    gtd_new = float(g_new @ d)
+    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:  # bracketing
+        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
+            bracket, bracket_f, bracket_g = [t_prev, t], [f_prev, f_new], [g_prev, g_new]
+            bracket_gtd = [gtd_prev, gtd_new]
+            break
+        if abs(gtd_new) <= -c2 * gtd:
+            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
+            done = True
+            break
+        if gtd_new >= 0:
+            bracket, bracket_f, bracket_g = [t_prev, t], [f_prev, f_new], [g_prev, g_new]
+            bracket_gtd = [gtd_prev, gtd_new]
+            break
+        t_next = _cubic_interpolate(
+            t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(t + 0.01 * (t - t_prev), t * 10)
+        )
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
+        t = t_next
+        f_new, g_new = evaluate(t)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
+
+    insufficient_progress = False
+    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    while not done and ls_iter < max_ls:  # zoom
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_interpolate(
+            bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1]
+        )
+        # An interpolant within 10% of an end makes little progress: the second time in a
+        # row (or if it lies on or past an end), step 10% in from the nearer end instead.
+        lo_t, hi_t = min(bracket), max(bracket)
+        eps = 0.1 * (hi_t - lo_t)
+        if min(hi_t - t, t - lo_t) < eps:
+            if insufficient_progress or t >= hi_t or t <= lo_t:
+                t = hi_t - eps if abs(t - hi_t) < abs(t - lo_t) else lo_t + eps
+                insufficient_progress = False
+            else:
+                insufficient_progress = True
+        else:
+            insufficient_progress = False
+        f_new, g_new = evaluate(t)
+        evals += 1
+        gtd_new = float(g_new @ d)
+        ls_iter += 1
+        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
+            # no sufficient decrease, or not below the low end: t becomes the high end
+            bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = t, f_new, g_new, gtd_new
+            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
+        else:
+            if abs(gtd_new) <= -c2 * gtd:
+                done = True  # both conditions hold
+            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+                # the slope at t points back past the low end: the old low becomes the high end
+                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
+                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
+            bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low] = t, f_new, g_new, gtd_new
+    return bracket_f[low], bracket_g[low], bracket[low], evals
+
+
+class LBFGS(Optimizer):
+    """L-BFGS with a strong-Wolfe line search, full batch, exactly as
+    ``torch.optim.LBFGS(line_search_fn="strong_wolfe")``.
+
+    Unlike the mini-batch optimizers, one ``step(params, grads, closure)`` may
+    evaluate the loss many times: ``closure()`` runs forward and backward on
+    the *whole* training set at the current ``params``, writes ``grads`` and
+    returns the loss. The trainer calls it once per epoch (``full_batch``).
+
+    All parameters are treated as one flat vector ``x`` with gradient ``g``.
+    A step runs up to ``max_iter`` iterations, each:
+
+    1. **Direction** ``d = -H g``, where ``H`` approximates the inverse Hessian
+       from the last ``history_size`` pairs ``s_i = x_{i+1} - x_i`` and ``y_i =
+       g_{i+1} - g_i`` (a pair is kept only if ``y . s > 1e-10``, which keeps
+       ``H`` positive definite). The **two-loop recursion** applies ``H``
+       without forming it::
+
+           q = -g
+           for i = newest .. oldest:  a_i = rho_i s_i . q;  q -= a_i y_i      rho_i = 1 / (y_i . s_i)
+           r = gamma q                                     gamma = y . s / y . y (newest pair)
+           for i = oldest .. newest:  b_i = rho_i y_i . r;  r += (a_i - b_i) s_i
+           d = r
+
+       The very first iteration has no pairs: ``d = -g``, and its trial step is
+       ``min(1, 1 / sum|g|) * lr`` so that it cannot be huge; later ones try ``lr``.
+    2. **Step length** ``t`` by the strong-Wolfe line search (``_strong_wolfe``:
+       bracketing, then zoom by cubic interpolation, ``_cubic_interpolate``), with
+       ``c1 = 1e-4`` and ``c2 = 0.9``; then ``x += t d``.
+
+    It stops after ``max_iter`` iterations or ``max_eval`` evaluations (default
+    ``max_iter * 5 // 4``), when ``max|g| <= tolerance_grad``, when ``g . d >
+    -tolerance_change`` (no descent left), or when the step ``max|t d|`` or the
+    change of the loss falls below ``tolerance_change``. The history carries
+    over to the next ``step``, as torch's state does.
+
+    ``max_fun`` (None: no limit) bounds the evaluations over all steps
+    (scikit-learn's ``max_fun``): a step's budget is ``min(max_eval, max_fun -
+    evaluations so far)``, and once it is spent ``step`` evaluates the loss once
+    more and moves nothing (``exhausted`` is then True). ``weight_decay`` adds
+    ``wd/2 ||x||^2`` to the loss and ``wd x`` to the gradient, so the line
+    search sees the objective whose gradient it follows (torch's has none;
+    with the default 0 the steps are torch's).
+    """
+
+    full_batch = True  # step(params, grads, closure): the loss over the whole training set
+
+    def __init__(
+        self,
+        learning_rate: float = 1.0,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        weight_decay: float = 0.0,
+        max_fun: int | None = None,
+    ) -> None:
+        super().__init__(learning_rate, weight_decay)
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.max_eval = max_iter * 5 // 4 if max_eval is None else check_positive_int(max_eval, "max_eval")
+        self.tolerance_grad = check_float_in_range(tolerance_grad, "tolerance_grad", 0.0, math.inf)
+        self.tolerance_change = check_float_in_range(tolerance_change, "tolerance_change", 0.0, math.inf)
+        self.history_size = check_positive_int(history_size, "history_size")
+        self.max_fun = None if max_fun is None else check_positive_int(max_fun, "max_fun")
+        self.func_evals = 0  # loss evaluations over all steps
+        self.n_iter = 0  # iterations over all steps
+        self.old_dirs: list[np.ndarray] = []  # y_i = g_{i+1} - g_i, oldest first
+        self.old_stps: list[np.ndarray] = []  # s_i = x_{i+1} - x_i
+        self.ro: list[float] = []  # rho_i = 1 / (y_i . s_i)
+        self.h_diag = 1.0  # gamma, the scale of the initial inverse Hessian
+        self.d: np.ndarray | None = None  # last direction
+        self.t = 0.0  # last step length along d
+        self.prev_flat_grad: np.ndarray | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True once ``max_fun`` evaluations have been spent."""
+        return self.max_fun is not None and self.func_evals >= self.max_fun
+
+    def _loss_and_grad(self, params, grads, closure) -> tuple[float, np.ndarray]:
+        """``closure()`` at the current ``params``, with the L2 term; the gradient flattened."""
+        loss = float(closure())
+        flat = np.concatenate([g.ravel() for g in grads])
+        if self.weight_decay:
+            flat_p = np.concatenate([p.ravel() for p in params])
+            loss += 0.5 * self.weight_decay * float(flat_p @ flat_p)
+            flat += self.weight_decay * flat_p
+        return loss, flat
+
+    @staticmethod
+    def _add(params, t: float, d: np.ndarray) -> None:
+        """``x += t d`` on the parameter arrays, ``d`` flat in their order."""
+        offset = 0
+        for p in params:
+            p += t * d[offset : offset + p.size].reshape(p.shape)
+            offset += p.size
+
+    def _direction(self, flat_grad: np.ndarray, d: np.ndarray, t: float) -> np.ndarray:
+        """``-H g`` by the two-loop recursion, after storing the newest pair ``(s = t d, y)``."""
+        y = flat_grad - self.prev_flat_grad
+        s = d * t
+        ys = float(y @ s)
+        if ys > 1e-10:  # curvature condition: keeps H positive definite
+            if len(self.old_dirs) == self.history_size:
+                del self.old_dirs[0], self.old_stps[0], self.ro[0]
+            self.old_dirs.append(y)
+            self.old_stps.append(s)
+            self.ro.append(1.0 / ys)
+            self.h_diag = ys / float(y @ y)
+        al = [0.0] * len(self.old_dirs)
+        q = -flat_grad
+        for i in range(len(self.old_dirs) - 1, -1, -1):
+            al[i] = float(self.old_stps[i] @ q) * self.ro[i]
+            q -= al[i] * self.old_dirs[i]
+        r = q * self.h_diag
+        for i in range(len(self.old_dirs)):
+            be_i = float(self.old_dirs[i] @ r) * self.ro[i]
+            r += (al[i] - be_i) * self.old_stps[i]
+        return r
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray], closure=None) -> float:
+        """Up to ``max_iter`` L-BFGS iterations on ``params``; returns the loss at the start.
+
+        ``closure()`` must compute the loss over the whole training set at the
+        current ``params``, write the gradients into ``grads`` and return the loss.
+        """
+        if closure is None:
+            raise TypeError("LBFGS.step needs a closure that computes the loss and fills the gradients")
+        loss, flat_grad = self._loss_and_grad(params, grads, closure)
+        orig_loss = loss
+        current_evals = 1
+        self.func_evals += 1
+        if np.max(np.abs(flat_grad)) <= self.tolerance_grad or self.exhausted:
+            return orig_loss  # optimal already, or the evaluation budget is spent
+
+        def evaluate(t: float) -> tuple[float, np.ndarray]:
+            # the loss and gradient at x + t d, leaving x as it was
+            self._add(params, t, d)
+            result = self._loss_and_grad(params, grads, closure)
+            for p, p0 in zip(params, x_init):
+                p[...] = p0
+            return result
+
+        d, t = self.d, self.t  # the last step, which the first iteration's pair (s, y) describes
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            self.n_iter += 1
+            if self.n_iter == 1:
+                d = -flat_grad
+                self.old_dirs, self.old_stps, self.ro, self.h_diag = [], [], [], 1.0
+            else:
+                d = self._direction(flat_grad, d, t)
+            self.prev_flat_grad = flat_grad.copy()
+            prev_loss = loss
+            # the first trial step is at most lr / sum|g| long; later ones try lr
+            lr = self.learning_rate
+            t = min(1.0, 1.0 / float(np.sum(np.abs(flat_grad)))) * lr if self.n_iter == 1 else lr
+            gtd = float(flat_grad @ d)  # the slope along d
+            if gtd > -self.tolerance_change or self.exhausted:
+                break
+            # the line search evaluates at most max_ls + 1 times
+            max_ls = self.max_eval - current_evals
+            if self.max_fun is not None:
+                max_ls = min(max_ls, self.max_fun - self.func_evals - 1)
+            x_init = [p.copy() for p in params]
+            loss, flat_grad, t, ls_evals = _strong_wolfe(evaluate, t, d, loss, flat_grad, gtd, max_ls=max_ls)
+            self._add(params, t, d)
+            current_evals += ls_evals
+            self.func_evals += ls_evals
+            if n_iter == self.max_iter or current_evals >= self.max_eval or self.exhausted:
+                break
+            if np.max(np.abs(flat_grad)) <= self.tolerance_grad:
+                break  # optimal
+            if (
+                np.max(np.abs(d * t)) <= self.tolerance_change
+                or abs(loss - prev_loss) < self.tolerance_change
+            ):
+                break  # no progress
+        self.d, self.t = d, t
+        return orig_loss
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "max_iter": self.max_iter,
+            "max_eval": self.max_eval,
+            "tolerance_grad": self.tolerance_grad,
+            "tolerance_change": self.tolerance_change,
+            "history_size": self.history_size,
+            "max_fun": self.max_fun,
+        }
+
+
 # The names the settings and the command line use.
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW}
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW, "lbfgs": LBFGS}
 
 
 def make_optimizer(name: str, learning_rate: float, weight_decay: float = 0.0, **kwargs) -> Optimizer:

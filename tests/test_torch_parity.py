@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from scratchnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from scratchnn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
-from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
+from scratchnn.optimizers import LBFGS, SGD, Adam, AdamW, Momentum
 from scratchnn.schedules import CosineAnnealing, StepDecay, WarmupCosine
 from scratchnn.trainer import Trainer
 
@@ -257,6 +257,58 @@ def test_optimizer_matches_torch_when_the_learning_rate_changes_every_step(name)
     make_ours, make_torch = OPTIMIZER_PAIRS[name]
     lrs = [0.05 * (1 + math.cos(math.pi * k / 100)) / 2 + 1e-3 for k in range(100)]
     run_both(make_ours, make_torch, lrs=lrs)
+
+
+def test_lbfgs_matches_torch_strong_wolfe_over_20_steps():
+    # A tanh MLP fitting noisy targets (MSE), full batch. L-BFGS amplifies rounding differences
+    # (y = g_new - g_old loses digits as steps shrink; the line search divides loss differences):
+    # a well-conditioned problem keeps the two runs apart only by their arithmetic, not by chaos.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = np.tanh(x @ rng.standard_normal((5, 3))) + 0.1 * rng.standard_normal((200, 3))
+    init = np.random.default_rng(1)
+    net = NeuralNetwork(
+        [Dense(5, 6, seed=init, dtype=np.float64), Tanh(), Dense(6, 3, seed=init, dtype=np.float64)],
+        MeanSquaredError(),
+    )
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 6, dtype=torch.float64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 3, dtype=torch.float64),
+    )
+    with torch.no_grad():
+        for ours, theirs in ((net.layers[0], model[0]), (net.layers[2], model[2])):
+            theirs.weight.copy_(t64(ours.W.T))
+            theirs.bias.copy_(t64(ours.b))
+    settings = dict(max_iter=3, history_size=4, tolerance_grad=1e-7, tolerance_change=1e-9)
+    ours = LBFGS(learning_rate=1.0, **settings)
+    theirs = torch.optim.LBFGS(model.parameters(), lr=1.0, line_search_fn="strong_wolfe", **settings)
+    params, grads = net.parameters(), net.gradients()
+    xt, yt = t64(x), t64(y)
+
+    def closure() -> float:
+        loss = net.compute_loss(net.forward(x, training=True), y)
+        net.backward()
+        return loss
+
+    def torch_closure():
+        theirs.zero_grad()
+        loss = F.mse_loss(model(xt), yt)
+        loss.backward()
+        return loss
+
+    losses, expected = [], []
+    for _ in range(20):
+        losses.append(ours.step(params, grads, closure))
+        expected.append(theirs.step(torch_closure).item())
+        torch_params = [model[0].weight.T, model[0].bias, model[2].weight.T, model[2].bias]
+        for p, q in zip(params, torch_params):
+            close(p, q.detach().numpy())
+    close(losses, expected)
+    state = theirs.state[model[0].weight]
+    assert (ours.n_iter, ours.func_evals) == (state["n_iter"], state["func_evals"])
+    assert ours.n_iter > 20  # steps of more than one iteration, each with a line search
+    assert losses[-1] < 0.05 * losses[0]  # it learned: the comparison is not of a flat line
 
 
 def test_adam_and_adamw_differ_when_weight_decay_is_on():
