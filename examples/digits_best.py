@@ -121,7 +121,7 @@ def digits_best(seed: int = 0, *, epochs: int = RECIPE.epochs, log=print) -> flo
             log(f"  {settings}: validation accuracy {row['val_accuracy']:.4f}")
         log(f"Chosen on validation: {result.best_params}")
         config = base.replace(**result.best_params)
-        network, _ = train(config, x_train, y_train, n_classes=10, seed=seed)
+        network, _ = train(config, x_train, y_train, n_outputs=10, seed=seed)
     accuracy = network.accuracy(x_test, y_test)
     log(f"Final network: trained for {config.epochs} epochs on all {len(x_train)} training rows")
     log(f"Test accuracy: {accuracy:.4f}")

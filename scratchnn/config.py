@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import textwrap
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,15 +30,8 @@ from .network import NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
 from .setting import Setting
-from .trainer import History, Trainer, check_early_stopping, check_pair
-from .validation import (
-    check_features,
-    check_labels,
-    check_positive_int,
-    check_random_state,
-    check_sample_weight,
-    check_targets,
-)
+from .trainer import History, Trainer, TrainingData, check_training_data
+from .validation import check_random_state
 
 __all__ = [
     "REGRESSION_DEFAULTS",
@@ -260,69 +252,25 @@ def infer_task(loss: str, y) -> str:
     return task
 
 
-@dataclass
-class TrainingData:
-    """Arrays checked once at a public door, for the trusted inner paths (``_train``, ``_fit``).
-
-    ``x_train (N, F)`` and ``x_val`` in the config's dtype; ``y_train``/``y_val``
-    as ``check_pair`` returns them; ``n_outputs`` the network's output width;
-    ``task`` as ``infer_task``; ``sample_weight`` float64 ``(N,)`` or None;
-    ``input_shape`` the image ``(C, H, W)`` each row holds, or None.
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray | None
-    y_val: np.ndarray | None
-    n_outputs: int
-    task: str
-    sample_weight: np.ndarray | None = None
-    input_shape: tuple | None = None
-
-
 def check_data(
     config: TrainingConfig, x_train, y_train, x_val=None, y_val=None, *, n_outputs=None, task=None,
-    sample_weight=None, outputs_name: str = "n_outputs", input_shape=None,
+    sample_weight=None, input_shape=None, outputs_name: str = "n_outputs",
 ) -> TrainingData:  # fmt: skip
-    """Check the arrays of one training run once: the door of ``train`` and ``grid_search``.
+    """The arrays of one training run, checked once for ``config`` (``trainer.check_training_data``).
 
     ``task`` None: ``infer_task(config.loss, y_train)``. ``n_outputs`` None: the
     number of classes (``max(y_train) + 1``) or the width of 2-D targets.
-    Also applies the early-stopping rule (patience needs validation data).
-    ``outputs_name`` is what the caller calls ``n_outputs`` (``n_classes``), for messages.
     ``input_shape`` is kept for the build (``build`` checks it against the width).
+    ``outputs_name`` is what the caller calls ``n_outputs`` (``n_classes``), for messages.
+    The door of ``train`` and ``grid_search``.
     """
     if not isinstance(config, _Config):
         raise TypeError(f"config must be a TrainingConfig, got {config!r}")
-    if (x_val is None) != (y_val is None):
-        raise ValueError("x_val and y_val must be given together")
-    check_early_stopping(config.patience, config.tol, x_val is not None)
-    dtype = np.dtype(config.dtype)
-    task = infer_task(config.loss, y_train) if task is None else task
-    if n_outputs is not None:
-        n_outputs = check_positive_int(n_outputs, outputs_name)
-    x_train = check_features(x_train, "x_train", dtype=dtype)
-    y_train = _check_y(y_train, "y_train", x_train, "x_train", n_outputs, task, dtype)
-    if n_outputs is None:
-        if y_train.ndim == 2:
-            n_outputs = y_train.shape[1]
-        else:
-            n_outputs = 1 if task == "regression" else int(np.max(y_train)) + 1
-    if x_val is not None:
-        x_val = check_features(x_val, "x_val", dtype=dtype, n_features=x_train.shape[1])
-        y_val = _check_y(y_val, "y_val", x_val, "x_val", n_outputs, task, dtype)
-    sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
-    shape = None if input_shape is None else tuple(input_shape)
-    return TrainingData(x_train, y_train, x_val, y_val, n_outputs, task, sample_weight, shape)
-
-
-def _check_y(y, name, x, x_name, n_outputs, task, dtype) -> np.ndarray:
-    if task == "regression":
-        return check_targets(y, name, n_samples=x.shape[0], n_outputs=n_outputs, x_name=x_name, dtype=dtype)
-    y = check_labels(y, name, n_samples=x.shape[0], n_classes=n_outputs, x_name=x_name)
-    if task == "multilabel" and y.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of 0/1 columns for loss='bce', got shape {y.shape}")
-    return y.astype(dtype) if y.ndim == 2 and y.dtype != dtype else y
+    return check_training_data(
+        x_train, y_train, x_val, y_val, task=infer_task(config.loss, y_train) if task is None else task,
+        dtype=config.dtype, n_outputs=n_outputs, patience=config.patience, tol=config.tol,
+        sample_weight=sample_weight, input_shape=input_shape, outputs_name=outputs_name,
+    )  # fmt: skip
 
 
 def train(
@@ -332,7 +280,6 @@ def train(
     x_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     *,
-    n_classes: int | None = None,
     n_outputs: int | None = None,
     task: str | None = None,
     sample_weight=None,
@@ -343,7 +290,7 @@ def train(
 ) -> tuple[NeuralNetwork, History]:
     """Build a network for ``config`` and train it; return ``(network, history)``.
 
-    ``n_outputs`` (or its older name ``n_classes``) defaults to ``max(y_train) + 1``
+    ``n_outputs`` defaults to ``max(y_train) + 1``
     for class labels and to the targets' width otherwise; ``task`` to
     ``infer_task(config.loss, y_train)``. ``input_shape`` ``(C, H, W)`` is the
     image each row holds, for a ``layers`` spec that starts with a convolution.
@@ -360,12 +307,9 @@ def train(
     call ``build`` and ``fit`` yourself (standardising a regression target first,
     as ``data.prepare`` does for the command line).
     """
-    if n_classes is not None and n_outputs is not None:
-        raise ValueError("give n_outputs or its older name n_classes, not both")
-    name = "n_outputs" if n_classes is None else "n_classes"
     data = check_data(
-        config, x_train, y_train, x_val, y_val, n_outputs=n_outputs if n_classes is None else n_classes,
-        task=task, sample_weight=sample_weight, outputs_name=name, input_shape=input_shape,
+        config, x_train, y_train, x_val, y_val, n_outputs=n_outputs, task=task, sample_weight=sample_weight,
+        input_shape=input_shape,
     )  # fmt: skip
     return _train(config, data, seed=seed, verbose=verbose, callback=callback)
 
@@ -403,22 +347,16 @@ def fit(
     first (``data.TargetScaler``, as ``train`` and ``data.prepare`` do). Checks
     the arrays against the trainer's network once.
     """
-    if (x_val is None) != (y_val is None):
-        raise ValueError("x_val and y_val must be given together")
-    check_early_stopping(config.patience, config.tol, x_val is not None)
     net = trainer.network
-    x_train, y_train = check_pair(net, x_train, y_train, "x_train", "y_train")
-    if x_val is not None:
-        x_val, y_val = check_pair(net, x_val, y_val, "x_val", "y_val")
-    sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
-    data = TrainingData(x_train, y_train, x_val, y_val, net.n_outputs, net.task, sample_weight)
+    data = check_training_data(
+        x_train, y_train, x_val, y_val, task=net.task, dtype=net.dtype, n_features=net.n_features,
+        n_outputs=net.n_outputs, patience=config.patience, tol=config.tol, sample_weight=sample_weight,
+    )  # fmt: skip
     return _fit(config, trainer, data, verbose=verbose, callback=callback)
 
 
 def _fit(config: TrainingConfig, trainer: Trainer, data: TrainingData, *, verbose=False, callback=None):
-    """``Trainer._fit`` on checked data, with the epochs, patience and tol of ``config``."""
-    val = None if data.x_val is None else (data.x_val, data.y_val)
-    return trainer._fit(
-        data.x_train, data.y_train, config.epochs, None, val, verbose, config.patience, config.tol,
-        data.sample_weight, callback,
-    )  # fmt: skip
+    """``Trainer.run`` on checked data, with the epochs, patience and tol of ``config``."""
+    return trainer.run(
+        data, config.epochs, patience=config.patience, tol=config.tol, verbose=verbose, callback=callback
+    )

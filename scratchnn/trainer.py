@@ -7,15 +7,18 @@ batches at a time, into a small reused buffer: every batch is a contiguous
 slice (cheap to take, friendly to the cache) rather than a fancy-indexed copy,
 and the data set is never copied whole.
 
-``Trainer.fit`` is the public door: it checks the arrays once and hands them
-to ``Trainer._fit``, which trusts them (as scikit-learn's ``fit`` calls
-``_fit``). Callers that have checked their data already (``config.train``,
-``grid_search``, the estimators) call ``_fit`` themselves.
+``check_training_data`` is the one door for training data: ``Trainer.fit``
+checks its arrays there once and hands them to ``Trainer.run``, which trusts
+them (as scikit-learn's ``fit`` calls ``_fit``). Callers that have checked their
+data already (``config.train``, ``grid_search``) call ``run``; the estimators,
+which keep their own curves and stopping rule, call ``run_epoch`` once per epoch
+and restart the learning-rate schedule with ``restart_schedule``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,33 +33,42 @@ from .validation import (
     check_targets,
 )
 
-__all__ = ["EarlyStopping", "History", "Trainer", "TrainingDiverged", "check_early_stopping", "check_pair"]
+__all__ = [
+    "EarlyStopping",
+    "History",
+    "Trainer",
+    "TrainingData",
+    "TrainingDiverged",
+    "check_early_stopping",
+    "check_training_data",
+]
 
 #: Size of the buffer the shuffled rows are copied into: small enough to stay in the
 #: CPU's cache while its batches are used, large enough to hold many small batches.
 _SHUFFLE_BLOCK_BYTES = 1 << 20
 
 
-def _shuffled_batches(x, y, perm, batch_size, x_block, y_block, w=None, w_block=None):
-    """Yield ``(x[perm][i:i + batch_size], y[perm][i:i + batch_size])`` for i = 0, batch_size, ...
+def _shuffled_batches(arrays, perm, batch_size, rows_per_block, take_rows=None):
+    """Yield the batches of ``arrays`` (x, y and maybe w) in the row order ``perm``:
+    ``a[perm][i:i + batch_size]`` for i = 0, batch_size, ... and each array ``a``.
 
-    (with ``w[perm][i:i + batch_size]`` third when sample weights ``w`` are given).
-    The rows are copied into ``x_block``/``y_block``/``w_block`` (buffers of whole
-    batches, reused) one block at a time, so each batch is a contiguous slice of
-    the buffer and is overwritten once the loop has moved past it.
+    The rows are copied into buffers of ``rows_per_block`` rows (whole batches,
+    reused) one block at a time, so each batch is a contiguous slice of a buffer
+    and is overwritten once the loop has moved past it. ``take_rows(x, rows)``,
+    if given, makes the block of ``x`` instead (the estimators densify sparse rows so).
     """
-    arrays, blocks = ((x, y), (x_block, y_block)) if w is None else ((x, y, w), (x_block, y_block, w_block))
-    rows_per_block = x_block.shape[0]
+    blocks = [np.empty((rows_per_block, *a.shape[1:]), a.dtype) for a in arrays[take_rows is not None :]]
     for block_start in range(0, perm.shape[0], rows_per_block):
         rows = perm[block_start : block_start + rows_per_block]
         m = rows.shape[0]
-        for a, block in zip(arrays, blocks):
+        parts = [] if take_rows is None else [take_rows(arrays[0], rows)]
+        for a, block in zip(arrays[len(parts) :], blocks):
             # rows holds only valid indices: mode="clip" skips the bounds check and the
             # buffered copy that out= costs under the default mode="raise" (3x faster)
             np.take(a, rows, axis=0, out=block[:m], mode="clip")
+            parts.append(block[:m])
         for start in range(0, m, batch_size):
-            stop = min(start + batch_size, m)  # the last block may be only partly filled
-            yield tuple(block[start:stop] for block in blocks)
+            yield tuple(part[start : start + batch_size] for part in parts)
 
 
 def _ordered_batches(arrays, n, batch_size):
@@ -169,27 +181,84 @@ class EarlyStopping:
         return True
 
 
-def check_pair(network: NeuralNetwork, x, y, x_name: str, y_name: str):
-    """``(x, y)`` checked against ``network``: features of its width and dtype, targets for its task.
-
-    Classification: integer labels ``(N,)`` or one-hot rows ``(N, n_outputs)``;
-    multilabel: 0/1 columns ``(N, n_outputs)``; regression: numbers ``(N,)``
-    (one output) or ``(N, n_outputs)``. 2-D targets come back in the network's dtype.
-    """
-    x = check_features(x, x_name, dtype=network.dtype, n_features=network.n_features)
-    n = x.shape[0]
-    if network.task == "regression":
-        return x, check_targets(
-            y, y_name, n_samples=n, n_outputs=network.n_outputs, x_name=x_name, dtype=network.dtype
-        )
-    y = check_labels(y, y_name, n_samples=n, n_classes=network.n_outputs, x_name=x_name)
-    if network.task == "multilabel" and y.ndim != 2:
+def _check_y(task: str, y, name: str, *, n_samples: int, n_outputs, x_name: str, dtype) -> np.ndarray:
+    """Targets ``y`` for ``task``: integer labels ``(N,)`` or one-hot rows ``(N, n_outputs)``
+    (classification), 0/1 columns ``(N, n_outputs)`` (multilabel), numbers ``(N,)`` or
+    ``(N, n_outputs)`` (regression). 2-D targets come back in ``dtype``."""
+    if task == "regression":
+        return check_targets(y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype)
+    y = check_labels(y, name, n_samples=n_samples, n_classes=n_outputs, x_name=x_name)
+    if task == "multilabel" and y.ndim != 2:
         raise ValueError(
-            f"{y_name} must be a 2-D array of 0/1 columns for a multilabel network, got shape {y.shape}"
+            f"{name} must be a 2-D array of 0/1 columns for a multilabel network, got shape {y.shape}"
         )
-    if y.ndim == 2 and y.dtype != network.dtype:
-        y = y.astype(network.dtype)
-    return x, y
+    return y.astype(dtype) if y.ndim == 2 and y.dtype != dtype else y
+
+
+@dataclass
+class TrainingData:
+    """The arrays of one training run, checked once by ``check_training_data``; the loops below trust them.
+
+    ``x_train (N, F)``, ``x_val`` and ``x_test`` in the network's dtype; the targets as the
+    task wants them (``_check_y``); ``n_outputs`` the network's output width; ``task``
+    classification, multilabel or regression; ``sample_weight`` float64 ``(N,)`` or None;
+    ``input_shape`` the image ``(C, H, W)`` each row holds, or None.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    n_outputs: int
+    task: str
+    sample_weight: np.ndarray | None = None
+    input_shape: tuple | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+def check_training_data(
+    x_train, y_train, x_val=None, y_val=None, *, task: str, dtype, n_features: int | None = None,
+    n_outputs: int | None = None, x_test=None, y_test=None, patience=None, tol=0.0, sample_weight=None,
+    input_shape=None, outputs_name: str = "n_outputs",
+) -> TrainingData:  # fmt: skip
+    """The one door for training data: every array of a run checked once, for ``task`` in ``dtype``.
+
+    Checks the features (finite, of ``n_features`` columns if given), the targets
+    against the task (``_check_y``), that each optional pair is given together and
+    the early-stopping rule (``check_early_stopping``: patience needs validation
+    data). ``n_outputs`` None: the width of 2-D targets, else the number of classes
+    (``max(y_train) + 1``), or 1 for a regression target ``(N,)``. ``outputs_name``
+    is what the caller calls ``n_outputs``, for messages. ``Trainer.fit``,
+    ``config.train``, ``config.fit`` and ``grid_search`` call it; the loops below trust it.
+    """
+    for a, b, names in ((x_test, y_test, "x_test and y_test"), (x_val, y_val, "x_val and y_val")):
+        if (a is None) != (b is None):
+            raise ValueError(f"{names} must be given together")
+    check_early_stopping(patience, tol, x_val is not None)
+    dtype = np.dtype(dtype)
+    if n_outputs is not None:
+        n_outputs = check_positive_int(n_outputs, outputs_name)
+    x_train = check_features(x_train, "x_train", dtype=dtype, n_features=n_features)
+    y_train = _check_y(task, y_train, "y_train", n_samples=x_train.shape[0], n_outputs=n_outputs,
+                       x_name="x_train", dtype=dtype)  # fmt: skip
+    if n_outputs is None:
+        if y_train.ndim == 2:
+            n_outputs = y_train.shape[1]
+        else:
+            n_outputs = 1 if task == "regression" else int(np.max(y_train)) + 1
+    pairs = {}
+    for name, x, y in (("val", x_val, y_val), ("test", x_test, y_test)):
+        if x is not None:
+            x = check_features(x, f"x_{name}", dtype=dtype, n_features=x_train.shape[1])
+            y = _check_y(task, y, f"y_{name}", n_samples=x.shape[0], n_outputs=n_outputs, x_name=f"x_{name}",
+                         dtype=dtype)  # fmt: skip
+        pairs[name] = (x, y)
+    sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
+    shape = None if input_shape is None else tuple(input_shape)
+    return TrainingData(
+        x_train, y_train, *pairs["val"], n_outputs, task, sample_weight, shape, *pairs["test"]
+    )
 
 
 def r2_score(y: np.ndarray, predicted: np.ndarray) -> float:
@@ -272,6 +341,7 @@ class Trainer:
         self.step = 0  # optimizer updates so far, over all fit calls
         self.epochs_done = 0
         self.samples_seen = 0
+        self.last_batches = 0  # batches of the last epoch, for a divergence message
         self.base_lr = optimizer.learning_rate
         self.early_stopping = EarlyStopping()
 
@@ -316,63 +386,91 @@ class Trainer:
         Raises ``TrainingDiverged`` if the loss or the weights become NaN or infinite.
         """
         epochs = check_positive_int(epochs, "epochs")
-        for a, b, names in ((x_test, y_test, "x_test and y_test"), (x_val, y_val, "x_val and y_val")):
-            if (a is None) != (b is None):
-                raise ValueError(f"{names} must be given together")
-        patience, tol = check_early_stopping(patience, tol, x_val is not None)
         net = self.network
-        x_train, y_train = check_pair(net, x_train, y_train, "x_train", "y_train")
-        if x_test is not None:
-            x_test, y_test = check_pair(net, x_test, y_test, "x_test", "y_test")
-        if x_val is not None:
-            x_val, y_val = check_pair(net, x_val, y_val, "x_val", "y_val")
-        sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
-        test = None if x_test is None else (x_test, y_test)
-        val = None if x_val is None else (x_val, y_val)
-        return self._fit(x_train, y_train, epochs, test, val, verbose, patience, tol, sample_weight, callback)
+        data = check_training_data(
+            x_train, y_train, x_val, y_val, task=net.task, dtype=net.dtype, n_features=net.n_features,
+            n_outputs=net.n_outputs, x_test=x_test, y_test=y_test, patience=patience, tol=tol,
+            sample_weight=sample_weight,
+        )  # fmt: skip
+        return self.run(data, epochs, patience=patience, tol=tol, verbose=verbose, callback=callback)
 
-    def _fit(self, x, y, epochs, test=None, val=None, verbose=False, patience=None, tol=0.0,
-             sample_weight=None, callback=None) -> History:  # fmt: skip
-        """``fit`` on arrays already checked (``check_pair``, ``check_early_stopping``); ``test``
-        and ``val`` are ``(x, y)`` pairs or None. The loop trusts its caller and checks nothing."""
+    def run(
+        self, data: TrainingData, epochs: int, *, patience=None, tol=0.0, verbose=False, callback=None
+    ) -> History:
+        """``fit`` on data checked at a door (``check_training_data``): ``epochs`` calls of
+        ``run_epoch``, each followed by its record, the test and validation scores and early
+        stopping. Checks nothing: its caller did."""
         net, opt = self.network, self.optimizer
-        # A schedule scales the rate the optimizer had when training first started;
-        # a second fit continues the schedule (self.step) from that rate.
-        if self.step == 0:
-            self.base_lr = opt.learning_rate
         history = self.history = History()
         stopper = self.early_stopping = EarlyStopping(patience, tol)
         metric = "r2" if net.task == "regression" else "accuracy"
-        # Divergence is detected in _epoch (a non-finite loss or weights) and raised as
-        # TrainingDiverged with a hint; NumPy's overflow warnings on the way there
-        # would only repeat it (or, under warnings-as-errors, pre-empt it).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for epoch in range(1, epochs + 1):
-                loss, batches = self._epoch(epoch, x, y, sample_weight)
-                record = {"epoch": epoch, "loss": loss, "lr": opt.learning_rate}
+        test = None if data.x_test is None else (data.x_test, data.y_test)
+        val = None if data.x_val is None else (data.x_val, data.y_val)
+        for epoch in range(1, epochs + 1):
+            loss = self.run_epoch(data.x_train, data.y_train, data.sample_weight, epoch=epoch)
+            record = {"epoch": epoch, "loss": loss, "lr": opt.learning_rate}
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 if test is not None:
                     record["test_" + metric] = self._evaluate(*test)[1]
                 if val is not None:
                     record["val_loss"], record["val_" + metric] = self._evaluate(*val)
-                    if not math.isfinite(record["val_loss"]):
-                        raise TrainingDiverged(epoch, batches, record["val_loss"], opt.learning_rate)
-                    # kept before the epoch is reported, so whoever sees its record (a
-                    # callback, or a Ctrl-C handler reading best_params) finds them current
-                    stopper.update(epoch, record["val_loss"], net)
-                history.append(record)
-                self.epochs_done += 1
-                if verbose:
-                    print(format_epoch(record, epochs), flush=True)
-                if callback is not None:
-                    callback(record)
-                if stopper.should_stop:
-                    history.stopped_early = True
-                    break
+            if val is not None:
+                if not math.isfinite(record["val_loss"]):
+                    raise TrainingDiverged(epoch, self.last_batches, record["val_loss"], opt.learning_rate)
+                # kept before the epoch is reported, so whoever sees its record (a
+                # callback, or a Ctrl-C handler reading best_params) finds them current
+                stopper.update(epoch, record["val_loss"], net)
+            history.append(record)
+            if verbose:
+                print(format_epoch(record, epochs), flush=True)
+            if callback is not None:
+                callback(record)
+            if stopper.should_stop:
+                history.stopped_early = True
+                break
         if patience is not None and stopper.restore(net):
             history.best_epoch = stopper.best_epoch
         return history
 
-    def _epoch(self, epoch: int, x, y, sample_weight) -> tuple[float, int]:
+    def restart_schedule(self, schedule=None, learning_rate: float | None = None) -> None:
+        """Start the learning-rate schedule anew from the next update (step 0), at ``learning_rate``.
+
+        ``schedule`` replaces the current one (None: a constant rate). The weights and
+        the optimizer's state (momentum, Adam's moments) carry on: a warm restart, as SGDR's.
+        """
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must be a Schedule or None, got {schedule!r}")
+        if learning_rate is not None:
+            self.optimizer.learning_rate = learning_rate
+        self.schedule = schedule
+        self.step = 0  # run_epoch reads the base rate again at step 0
+
+    def run_epoch(self, x, y, sample_weight=None, *, epoch: int | None = None, take_rows=None,
+                  block_bytes: int = _SHUFFLE_BLOCK_BYTES) -> float:  # fmt: skip
+        """One pass over the rows of checked arrays (``check_training_data``); the mean training loss.
+
+        The rows are shuffled (``shuffle=True``) and cut into mini-batches; each gets a
+        forward, backward and optimizer step (the schedule, if any, sets the rate first).
+        ``epoch`` (default: ``epochs_done + 1``) only names the epoch in a
+        ``TrainingDiverged``. ``take_rows(x, rows)`` makes a dense block of the rows
+        ``rows`` of an ``x`` that NumPy cannot index (a sparse matrix), ``block_bytes``
+        of them at a time. Checks nothing: the caller checked the arrays at its door.
+        """
+        opt = self.optimizer
+        # A schedule scales the rate the optimizer had when training first started (or
+        # restart_schedule restarted it); a later epoch continues from that rate.
+        if self.step == 0:
+            self.base_lr = opt.learning_rate
+        epoch = self.epochs_done + 1 if epoch is None else epoch
+        # Divergence is detected in _epoch (a non-finite loss or weights) and raised as
+        # TrainingDiverged with a hint; NumPy's overflow warnings on the way there
+        # would only repeat it (or, under warnings-as-errors, pre-empt it).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss, self.last_batches = self._epoch(epoch, x, y, sample_weight, take_rows, block_bytes)
+        self.epochs_done += 1
+        return loss
+
+    def _epoch(self, epoch: int, x, y, sample_weight, take_rows, block_bytes) -> tuple[float, int]:
         """One pass over the rows: a forward, backward and update per batch.
 
         Returns the mean training loss and the number of batches."""
@@ -380,13 +478,12 @@ class Trainer:
         params, grads = net.parameters(), net.gradients()
         n, bs = x.shape[0], self.batch_size
         arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
-        if self.shuffle:
+        if self.shuffle or take_rows is not None:
             # the buffers the shuffled rows are copied into, whole batches of them
-            block = min(n, bs * max(1, _SHUFFLE_BLOCK_BYTES // (bs * x[0].nbytes)))
-            blocks = [np.empty((block, *a.shape[1:]), a.dtype) for a in arrays]
-            batches = _shuffled_batches(
-                *arrays[:2], self.rng.permutation(n), bs, *blocks[:2], *arrays[2:], *blocks[2:]
-            )
+            row_bytes = math.prod(x.shape[1:]) * x.dtype.itemsize
+            block = min(n, bs * max(1, block_bytes // (bs * row_bytes)))
+            perm = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            batches = _shuffled_batches(arrays, perm, bs, block, take_rows)
         else:
             batches = _ordered_batches(arrays, n, bs)
         total = 0.0

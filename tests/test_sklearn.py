@@ -508,8 +508,8 @@ def test_fit_checks_the_data_once_at_its_door_not_again_every_epoch(monkeypatch)
     from scratchnn import trainer
 
     calls = []
-    check_pair = trainer.check_pair
-    monkeypatch.setattr(trainer, "check_pair", lambda *a, **k: calls.append(a[3]) or check_pair(*a, **k))
+    check_data = trainer.check_training_data
+    monkeypatch.setattr(trainer, "check_training_data", lambda *a, **k: calls.append(a) or check_data(*a, **k))
     clf = ScratchNNClassifier(epochs=5, random_state=0).fit(*blobs())
     assert clf.n_iter_ == 5
     assert calls == []  # validate_data in fit was the check; the trainer's loop trusts it

@@ -49,7 +49,7 @@ def _fit(x, y, **kwargs):
 
 
 def _train(x, y):
-    return train(TrainingConfig(hidden_units=5, epochs=1, dtype="float64"), x, y, n_classes=C, seed=0)
+    return train(TrainingConfig(hidden_units=5, epochs=1, dtype="float64"), x, y, n_outputs=C, seed=0)
 
 
 def _grid(x, y):
@@ -254,10 +254,10 @@ BAD_SETTINGS = {
         TypeError,
         ["'batch_size'", "{8: 'a'}"],
     ),
-    "train n_classes 0": (
-        lambda: train(TrainingConfig(epochs=1), *_data(), n_classes=0),
+    "train n_outputs 0": (
+        lambda: train(TrainingConfig(epochs=1), *_data(), n_outputs=0),
         ValueError,
-        ["n_classes", "0"],
+        ["n_outputs", "0"],
     ),
     "grid_search n_classes text": (
         lambda: grid_search(*_data(), *_data(), grid={"batch_size": [8]}, n_classes="3"),

@@ -59,6 +59,11 @@ SPARSE_BLOCK_BYTES = 1 << 20
 DEFAULT_PATIENCE = 10
 
 
+def _dense_rows(X, rows) -> np.ndarray:
+    """The rows ``rows`` of a sparse matrix, as a dense block."""
+    return X[rows].toarray()
+
+
 def _field(key: str, value) -> str:
     return f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
 
@@ -215,28 +220,24 @@ class BaseScratchNN(BaseEstimator):
         (where a cosine schedule's rate is 0). ``partial_fit`` has no number of epochs to size a
         schedule over, so it trains at the constant ``learning_rate``, as scikit-learn's does.
         """
-        trainer = self._trainer
-        trainer.optimizer.learning_rate = config.learning_rate
-        trainer.step = 0  # the trainer reads its base rate again at step 0
-        trainer.schedule = None
+        schedule = None
         if not incremental and config.schedule != "constant":
-            trainer.schedule = make_schedule(
-                config.schedule, config.epochs * math.ceil(n_train / config.batch_size)
-            )
+            schedule = make_schedule(config.schedule, config.epochs * math.ceil(n_train / config.batch_size))
+        self._trainer.restart_schedule(schedule, config.learning_rate)
 
     def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
         with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
-        trainer, net = self._trainer, self.network_
+        net = self.network_
         tol = float(getattr(config, "tol", 0.0))
         params = net.parameters() + net.buffers()
-        best_params, waited, step0 = None, 0, trainer.step
+        best_params, waited = None, 0
         history = self.history_
         for _ in range(epochs):
             try:
-                loss = self._epoch(X, y, sw, config.batch_size)
+                loss = self._epoch(X, y, sw, epoch=self.n_iter_ + 1)
             except TrainingDiverged as exc:
-                scale_error = self._scale_error(X, exc, before_update=trainer.step == step0)
+                scale_error = self._scale_error(X, exc)
                 if scale_error is not None:
                     raise scale_error from None
                 raise
@@ -266,41 +267,21 @@ class BaseScratchNN(BaseEstimator):
             for p, best in zip(params, best_params):
                 p[...] = best
 
-    def _epoch(self, X, y, sw, batch_size: int) -> float:
-        """One pass over ``(X, y)``; returns the mean training loss (weighted by ``sw`` if given).
+    def _epoch(self, X, y, sw, *, epoch: int) -> float:
+        """One epoch of the trainer on ``(X, y)``, checked at this estimator's door (``fit``); returns
+        the mean training loss (weighted by ``sw`` if given).
 
-        Dense ``X`` goes to the trainer whole. Sparse ``X`` is put in the order the trainer would
-        draw and densified one block of whole mini-batches at a time (``SPARSE_BLOCK_BYTES``), each
-        block trained in that order: the same batches, in the same order, as its dense twin, and the
-        dense matrix never exists.
+        Sparse ``X`` is densified by the trainer's block copy one block of whole mini-batches at a
+        time (``SPARSE_BLOCK_BYTES``): the same batches, in the same order, as its dense twin, and
+        the dense matrix never exists.
         """
-        trainer = self._trainer
         if not hasattr(X, "tocsr"):
-            return self._pass(trainer, X, y, sw)
-        n = X.shape[0]
-        row_bytes = X.shape[1] * X.dtype.itemsize
-        rows_per_block = batch_size * max(1, SPARSE_BLOCK_BYTES // (batch_size * row_bytes))
-        perm = trainer.rng.permutation(n) if trainer.shuffle else np.arange(n)
-        total = 0.0
-        shuffle, trainer.shuffle = trainer.shuffle, False
-        try:
-            for start in range(0, n, rows_per_block):
-                rows = perm[start : start + rows_per_block]
-                w = None if sw is None else sw[rows]
-                loss = self._pass(trainer, X[rows].toarray(), y[rows], w)
-                total += loss * (rows.shape[0] if w is None else float(w.sum()))
-        finally:
-            trainer.shuffle = shuffle
-        return total / (n if sw is None else float(sw.sum()))
+            return self._trainer.run_epoch(X, y, sw, epoch=epoch)
+        return self._trainer.run_epoch(
+            X, y, sw, epoch=epoch, take_rows=_dense_rows, block_bytes=SPARSE_BLOCK_BYTES
+        )
 
-    @staticmethod
-    def _pass(trainer, X, y, sw) -> float:
-        """One epoch of the trainer's loop on arrays this estimator has checked at its door
-        (``fit``): the trusted inner path, as ``config.train`` takes, so nothing is checked again
-        epoch after epoch."""
-        return float(trainer._fit(X, y, 1, sample_weight=sw)[0]["loss"])
-
-    def _scale_error(self, X, exc: TrainingDiverged, *, before_update: bool) -> ValueError | None:
+    def _scale_error(self, X, exc: TrainingDiverged) -> ValueError | None:
         """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
         the cause: the loss of the very first mini-batch was already not finite (no update had
         happened), or some feature is so large that its square overflows the dtype, so that the
@@ -309,7 +290,7 @@ class BaseScratchNN(BaseEstimator):
         largest = float(np.max(np.abs(values))) if values.size else 0.0
         with np.errstate(over="ignore"):
             squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
-        if not (squared_overflows or (before_update and exc.batch == 1)):
+        if not (squared_overflows or (exc.before_update and exc.batch == 1)):
             return None
         return ValueError(
             f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
