@@ -58,8 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("loss", "cross-entropy", "loss: softmax cross-entropy for classes, binary cross-entropy (bce) "
             "for multilabel 0/1 columns, or for numbers mean squared error (also on one-hot codes of class "
             "labels), huber or mean absolute error (mae)", kind=str, choices=tuple(LOSSES)),
-    Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, or adamw (Adam with decoupled "
-            "weight decay), with torch.optim's conventions", kind=str, choices=tuple(OPTIMIZERS)),
+    Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, adamw (Adam with decoupled "
+            "weight decay), or lbfgs (full batch: an epoch is one L-BFGS iteration with a strong-Wolfe line "
+            "search over all the rows, which chooses the step, so learning_rate, schedule, batch_size and "
+            "shuffle do not apply), with torch.optim's conventions", kind=str, choices=tuple(OPTIMIZERS)),
+    Setting("max_fun", 15000, "lbfgs: most evaluations of the loss over all the rows in one run "
+            "(scikit-learn's max_fun)", kind=int, metavar="N"),
     Setting("learning_rate", 0.1, "learning rate, the peak of the schedule if there is one; try 0.001 for "
             "adam and adamw", low=0, closed="neither", flag="--lr", metavar="RATE"),
     Setting("momentum", 0.9, "momentum coefficient of the momentum optimizer", low=0, high=1, metavar="BETA"),
@@ -75,17 +79,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("label_smoothing", 0.0, "label smoothing of the cross-entropy loss (as torch's)", low=0, high=1,
             closed="both", metavar="EPS"),
     Setting("schedule", "constant", "learning-rate schedule over the run: constant, step decay, cosine "
-            "annealing, or linear warm-up then cosine", kind=str, choices=tuple(SCHEDULES)),
+            "annealing, linear warm-up then cosine, invscaling (lr / (t + 1) ** power_t over updates t), or "
+            "adaptive (divided by 5 whenever the stopping rule sees a plateau, instead of stopping, until "
+            "1e-6)", kind=str, choices=tuple(SCHEDULES)),
+    Setting("power_t", 0.5, "exponent of the invscaling schedule", low=0, metavar="P"),
     Setting("patience", None, "early stopping: stop once the validation loss has not improved for N "
             "epochs and keep the best epoch's weights", kind=int, optional=True, metavar="N"),
-    Setting("tol", 0.0, "early stopping: an epoch counts as improved only if the validation loss falls "
-            "below the best by more than this (scikit-learn's tol, Keras's min_delta)", low=0,
-            metavar="DELTA"),
+    Setting("tol", 0.0, "early stopping and n_iter_no_change: an epoch counts as improved only if the "
+            "monitored loss falls below the best by more than this (scikit-learn's tol, Keras's min_delta); "
+            "lbfgs: converged once no gradient entry exceeds it (scikit-learn's)", low=0, metavar="DELTA"),
+    Setting("n_iter_no_change", None, "convergence without validation data: stop once the training loss "
+            "has not improved by more than tol for N epochs (scikit-learn's n_iter_no_change; inf or none: "
+            "never; lbfgs stops on its own tests instead)", kind=int, optional=True, metavar="N"),
     Setting("dtype", "float32", "floating-point type of the weights and the data they see", kind=str,
             choices=("float32", "float64")),
 )  # end of SETTINGS  # fmt: skip
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+#: L-BFGS as the trainer runs it: an epoch is one step of one iteration (so ``epochs`` counts
+#: iterations, as scikit-learn's ``max_iter`` does for lbfgs), whose line search may take 25
+#: evaluations after the one at the start (torch's default); scipy's default history of 10 pairs.
+LBFGS_EPOCH = {"max_iter": 1, "max_eval": 26, "history_size": 10}
 
 #: The settings a numeric target trains with unless told otherwise, where they differ from
 #: ``SETTINGS``' defaults (which suit classes): a linear output needs a smaller, adaptive step.
@@ -203,18 +218,32 @@ def build(
             seed=rng,
             dtype=np.dtype(config.dtype),
         )
-    extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.weight_decay, **extra)
-    schedule = None
-    if config.schedule != "constant":
-        if n_train is None:
-            raise ValueError("n_train is needed to size a learning-rate schedule")
-        steps = config.epochs * math.ceil(n_train / config.batch_size)
-        schedule = make_schedule(config.schedule, steps)
+    extra, learning_rate = {}, config.learning_rate
+    if config.optimizer == "momentum":
+        extra = {"momentum": config.momentum}
+    elif config.optimizer == "lbfgs":
+        # the line search chooses the step: the rate stays L-BFGS's natural 1, as scikit-learn's
+        extra, learning_rate = {**LBFGS_EPOCH, "max_fun": config.max_fun, "tolerance_grad": config.tol}, 1.0
+    optimizer = make_optimizer(config.optimizer, learning_rate, config.weight_decay, **extra)
+    schedule = run_schedule(config, n_train)
     trainer = Trainer(
         network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle
     )
     return network, trainer
+
+
+def run_schedule(config: TrainingConfig, n_train: int | None):
+    """The learning-rate schedule of ``config`` sized for one run on ``n_train`` rows (None: constant).
+
+    A run has ``epochs`` times the batches of an epoch updates. A full-batch optimizer
+    (lbfgs) has none: its line search chooses every step.
+    """
+    if config.schedule == "constant" or OPTIMIZERS[config.optimizer].full_batch:
+        return None
+    if n_train is None:
+        raise ValueError("n_train is needed to size a learning-rate schedule")
+    steps = config.epochs * math.ceil(n_train / config.batch_size)
+    return make_schedule(config.schedule, steps, power_t=config.power_t)
 
 
 def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, rng, task=None):
@@ -358,5 +387,11 @@ def fit(
 def _fit(config: TrainingConfig, trainer: Trainer, data: TrainingData, *, verbose=False, callback=None):
     """``Trainer.run`` on checked data, with the epochs, patience and tol of ``config``."""
     return trainer.run(
-        data, config.epochs, patience=config.patience, tol=config.tol, verbose=verbose, callback=callback
+        data,
+        config.epochs,
+        patience=config.patience,
+        tol=config.tol,
+        n_iter_no_change=config.n_iter_no_change,
+        verbose=verbose,
+        callback=callback,
     )

@@ -374,7 +374,9 @@ class LBFGS(Optimizer):
     ``max_fun`` (None: no limit) bounds the evaluations over all steps
     (scikit-learn's ``max_fun``): a step's budget is ``min(max_eval, max_fun -
     evaluations so far)``, and once it is spent ``step`` evaluates the loss once
-    more and moves nothing (``exhausted`` is then True). ``weight_decay`` adds
+    more and moves nothing (``exhausted`` is then True). ``converged`` says whether
+    the last step ended on the gradient or no-progress tests (a trainer that runs
+    one iteration per step stops there, as scipy's L-BFGS-B does). ``weight_decay`` adds
     ``wd/2 ||x||^2`` to the loss and ``wd x`` to the gradient, so the line
     search sees the objective whose gradient it follows (torch's has none;
     with the default 0 the steps are torch's).
@@ -400,6 +402,7 @@ class LBFGS(Optimizer):
         self.tolerance_change = check_float_in_range(tolerance_change, "tolerance_change", 0.0, math.inf)
         self.history_size = check_positive_int(history_size, "history_size")
         self.max_fun = None if max_fun is None else check_positive_int(max_fun, "max_fun")
+        self.converged = False  # the last step found a minimum (or could make no progress)
         self.func_evals = 0  # loss evaluations over all steps
         self.n_iter = 0  # iterations over all steps
         self.old_dirs: list[np.ndarray] = []  # y_i = g_{i+1} - g_i, oldest first
@@ -468,7 +471,8 @@ class LBFGS(Optimizer):
         orig_loss = loss
         current_evals = 1
         self.func_evals += 1
-        if np.max(np.abs(flat_grad)) <= self.tolerance_grad or self.exhausted:
+        self.converged = bool(np.max(np.abs(flat_grad)) <= self.tolerance_grad)
+        if self.converged or self.exhausted:
             return orig_loss  # optimal already, or the evaluation budget is spent
 
         def evaluate(t: float) -> tuple[float, np.ndarray]:
@@ -496,6 +500,7 @@ class LBFGS(Optimizer):
             t = min(1.0, 1.0 / float(np.sum(np.abs(flat_grad)))) * lr if self.n_iter == 1 else lr
             gtd = float(flat_grad @ d)  # the slope along d
             if gtd > -self.tolerance_change or self.exhausted:
+                self.converged = not self.exhausted  # no descent left along d
                 break
             # the line search evaluates at most max_ls + 1 times
             max_ls = self.max_eval - current_evals
@@ -506,15 +511,13 @@ class LBFGS(Optimizer):
             self._add(params, t, d)
             current_evals += ls_evals
             self.func_evals += ls_evals
-            if n_iter == self.max_iter or current_evals >= self.max_eval or self.exhausted:
-                break
-            if np.max(np.abs(flat_grad)) <= self.tolerance_grad:
-                break  # optimal
-            if (
-                np.max(np.abs(d * t)) <= self.tolerance_change
+            self.converged = bool(
+                np.max(np.abs(flat_grad)) <= self.tolerance_grad  # optimal
+                or np.max(np.abs(d * t)) <= self.tolerance_change  # no progress
                 or abs(loss - prev_loss) < self.tolerance_change
-            ):
-                break  # no progress
+            )
+            if self.converged or n_iter == self.max_iter or current_evals >= self.max_eval or self.exhausted:
+                break
         self.d, self.t = d, t
         return orig_loss
 

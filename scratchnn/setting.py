@@ -52,8 +52,8 @@ class Setting:
 
     def check(self, value) -> None:
         """Raise ``ValueError``/``TypeError`` naming the setting if ``value`` is not allowed."""
-        if value is None and self.optional:
-            return
+        if self.optional and (value is None or (self.kind is int and value == math.inf)):
+            return  # off (an optional count may also be inf: no limit)
         if self.kind == "units":
             _check_units(value, self.name)
         elif self.kind == "layers":
@@ -96,6 +96,8 @@ class Setting:
         """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
+        if self.optional and self.kind is int and text.strip().lower() == "inf":
+            return math.inf
         if self.kind == "layers":
             self.check(text)  # its own message names the token that is wrong
             return text

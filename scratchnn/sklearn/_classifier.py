@@ -9,12 +9,13 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ..layers import sigmoid
 from ..losses import log_softmax, softmax
-from ._base import BaseScratchNN
+from ._base import BaseScratchNN, _has_partial_fit
 
 __all__ = ["ScratchNNClassifier"]
 
@@ -77,6 +78,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     _score_name = "val_accuracy"
     _y_check: ClassVar[dict] = {"multi_output": True}
 
+    @available_if(_has_partial_fit)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on ``(X, y)``, continuing the network (building it on the first call).
 
@@ -149,6 +151,9 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
                 f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}"
             )
         return np.searchsorted(self.classes_, y), len(self.classes_), config
+
+    def _out_activation(self) -> str:
+        return "logistic" if self._multilabel else "softmax"
 
     def _split(self, X, codes, sw, y):
         """Stratified validation split (by label for single-label targets)."""

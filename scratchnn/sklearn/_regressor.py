@@ -8,11 +8,12 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
+from sklearn.utils.metaestimators import available_if
 
 from ..config import REGRESSION_DEFAULTS
 from ..data import TargetScaler
 from ..validation import check_float_range
-from ._base import BaseScratchNN
+from ._base import ESTIMATOR_DEFAULTS, BaseScratchNN, _has_partial_fit
 
 __all__ = ["ScratchNNRegressor"]
 
@@ -75,11 +76,12 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     True
     """
 
-    _defaults: ClassVar[dict] = REGRESSION_DEFAULTS
+    _defaults: ClassVar[dict] = {**ESTIMATOR_DEFAULTS, **REGRESSION_DEFAULTS}
     _losses = ("mse", "huber", "mae")
     _score_name = "val_r2"
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
 
+    @available_if(_has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)``, continuing the network (building it on the first call).
 
@@ -113,6 +115,9 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         check_float_range(scaled, config.dtype, "y (standardised)")
         return np.ascontiguousarray(scaled, dtype=config.dtype), self.n_outputs_, config
 
+    def _out_activation(self) -> str:
+        return "identity"
+
     def _split(self, X, targets, sw, y):
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
         if n_val < 2 or X.shape[0] - n_val < 1:
@@ -141,11 +146,15 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The network's outputs with the target's standardisation undone (float64); 1-D when
-            there is one target column, as scikit-learn's ``MLPRegressor``.
+            The network's outputs with the target's standardisation undone (float32 for float32 ``X``
+            and ``dtype``, else float64); 1-D when there is one target column, as scikit-learn's
+            ``MLPRegressor``.
         """
+        # float32 rows into float32 weights give float32 predictions, anything else float64: the
+        # dtype NumPy's promotion gives the product of the two, as scikit-learn's
         outputs = self._outputs(X)
-        y = self.target_scaler_.inverse_transform(outputs)
+        dtype = np.result_type(getattr(X, "dtype", np.float64), self.network_.dtype)
+        y = self.target_scaler_.inverse_transform(outputs).astype(dtype, copy=False)
         return y.ravel() if y.shape[1] == 1 else y
 
     def __sklearn_tags__(self):
