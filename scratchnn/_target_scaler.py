@@ -40,14 +40,22 @@ class TargetScaler:
         self.mean, self.scale, self.ndim = mean, scale, int(ndim)
 
     @classmethod
-    def fit(cls, y) -> TargetScaler:
-        """A scaler with each column's mean and standard deviation over the rows of ``y``."""
+    def fit(cls, y, sample_weight=None) -> TargetScaler:
+        """A scaler with each column's mean and standard deviation over the rows of ``y``.
+
+        With ``sample_weight (N,)`` both are weighted, so that a row of weight 2 counts as the
+        row given twice.
+        """
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or y.shape[0] == 0:
             raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}")
         y2 = y.reshape(y.shape[0], -1)
-        mean = y2.mean(axis=0)
-        std = y2.std(axis=0)
+        if sample_weight is None:
+            mean = y2.mean(axis=0)
+            std = y2.std(axis=0)
+        else:
+            mean = np.average(y2, axis=0, weights=sample_weight)
+            std = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=sample_weight))
         scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         return cls(mean, scale, y.ndim)
 

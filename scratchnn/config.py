@@ -100,7 +100,7 @@ SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 #: L-BFGS as the trainer runs it: an epoch is one step of one iteration (so ``epochs`` counts
 #: iterations, as scikit-learn's ``max_iter`` does for lbfgs), whose line search may take 25
 #: evaluations after the one at the start (torch's default); scipy's default history of 10 pairs.
-LBFGS_EPOCH = {"max_iter": 1, "max_eval": 26, "history_size": 10}
+LBFGS_EPOCH = {"max_iter": 1, "max_eval": 26, "history_size": 10, "tolerance_change": 0.0}
 
 #: The settings a numeric target trains with unless told otherwise, where they differ from
 #: ``SETTINGS``' defaults (which suit classes): a linear output needs a smaller, adaptive step.

@@ -56,8 +56,9 @@ SKLEARN_PARAMS_DOC = """\
         and ``partial_fit``."""
 
 #: The settings' defaults the estimators change, to scikit-learn's: stop once the training loss
-#: has not improved for 10 epochs (``n_iter_no_change``) instead of always running every epoch.
-ESTIMATOR_DEFAULTS = {"n_iter_no_change": 10}
+#: has not improved by ``tol=1e-4`` for 10 epochs (``n_iter_no_change``) instead of always running
+#: every epoch; lbfgs converged once no gradient entry exceeds ``tol``.
+ESTIMATOR_DEFAULTS = {"n_iter_no_change": 10, "tol": 1e-4}
 
 #: Sparse rows are densified this many bytes (whole mini-batches) at a time, as the trainer's block copy.
 SPARSE_BLOCK_BYTES = 1 << 20
@@ -221,10 +222,10 @@ class BaseScratchNN(BaseEstimator):
         config = self._config()
         reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
-        targets, n_outputs, config = self._targets(
-            y, config, reset=reset, incremental=incremental, classes=classes
-        )
         sw = check_sample_weight(sample_weight, X.shape[0])
+        targets, n_outputs, config = self._targets(
+            y, config, reset=reset, incremental=incremental, classes=classes, sample_weight=sw
+        )
         early, patience = self._stopping(config, incremental)
         scale_error = self._scale_error(X)
         if scale_error is not None:

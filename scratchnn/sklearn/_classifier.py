@@ -48,10 +48,21 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
         network's own array (a view: writing into it changes the network).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (n_out,): the i-th Dense layer's bias, the network's own array.
+        Assigning a list to ``coefs_`` or ``intercepts_`` writes it into the network (same shapes).
     loss_curve_ : list of float
         Mean training loss of every epoch run (continued by ``partial_fit`` and ``warm_start``).
-    best_loss_ : float
-        The lowest loss monitored: the training loss, or with early stopping the validation loss.
+    best_loss_ : float or None
+        The lowest training loss so far; None with early stopping (which watches the validation
+        loss), as scikit-learn's.
+    loss_ : float
+        The training loss of the last epoch.
+    n_layers_ : int
+        Number of layers of units, the input and the output counted (``len(coefs_) + 1``).
+    n_outputs_ : int
+        Number of outputs: the number of classes (two for a binary problem, scikit-learn's one) or
+        of label columns.
+    out_activation_ : str
+        The output's function: "softmax" (multilabel: "logistic").
     validation_scores_ : list of float or None
         Accuracy on the held-out rows after every epoch of the last ``fit`` with early stopping.
     best_validation_score_ : float or None
@@ -102,7 +113,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("classes must be passed on the first call to partial_fit, got classes=None")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None, sample_weight=None):
         """``(trainer targets, n_outputs, config)``: label codes (N,) or 0/1 columns (N, k)."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

@@ -50,10 +50,18 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         network's own array (a view: writing into it changes the network).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (n_out,): the i-th Dense layer's bias, the network's own array.
+        Assigning a list to ``coefs_`` or ``intercepts_`` writes it into the network (same shapes).
     loss_curve_ : list of float
         Mean training loss (on the standardised target) of every epoch run.
-    best_loss_ : float
-        The lowest loss monitored: the training loss, or with early stopping the validation loss.
+    best_loss_ : float or None
+        The lowest training loss so far; None with early stopping (which watches the validation
+        loss), as scikit-learn's.
+    loss_ : float
+        The training loss of the last epoch.
+    n_layers_ : int
+        Number of layers of units, the input and the output counted (``len(coefs_) + 1``).
+    out_activation_ : str
+        The output's function: "identity".
     validation_scores_ : list of float or None
         R² on the held-out rows after every epoch of the last ``fit`` with early stopping.
     best_validation_score_ : float or None
@@ -102,13 +110,15 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None, sample_weight=None):
         """``(standardised targets (N, k) in the network's dtype, k, config)``."""
         y2 = np.asarray(y, dtype=np.float64)
         y2 = y2.reshape(-1, 1) if y2.ndim == 1 else y2
         if reset:
             self.n_outputs_ = y2.shape[1]
-            self.target_scaler_ = TargetScaler.fit(y2)
+            self.target_scaler_ = TargetScaler.fit(
+                y2, sample_weight
+            )  # weighted: a weight of 2 is a row twice
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} target columns, but the first fit had {self.n_outputs_}")
         scaled = self.target_scaler_.transform(y2)
