@@ -22,7 +22,7 @@ from scratchnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from scratchnn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
 from scratchnn.optimizers import LBFGS, SGD, Adam, AdamW, Momentum
-from scratchnn.schedules import CosineAnnealing, StepDecay, WarmupCosine
+from scratchnn.schedules import CosineAnnealing, InvScaling, StepDecay, WarmupCosine
 from scratchnn.trainer import Trainer
 
 ATOL = 1e-10
@@ -345,6 +345,14 @@ def our_lrs(schedule, steps: int, base_lr: float) -> np.ndarray:
 def test_step_decay_matches_torch_steplr_over_200_steps(step_size, gamma):
     expected = torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size, gamma), 200, 0.1)
     close(our_lrs(StepDecay(step_size, gamma), 200, 0.1), expected)
+
+
+@pytest.mark.parametrize("power_t", [0.25, 0.5, 1.0])
+def test_invscaling_matches_torch_lambdalr_over_200_steps(power_t):
+    expected = torch_lrs(
+        lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda t: (t + 1) ** -power_t), 200, 0.1
+    )
+    close(our_lrs(InvScaling(power_t), 200, 0.1), expected)
 
 
 @pytest.mark.parametrize("min_lr", [0.0, 0.01])
