@@ -33,6 +33,25 @@ IMPUTE = {"mean": "mean", "median": "median", "most-frequent": "most_frequent"}
 UNKNOWN = ("error", "ignore")
 
 
+def _check_column(c: dict) -> None:
+    """Refuse a column entry that ``fit`` would never write, naming the column and the value."""
+    name, fill = c["name"], c.get("fill")
+    if c["kind"] == "category":
+        categories = c.get("categories")
+        if not isinstance(categories, list) or not all(isinstance(v, str) for v in categories):
+            raise ValueError(f"the model's column plan lists no categories (text) for {name!r}")
+        if fill is not None and fill not in categories:
+            raise ValueError(
+                f"the model's column plan fills {name!r} with {fill!r}, not one of its categories"
+            )
+    elif fill is not None and (
+        isinstance(fill, bool) or not isinstance(fill, (int, float)) or not np.isfinite(fill)
+    ):
+        raise ValueError(
+            f"the model's column plan fills the numeric column {name!r} with {fill!r}, not a number"
+        )
+
+
 class ColumnPlan:
     """What to do to each input column, learned by ``fit``; applied by ``transform``.
 
@@ -48,8 +67,7 @@ class ColumnPlan:
         for c in columns:
             if c.get("kind") not in ("number", "category") or not isinstance(c.get("name"), str):
                 raise ValueError(f"the model's column plan is malformed at {c!r}")
-            if c["kind"] == "category" and not isinstance(c.get("categories"), list):
-                raise ValueError(f"the model's column plan lists no categories for {c['name']!r}")
+            _check_column(c)
         self.columns = columns
         self.impute = impute
 

@@ -25,7 +25,7 @@ import numpy as np
 from .data import TargetScaler
 from .layers import ACTIVATIONS
 from .layers.spec import build_network
-from .losses import LOSSES
+from .losses import LOSSES, TASKS
 from .network import NeuralNetwork, build_mlp
 from .optimizers import OPTIMIZERS, make_optimizer
 from .schedules import SCHEDULES, make_schedule
@@ -273,12 +273,7 @@ def infer_task(loss: str, y) -> str:
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    task = LOSSES[loss].task
-    if task == "regression":
-        kind = np.asarray(y).dtype.kind
-        if np.ndim(y) == 1 and kind in "iub":
-            return "classification"
-    return task
+    return TASKS[LOSSES[loss].task].task_for(y)
 
 
 def check_data(
@@ -351,7 +346,7 @@ def _train(
     Checks nothing: its callers did.
     """
     scaler = None
-    if data.task == "regression":
+    if TASKS[data.task].numeric:
         dtype = np.dtype(config.dtype)
         scaler = TargetScaler.fit(data.y_train)
         y_val = None if data.y_val is None else scaler.transform(data.y_val).astype(dtype)

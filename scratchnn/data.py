@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._target_scaler import TargetScaler
+from .losses import TASKS
+from .scalers import Scaler, TargetScaler
 from .validation import check_float_in_range
 
 __all__ = [
@@ -188,56 +189,6 @@ def fingerprint(x: np.ndarray, labels) -> str:
 # -- scaling -------------------------------------------------------------------------
 
 
-class Scaler:
-    """Standardisation, ``(x - mean) / scale``, like scikit-learn's ``StandardScaler``.
-
-    ``scale`` is the population standard deviation of each feature over the
-    rows ``fit`` saw (the training split only, so nothing leaks from the
-    validation or test rows); a constant feature gets scale 1, not a division
-    by zero. Stored with the model as plain JSON lists (``to_dict``), whose
-    floats round-trip exactly, so a loaded model scales bit for bit the same.
-    """
-
-    def __init__(self, mean, scale) -> None:
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        if self.mean.ndim != 1 or self.mean.shape != self.scale.shape:
-            raise ValueError(f"scaler mean and scale must be 1-D of one length, got {self.mean.shape}")
-        if not (
-            np.all(np.isfinite(self.mean)) and np.all(np.isfinite(self.scale)) and np.all(self.scale > 0)
-        ):
-            raise ValueError("scaler mean and scale must be finite, and scale > 0")
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> Scaler:
-        x = np.asarray(x, dtype=np.float64)
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # a constant column (all pixels of a border, say) would divide by zero
-        scale = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean, scale)
-
-    @classmethod
-    def identity(cls, n_features: int) -> Scaler:
-        return cls(np.zeros(n_features), np.ones(n_features))
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"x has shape {x.shape}, but the scaler expects {self.mean.shape[0]} features")
-        return (x - self.mean) / self.scale
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        try:
-            return cls(d["mean"], d["scale"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"the model's scaler is malformed: {exc}") from None
-
-
 # -- everything the command line does before training ---------------------------------
 
 
@@ -273,7 +224,7 @@ class Prepared:
     @property
     def n_outputs(self) -> int:
         """The width of the network's output: one per class, or one for a numeric target."""
-        return 1 if self.task == "regression" else self.n_classes
+        return 1 if TASKS[self.task].numeric else self.n_classes
 
     def part(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of the rows of one split: ``"train"``, ``"val"`` or ``"test"``."""
@@ -301,18 +252,19 @@ def prepare(
     columns or empty cells into numbers (``scratchnn.columns``) learning only
     from the training rows.
     """
-    if task == "regression":
+    numeric = TASKS[task].numeric
+    if numeric:
         targets = np.asarray(labels, dtype=np.float64)
         y, names = targets, []
     else:
         targets = None
         y, names = encode_labels(labels)
-    train, val, test = split_indices(y, test_fraction, val_fraction, seed, classes=task != "regression")
+    train, val, test = split_indices(y, test_fraction, val_fraction, seed, classes=not numeric)
     plan = None
     if columns is not None:
         x, plan = columns(train)
     target_scaler = None
-    if task == "regression":
+    if numeric:
         target_scaler = TargetScaler.fit(targets[train])
         y = target_scaler.transform(targets)
     scaler = Scaler.fit(x[train])

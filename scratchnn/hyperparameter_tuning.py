@@ -31,6 +31,7 @@ import numpy as np
 
 from . import tuning_files
 from .config import TrainingConfig, TrainingData, _train, check_data, infer_task
+from .losses import TASKS
 from .trainer import TrainingDiverged
 from .tuning_files import METRICS, REGRESSION_METRICS
 
@@ -120,18 +121,16 @@ def run_trial(params: dict, base: TrainingConfig, seed: int, data) -> dict:
 
     config = base.replace(**params)
     row = dict(params)
-    regression = data.task == "regression"
+    key = "val_" + TASKS[data.task].metric  # val_accuracy, or val_r2 for numbers
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             # data was checked once by grid_search: the trusted path checks nothing again
             _, history = _train(config, data, seed=trial_seed(seed, params))
         except TrainingDiverged:
-            score = {"val_r2" if regression else "val_accuracy": None}
-            row.update(**score, val_loss=None, train_loss=None, status="diverged")
+            row.update({key: None}, val_loss=None, train_loss=None, status="diverged")
             return row
     best = history[history.best_epoch - 1] if history.best_epoch else history[-1]
-    score = {"val_r2": best["val_r2"]} if regression else {"val_accuracy": best["val_accuracy"]}
-    row.update(**score, val_loss=best["val_loss"], train_loss=best["loss"], status="ok")
+    row.update({key: best[key]}, val_loss=best["val_loss"], train_loss=best["loss"], status="ok")
     return row
 
 
@@ -202,8 +201,9 @@ def grid_search(
         input_shape=input_shape,
     )
     n_classes = data.n_outputs
-    metric = "val_loss" if data.task == "regression" else "val_accuracy"
-    metrics = REGRESSION_METRICS if data.task == "regression" else METRICS  # the results table's columns
+    numeric = TASKS[data.task].numeric
+    metric = "val_loss" if numeric else "val_accuracy"
+    metrics = REGRESSION_METRICS if numeric else METRICS  # the results table's columns
 
     completed: list[dict] = []
     if results_path is not None:

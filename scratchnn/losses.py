@@ -30,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._configurable import Configurable
-from .validation import check_float_in_range, check_positive_float
+from .metrics import accuracy, r2_score
+from .validation import check_float_in_range, check_labels, check_positive_float, check_targets
 
 __all__ = [
     "LOSSES",
@@ -41,6 +42,7 @@ __all__ = [
     "MeanAbsoluteError",
     "MeanSquaredError",
     "SoftmaxCrossEntropy",
+    "Task",
     "log_softmax",
     "loss_from_config",
     "one_hot",
@@ -83,8 +85,95 @@ def _row_weights(sample_weight, n: int, dtype) -> np.ndarray:
     return (w / total if total > 0 else w * 0.0).astype(dtype, copy=False)[:, None]
 
 
-#: What a network trained with a loss predicts, by the loss's ``task``.
-TASKS = ("classification", "multilabel", "regression")
+class Task:
+    """What a loss fits, and so how its targets are checked, its outputs read and scored.
+
+    One object per task in ``TASKS``, the one table that knows the tasks:
+    "classification" (one class per row: integer labels or one-hot rows; scored by
+    accuracy), "multilabel" (k independent yes/no columns; subset accuracy) and
+    "regression" (numbers; R^2). ``numeric`` says the targets are numbers (they are
+    standardised for training and split without stratifying); ``metric`` names the score.
+    """
+
+    name = "classification"
+    metric = "accuracy"
+    numeric = False
+
+    def check_targets(self, y, name: str, *, n_samples: int, n_outputs, x_name: str, dtype) -> np.ndarray:
+        """Targets ``y`` checked for this task: integer labels ``(N,)`` or one-hot rows
+        ``(N, n_outputs)``; 2-D targets come back in ``dtype``."""
+        y = check_labels(y, name, n_samples=n_samples, n_classes=n_outputs, x_name=x_name)
+        return y.astype(dtype) if y.ndim == 2 and y.dtype != dtype else y
+
+    def n_outputs(self, y: np.ndarray) -> int:
+        """The output width checked targets ``y`` ask for: the number of classes or columns."""
+        return y.shape[1] if y.ndim == 2 else int(np.max(y)) + 1
+
+    def predict(self, outputs: np.ndarray) -> np.ndarray:
+        """The class of each row, the index of its largest output: ``(N,)``."""
+        return np.argmax(outputs, axis=1)
+
+    def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy of ``outputs`` against labels or one-hot rows ``y``."""
+        return accuracy(np.argmax(y, axis=1) if y.ndim == 2 else y, self.predict(outputs))
+
+    def task_for(self, y) -> str:
+        """The task that training on targets ``y`` asks for: this one."""
+        return self.name
+
+
+class _Multilabel(Task):
+    name = "multilabel"
+
+    def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
+        """0/1 columns ``(N, n_outputs)``, in ``dtype``."""
+        y = super().check_targets(
+            y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype
+        )
+        if y.ndim != 2:
+            raise ValueError(
+                f"{name} must be a 2-D array of 0/1 columns for a multilabel network, got shape {y.shape}"
+            )
+        return y
+
+    def predict(self, outputs):
+        """``(N, k)`` of 0/1: 1 where the logit is positive (probability > 0.5)."""
+        return (outputs > 0).astype(np.int64)
+
+    def score(self, outputs, y):
+        """Subset accuracy: a row counts only if every column is right."""
+        return accuracy(y > 0.5, outputs > 0)
+
+
+class _Regression(Task):
+    name = "regression"
+    metric = "r2"
+    numeric = True
+
+    def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
+        """Numbers ``(N,)`` (one output) or ``(N, n_outputs)``, in ``dtype``."""
+        return check_targets(y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype)
+
+    def n_outputs(self, y):
+        return y.shape[1] if y.ndim == 2 else 1
+
+    def predict(self, outputs):
+        """The outputs themselves (in the units the network was trained on)."""
+        return outputs
+
+    def score(self, outputs, y):
+        return r2_score(y, outputs)
+
+    def task_for(self, y) -> str:
+        """Regression, except for the seed's option of a regression loss on integer class
+        labels ``(N,)``: classification on one-hot codes. Numbers meant as numbers are floats."""
+        if np.ndim(y) == 1 and np.asarray(y).dtype.kind in "iub":
+            return Task.name
+        return self.name
+
+
+#: What a network trained with a loss predicts, by the loss's ``task``: the one table of tasks.
+TASKS: dict[str, Task] = {task.name: task for task in (Task(), _Multilabel(), _Regression())}
 
 
 class Loss(Configurable):
@@ -103,6 +192,26 @@ class Loss(Configurable):
 
     def backward(self) -> np.ndarray:
         raise NotImplementedError
+
+    # What the loss's task says about targets and outputs (``TASKS``), asked of the loss.
+    @property
+    def metric(self) -> str:
+        """The score of this loss's task: "accuracy" or "r2"."""
+        return TASKS[self.task].metric
+
+    def check_targets(self, y, name: str, *, n_samples: int, n_outputs, x_name: str, dtype) -> np.ndarray:
+        """Targets ``y`` checked for this loss's task (``Task.check_targets``)."""
+        return TASKS[self.task].check_targets(
+            y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype
+        )
+
+    def predict(self, outputs: np.ndarray) -> np.ndarray:
+        """What a network trained with this loss predicts from its ``outputs`` (``Task.predict``)."""
+        return TASKS[self.task].predict(outputs)
+
+    def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        """Accuracy, or R^2 for numbers, of ``outputs`` against checked targets ``y`` (``Task.score``)."""
+        return TASKS[self.task].score(outputs, y)
 
 
 class _ElementwiseLoss(Loss):

@@ -14,6 +14,7 @@ import numpy as np
 
 from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import LOSSES, TASKS, Loss, SoftmaxCrossEntropy, softmax
+from .metrics import accuracy
 from .validation import check_features, check_labels, check_positive_int, check_random_state
 
 __all__ = ["ACTIVATIONS", "EVAL_BYTES_LIMIT", "NeuralNetwork", "build_mlp"]
@@ -183,12 +184,7 @@ class NeuralNetwork:
         multilabel: ``(N, k)`` of 0/1, 1 where the logit is positive (probability > 0.5);
         regression: the outputs ``(N, k)`` themselves (in the units the network was trained on).
         """
-        outputs = self.forward(self._check_x(x), training=False)
-        if self.task == "regression":
-            return outputs
-        if self.task == "multilabel":
-            return (outputs > 0).astype(np.int64)
-        return np.argmax(outputs, axis=1)
+        return self.loss.predict(self.forward(self._check_x(x), training=False))
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Fraction of rows of ``x`` whose predicted label equals ``y``."""
@@ -196,8 +192,7 @@ class NeuralNetwork:
         y = check_labels(y, "y", n_samples=x.shape[0], n_classes=self.n_outputs)
         if y.ndim == 2:
             y = np.argmax(y, axis=1)
-        predicted = np.argmax(self.forward(x, training=False), axis=1)
-        return float(np.mean(predicted == y))
+        return accuracy(y, np.argmax(self.forward(x, training=False), axis=1))
 
     # -- architecture ------------------------------------------------------------
     def get_config(self) -> dict:

@@ -92,29 +92,32 @@ class Setting:
         right = "]" if self.closed == "both" else ")"
         return f"a number in [{self.low:g}, {self.high:g}{right}"
 
-    def from_text(self, text: str):
-        """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
+    def parse(self, text: str):
+        """The value ``text`` spells, read by this setting's kind and not yet checked (``from_text``
+        checks it too): ``128x64`` or ``128,64`` for units, ``none``/``off`` for an optional
+        setting's None, yes/no words for a bool. ``ValueError`` or ``KeyError`` if it spells none."""
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
         if self.optional and self.kind is int and text.strip().lower() == "inf":
-            return math.inf
-        if self.kind == "layers":
+            return math.inf  # an optional count without limit
+        if self.kind == "units":
+            units = tuple(int(p) for p in text.replace("x", ",").split(","))
+            return units[0] if len(units) == 1 else units
+        if self.kind is bool:
+            return _BOOL_WORDS[text.strip().lower()]
+        if self.kind in (int, float):
+            return self.kind(text)
+        return text
+
+    def from_text(self, text: str):
+        """The value of a command-line argument; ``ValueError`` saying what is allowed if it is not."""
+        if self.kind == "layers" and not (self.optional and text.strip().lower() in ("none", "off")):
             self.check(text)  # its own message names the token that is wrong
             return text
         try:
-            if self.kind == "units":
-                parts = text.replace("x", ",").split(",")
-                units = tuple(int(p) for p in parts)
-                value = units[0] if len(units) == 1 else units
-            elif self.kind is bool:
-                value = _BOOL_WORDS[text.strip().lower()]
-            elif self.kind is int:
-                value = int(text)
-            elif self.kind is float:
-                value = float(text)
-            else:
-                value = text
-            self.check(value)
+            value = self.parse(text)
+            if value is not None:
+                self.check(value)
         except (ValueError, TypeError, KeyError):
             raise ValueError(f"must be {self.describe()}, got {text!r}") from None
         return value

@@ -33,7 +33,6 @@ __all__ = [
     "Dataset",
     "image_shape_for",
     "load_source",
-    "read_feature_csv",
     "read_features",
 ]
 
@@ -88,6 +87,21 @@ class Dataset:
         if self.lines is not None:
             return f"line {int(self.lines[row])}"
         return f"row {row + 1}"
+
+    def select(self, feature_names: list[str] | None) -> np.ndarray:
+        """The columns of ``x`` in the order of ``feature_names`` (a model's), by name; all if None."""
+        if not feature_names or self.feature_names == feature_names:
+            return self.x
+        missing = [n for n in feature_names if n not in self.feature_names]
+        if missing:
+            raise ValueError(
+                f"{self.name} lacks the feature column(s) {', '.join(map(repr, missing[:5]))} the model was "
+                "trained on"
+            )
+        extra = [n for n in self.feature_names if n not in feature_names]
+        if extra:
+            raise ValueError(f"{self.name} has column {extra[0]!r}, which is not a feature of the model")
+        return self.x[:, [self.feature_names.index(n) for n in feature_names]]
 
 
 def image_shape_for(n_features: int) -> tuple[int, int] | None:
@@ -266,8 +280,3 @@ def read_features(
         missing=cells.missing,
         lines=cells.lines,
     )
-
-
-def read_feature_csv(path: str, feature_names: list[str], target: str | None = None) -> np.ndarray:
-    """Raw feature rows of a CSV file of numbers, by name in the model's order (see ``read_features``)."""
-    return read_features(path, feature_names, target).x

@@ -22,15 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .losses import TASKS
 from .network import NeuralNetwork
 from .optimizers import Optimizer
 from .validation import (
     check_features,
-    check_labels,
     check_positive_int,
     check_random_state,
     check_sample_weight,
-    check_targets,
 )
 
 __all__ = [
@@ -184,26 +183,12 @@ class EarlyStopping:
         return True
 
 
-def _check_y(task: str, y, name: str, *, n_samples: int, n_outputs, x_name: str, dtype) -> np.ndarray:
-    """Targets ``y`` for ``task``: integer labels ``(N,)`` or one-hot rows ``(N, n_outputs)``
-    (classification), 0/1 columns ``(N, n_outputs)`` (multilabel), numbers ``(N,)`` or
-    ``(N, n_outputs)`` (regression). 2-D targets come back in ``dtype``."""
-    if task == "regression":
-        return check_targets(y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype)
-    y = check_labels(y, name, n_samples=n_samples, n_classes=n_outputs, x_name=x_name)
-    if task == "multilabel" and y.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array of 0/1 columns for a multilabel network, got shape {y.shape}"
-        )
-    return y.astype(dtype) if y.ndim == 2 and y.dtype != dtype else y
-
-
 @dataclass
 class TrainingData:
     """The arrays of one training run, checked once by ``check_training_data``; the loops below trust them.
 
     ``x_train (N, F)``, ``x_val`` and ``x_test`` in the network's dtype; the targets as the
-    task wants them (``_check_y``); ``n_outputs`` the network's output width; ``task``
+    task wants them (``Task.check_targets``); ``n_outputs`` the network's output width; ``task``
     classification, multilabel or regression; ``sample_weight`` float64 ``(N,)`` or None;
     ``input_shape`` the image ``(C, H, W)`` each row holds, or None.
     """
@@ -228,7 +213,7 @@ def check_training_data(
     """The one door for training data: every array of a run checked once, for ``task`` in ``dtype``.
 
     Checks the features (finite, of ``n_features`` columns if given), the targets
-    against the task (``_check_y``), that each optional pair is given together and
+    against the task (``losses.TASKS[task].check_targets``), that each optional pair is given together and
     the early-stopping rule (``check_early_stopping``: patience needs validation
     data). ``n_outputs`` None: the width of 2-D targets, else the number of classes
     (``max(y_train) + 1``), or 1 for a regression target ``(N,)``. ``outputs_name``
@@ -243,51 +228,23 @@ def check_training_data(
     if n_outputs is not None:
         n_outputs = check_positive_int(n_outputs, outputs_name)
     x_train = check_features(x_train, "x_train", dtype=dtype, n_features=n_features)
-    y_train = _check_y(task, y_train, "y_train", n_samples=x_train.shape[0], n_outputs=n_outputs,
-                       x_name="x_train", dtype=dtype)  # fmt: skip
+    rules = TASKS[task]
+    y_train = rules.check_targets(y_train, "y_train", n_samples=x_train.shape[0], n_outputs=n_outputs,
+                                  x_name="x_train", dtype=dtype)  # fmt: skip
     if n_outputs is None:
-        if y_train.ndim == 2:
-            n_outputs = y_train.shape[1]
-        else:
-            n_outputs = 1 if task == "regression" else int(np.max(y_train)) + 1
+        n_outputs = rules.n_outputs(y_train)
     pairs = {}
     for name, x, y in (("val", x_val, y_val), ("test", x_test, y_test)):
         if x is not None:
             x = check_features(x, f"x_{name}", dtype=dtype, n_features=x_train.shape[1])
-            y = _check_y(task, y, f"y_{name}", n_samples=x.shape[0], n_outputs=n_outputs, x_name=f"x_{name}",
-                         dtype=dtype)  # fmt: skip
+            y = rules.check_targets(y, f"y_{name}", n_samples=x.shape[0], n_outputs=n_outputs,
+                                    x_name=f"x_{name}", dtype=dtype)  # fmt: skip
         pairs[name] = (x, y)
     sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
     shape = None if input_shape is None else tuple(input_shape)
     return TrainingData(
         x_train, y_train, *pairs["val"], n_outputs, task, sample_weight, shape, *pairs["test"]
     )
-
-
-def r2_score(y: np.ndarray, predicted: np.ndarray) -> float:
-    """Coefficient of determination ``1 - SS_res / SS_tot``, averaged over the output columns.
-
-    As ``sklearn.metrics.r2_score`` (``multioutput="uniform_average"``): a column
-    whose target is constant scores 1 if predicted exactly, else 0.
-    """
-    y = y.reshape(y.shape[0], -1).astype(np.float64)
-    predicted = predicted.reshape(y.shape).astype(np.float64)
-    ss_res = np.sum((y - predicted) ** 2, axis=0)
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
-    safe = ss_tot > 0
-    scores = np.where(ss_res == 0, 1.0, 0.0)
-    scores[safe] = 1.0 - ss_res[safe] / ss_tot[safe]
-    return float(np.mean(scores))
-
-
-def score(task: str, outputs: np.ndarray, y: np.ndarray) -> float:
-    """The trainer's score of ``outputs`` against targets ``y``: accuracy, or R^2 for regression."""
-    if task == "regression":
-        return r2_score(y, outputs)
-    if task == "multilabel":  # subset accuracy: a row counts only if every column is right
-        return float(np.mean(np.all((outputs > 0) == (y > 0.5), axis=1)))
-    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-    return float(np.mean(np.argmax(outputs, axis=1) == labels))
 
 
 class Trainer:
@@ -415,7 +372,7 @@ class Trainer:
         stopper = self.early_stopping = EarlyStopping(patience, tol)
         if data.x_val is None and n_iter_no_change is not None:
             stopper = EarlyStopping(n_iter_no_change, tol, keep_best=False)
-        metric = "r2" if net.task == "regression" else "accuracy"
+        metric = net.loss.metric
         test = None if data.x_test is None else (data.x_test, data.y_test)
         val = None if data.x_val is None else (data.x_val, data.y_val)
         for epoch in range(1, epochs + 1):
@@ -560,7 +517,7 @@ class Trainer:
         """(mean loss, score) of the network on ``(x, y)``, without training behaviour."""
         net = self.network
         outputs = net.forward(x, training=False)
-        return net.compute_loss(outputs, y), score(net.task, outputs, y)
+        return net.compute_loss(outputs, y), net.loss.score(outputs, y)
 
     def restore_best(self) -> bool:
         """Copy the weights and buffers of the best epoch so far (lowest validation loss) back.

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from .config import SETTINGS_BY_NAME
 from .files import atomic_write
 
 __all__ = [
@@ -59,22 +60,22 @@ class ResumeError(ValueError):
 
 
 def parse_value(key: str, text: str):
-    """A grid value from text: int, then float, then ``none``, else the string itself.
+    """A grid value from text, read as its setting reads it (``Setting.parse``): a number for a
+    numeric setting, ``128x64`` for two hidden layers, ``none`` for an optional setting's None.
 
-    ``hidden_units`` also takes ``128x64`` for two hidden layers of 128 and 64 units.
+    An empty cell (a None written to results.csv) is None. A key that names no setting is kept
+    as text, for ``check_grid`` to refuse by name.
     """
     text = text.strip()
-    if key == "hidden_units" and "x" in text:
-        try:
-            return tuple(int(p) for p in text.split("x"))
-        except ValueError:
-            raise ValueError(f"--grid hidden_units value {text!r} must look like 64 or 128x64") from None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return None if text.lower() == "none" else text
+    setting = SETTINGS_BY_NAME.get(key)
+    if setting is None:
+        return text
+    if not text and setting.optional:
+        return None
+    try:
+        return setting.parse(text)
+    except (ValueError, TypeError, KeyError):
+        raise ValueError(f"--grid {key} value {text!r} must be {setting.describe()}") from None
 
 
 def format_value(value) -> str:

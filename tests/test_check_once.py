@@ -16,6 +16,7 @@ from conftest import teacher_data
 
 import scratchnn.config
 import scratchnn.hyperparameter_tuning
+import scratchnn.losses
 import scratchnn.network
 import scratchnn.trainer
 from scratchnn import validation
@@ -26,7 +27,13 @@ from scratchnn.optimizers import SGD
 from scratchnn.trainer import Trainer
 
 CHECKS = ("check_features", "check_labels", "check_targets")
-MODULES = (scratchnn.trainer, scratchnn.config, scratchnn.network, scratchnn.hyperparameter_tuning)
+MODULES = (
+    scratchnn.trainer,
+    scratchnn.config,
+    scratchnn.network,
+    scratchnn.losses,
+    scratchnn.hyperparameter_tuning,
+)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, assert_sensible_image, read_predictions, scratchnn, write_rows
 
-from scratchnn.cli import common
+from scratchnn.predictor import Predictor
 from scratchnn.serialization import load_network, save
 from scratchnn.sources import load_source
 
@@ -66,8 +66,9 @@ def test_predict_with_the_cnn_matches_the_loaded_model_bit_for_bit(digits_cnn, t
     rows = write_rows(tmp_path / "rows.csv", ds.feature_names, ds.x[:50].astype(int).tolist())
     model = str(cwd / "run" / "model.npz")
     proc = scratchnn("predict", "--model", model, "--input", rows, "--proba", cwd=tmp_path)
-    network, _, names, scaler = common.load_model(model)
-    x = scaler.transform(ds.x[:50])
+    loaded = Predictor.load(model)
+    network, names = loaded.network, loaded.label_names
+    x = loaded.scaler.transform(ds.x[:50])
     proba = network.predict_proba(x)
     expected = [[names[k], *(f"{v:.6f}" for v in p)] for k, p in zip(network.predict(x), proba)]
     got = list(csv.reader(io.StringIO(proc.stdout)))[1:]

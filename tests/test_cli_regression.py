@@ -300,7 +300,7 @@ def test_predict_writes_numbers_in_the_targets_units_bit_for_bit(diabetes_run):
     assert 50 < written.mean() < 300  # the target's units (25 to 346), not the standardised ones
 
     network, meta = load_network(cwd / "d" / "model.npz")
-    x = sources.read_feature_csv(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"])
+    x = sources.read_features(str(cwd / "diabetes_rows.csv"), meta["feature_names"], meta["target"]).x
     outputs = network.predict(Scaler.from_dict(meta["scaler"]).transform(x))
     expected = np.ravel(TargetScaler.from_dict(meta["target_scaler"]).inverse_transform(outputs))
     assert written.tobytes() == expected.astype(np.float64).tobytes()

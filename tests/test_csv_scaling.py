@@ -95,7 +95,7 @@ def test_blocks_join_into_the_whole_table_in_order(tmp_path, small_blocks):
     ds = sources.load_source(str(path))
     np.testing.assert_array_equal(ds.x, x)
     assert ds.labels.tolist() == [f"c{i % 3}" for i in range(37)]
-    picked = sources.read_feature_csv(str(path), ["f4", "f0", "f3", "f1", "f2"], target="label")
+    picked = sources.read_features(str(path), ["f4", "f0", "f3", "f1", "f2"], target="label").x
     np.testing.assert_array_equal(picked, x[:, [4, 0, 3, 1, 2]])
 
 
@@ -114,4 +114,4 @@ def test_quoted_cells_blank_rows_and_a_single_feature_column(tmp_path):
     ds = sources.load_source(str(path))
     np.testing.assert_array_equal(ds.x, [[1.5], [2.5]])
     assert ds.labels.tolist() == ["two\nlines", "plain"]
-    assert sources.read_feature_csv(str(path), ["x"], target="label").tolist() == [[1.5], [2.5]]
+    assert sources.read_features(str(path), ["x"], target="label").x.tolist() == [[1.5], [2.5]]

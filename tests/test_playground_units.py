@@ -215,3 +215,10 @@ def bitmap_of(image: np.ndarray) -> np.ndarray:
             block[: image[i, j]] = 1
             bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
     return bitmap
+
+
+def test_uploaded_labels_are_ordered_as_the_command_line_orders_them():
+    # numbers numerically ("2" before "10"), as scratchnn.data.encode_labels: not as text ("10" < "2")
+    _, labels, names = datasets.read_points_csv("a,b,k\n1,2,10\n3,4,2\n5,6,10\n", "a", "b", "k")
+    assert names == ["2", "10"]
+    assert labels.tolist() == [1, 0, 1]

@@ -22,9 +22,10 @@ from scratchnn.gradcheck import check_gradients
 from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.layers import BatchNorm1d, Dense, ReLU
 from scratchnn.losses import MeanSquaredError
+from scratchnn.metrics import r2_score
 from scratchnn.network import NeuralNetwork, build_mlp
 from scratchnn.optimizers import SGD, Adam
-from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch, r2_score
+from scratchnn.trainer import EarlyStopping, Trainer, TrainingDiverged, format_epoch
 
 
 def friedman(n=200, seed=0, k=1):

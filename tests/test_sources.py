@@ -104,14 +104,14 @@ def test_npz_source_refuses_pickles_and_missing_arrays(tmp_path):
         sources.load_source(str(partial))
 
 
-def test_read_feature_csv_picks_columns_by_name_and_ignores_the_label_column(tmp_path):
+def test_read_features_picks_columns_by_name_and_ignores_the_label_column(tmp_path):
     path = write(tmp_path / "rows.csv", "h,label,w\n2,red,1\n4,blue,3\n")
-    x = sources.read_feature_csv(path, ["w", "h"], target="label")
+    x = sources.read_features(path, ["w", "h"], target="label").x
     np.testing.assert_array_equal(x, [[1, 2], [3, 4]])
     with pytest.raises(ValueError, match="lacks the feature column 'w'"):
-        sources.read_feature_csv(write(tmp_path / "a.csv", "h\n1\n"), ["w", "h"], target="label")
+        sources.read_features(write(tmp_path / "a.csv", "h\n1\n"), ["w", "h"], target="label")
     with pytest.raises(ValueError, match="has column 'z'"):
-        sources.read_feature_csv(write(tmp_path / "b.csv", "w,h,z\n1,2,3\n"), ["w", "h"], target="label")
+        sources.read_features(write(tmp_path / "b.csv", "w,h,z\n1,2,3\n"), ["w", "h"], target="label")
 
 
 def test_diabetes_is_a_builtin_source_with_a_numeric_target():

@@ -11,13 +11,9 @@ import numpy as np
 
 from .. import data, sources
 from ..files import atomic_write
-from ..serialization import ModelFileError, load_network
+from ..predictor import Predictor
 from . import options
 from .errors import UserError, from_user
-
-MODEL_FILE = "model.npz"
-HISTORY_FILE = "history.json"
-RESULTS_FILE = "results.csv"
 
 
 class Progress:
@@ -57,17 +53,6 @@ def write_json(path: str, value) -> None:
 
 
 # -- data for train and tune --------------------------------------------------------------
-
-
-def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared]:
-    """Read ``--data`` and prepare it with the split options of ``args``."""
-    with from_user():
-        ds = sources.load_source(args.data, args.target)
-        set_image_shape(ds, getattr(args, "image_shape", None))
-        prep = data.prepare(
-            ds.x, ds.labels, test_fraction=args.test_fraction, val_fraction=args.val_fraction, seed=args.seed
-        )
-    return ds, prep
 
 
 def set_image_shape(ds: sources.Dataset, shape: tuple | None) -> None:
@@ -137,14 +122,6 @@ def check_layers(specs, ds: sources.Dataset, prep: data.Prepared) -> None:
             raise UserError("--" + str(exc) if str(exc).startswith("layers: ") else str(exc)) from None
 
 
-def summary(ds: sources.Dataset, prep: data.Prepared) -> str:
-    held = f", {len(prep.test)} test rows held out for evaluate" if len(prep.test) else ""
-    return (
-        f"{ds.name}: {ds.n_rows} rows, {ds.x.shape[1]} features, {prep.n_classes} classes -> "
-        f"{len(prep.train)} training, {len(prep.val)} validation{held}"
-    )
-
-
 def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
     """What a model file records about its data: enough for evaluate and predict to use it alone."""
     return {
@@ -199,32 +176,7 @@ def plots_dir(args) -> str:
     return args.out or os.path.dirname(args.model) or os.curdir
 
 
-def load_model(path: str):
-    """``(network, metadata, label names, scaler)`` of a model file written by train or tune."""
+def load_predictor(path: str) -> Predictor:
+    """The ``Predictor`` of a model file written by train or tune (a damaged file or metadata: exit 2)."""
     with from_user():
-        network, meta = load_network(path)
-    n_out = network.n_outputs
-    names = meta.get("label_names") or [str(i) for i in range(n_out)]
-    if len(names) != n_out:
-        raise ModelFileError(f"{path}: {len(names)} label names for a network with {n_out} outputs")
-    if meta.get("scaler"):
-        scaler = data.Scaler.from_dict(meta["scaler"])
-    else:
-        scaler = data.Scaler.identity(network.n_features)
-    return network, meta, names, scaler
-
-
-def select_features(ds: sources.Dataset, feature_names: list[str] | None) -> np.ndarray:
-    """The dataset's columns in the model's feature order (by name)."""
-    if not feature_names or ds.feature_names == feature_names:
-        return ds.x
-    missing = [n for n in feature_names if n not in ds.feature_names]
-    if missing:
-        raise UserError(
-            f"{ds.name} lacks the feature column(s) {', '.join(map(repr, missing[:5]))} the model was "
-            "trained on"
-        )
-    extra = [n for n in ds.feature_names if n not in feature_names]
-    if extra:
-        raise UserError(f"{ds.name} has column {extra[0]!r}, which is not a feature of the model")
-    return ds.x[:, [ds.feature_names.index(n) for n in feature_names]]
+        return Predictor.load(path)

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 
-from .. import data
-from . import common, options, outputs, regression, tables
+from .. import data, metrics
+from ..losses import TASKS
+from . import common, options, outputs, regression
 from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
@@ -66,7 +67,7 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
             which += ", including the rows the model was trained on"
         return np.arange(len(y)), which
     if same and split.get("test_fraction", 0) > 0:
-        classes = meta.get("task", "classification") != "regression"
+        classes = not TASKS[meta.get("task", "classification")].numeric
         _, _, rows = data.split_indices(
             y, split["test_fraction"], split["val_fraction"], split["seed"], classes=classes
         )
@@ -91,19 +92,20 @@ def _rows_to_score(args, meta: dict, ds, x, y) -> tuple[np.ndarray, str]:
 def run(args) -> int:
     from sklearn.metrics import confusion_matrix
 
-    network, meta, names, scaler = common.load_model(args.model)
-    task, plan, target_scaler = tables.model_parts(meta)
-    if task == "regression":
-        return regression.evaluate(args, network, meta, scaler, plan, target_scaler, _rows_to_score)
-    ds = tables.read_source(args, meta, plan)
-    x = common.select_features(ds, meta.get("feature_names"))
-    features = tables.features(ds, meta, plan, args.unknown_categories)
-    with from_user():  # a label the model never learned is the data's mistake
+    model = common.load_predictor(args.model)
+    if model.numeric:
+        return regression.evaluate(args, model, _rows_to_score)
+    names, meta = model.label_names, model.metadata
+    with from_user():  # the data, its columns and a label the model never learned are the user's to fix
+        ds = model.read_source(args.data, args.target)
+        x = ds.select(meta.get("feature_names"))
+        features = model.features(ds, args.unknown_categories)
         y = data.encode_with(ds.labels, names)
     rows, which = _rows_to_score(args, meta, ds, x, y)
     y_true = y[rows]
-    y_pred = network.predict(scaler.transform(features[rows]))
-    accuracy = float(np.mean(y_pred == y_true))
+    with from_user():
+        y_pred = model.predict(features[rows])
+    accuracy = metrics.accuracy(y_true, y_pred)
     labels = list(range(len(names)))
     matrix = confusion_matrix(y_true, y_pred, labels=labels)
     if args.quiet:
@@ -136,9 +138,9 @@ def _write_plots(args, names, matrix, y_true, y_pred, image) -> list[str]:
 
     out = common.plots_dir(args)
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
-    paths = [os.path.join(out, "confusion_matrix.png")]
+    paths = [os.path.join(out, outputs.CONFUSION_MATRIX)]
     if image is not None:
-        paths.append(os.path.join(out, "misclassified_evaluate.png"))
+        paths.append(os.path.join(out, outputs.MISCLASSIFIED_EVALUATE))
     for path in paths:
         outputs.check_output(path, "--out", inputs, force=args.force)
     plots.confusion_matrix(matrix, names, paths[0], title=f"Confusion matrix ({len(y_true)} rows)")
@@ -168,7 +170,7 @@ def classification_report(y_true, y_pred, names: list[str], digits: int = 4) -> 
     for name, *values in zip(names, p, r, f, support):
         text += row.format(name, *values, width=width, digits=digits)
     text += "\n"
-    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if total else 0.0
+    accuracy = metrics.accuracy(y_true, y_pred) if total else 0.0
     accuracy_row = "{:>{width}s} " + " {:>9.{digits}}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
     text += accuracy_row.format("accuracy", "", "", accuracy, total, width=width, digits=digits)
     weights = np.asarray(support, dtype=float)

@@ -35,25 +35,40 @@ from .errors import Interrupted, UserError, one_line
 
 MANIFEST = ".scratchnn-files.json"
 
+# Every file the commands write into a run folder, each name written once here.
+MODEL_FILE = "model.npz"
+HISTORY_FILE = "history.json"
+LEARNING_CURVES = "learning_curves.png"
+FIRST_LAYER_WEIGHTS = "first_layer_weights.png"
+MISCLASSIFIED = "misclassified.png"
+RESULTS_FILE = "results.csv"
+RESULTS_RECORD = "results.json"  # tuning_files.record_path of RESULTS_FILE
+TUNING_HEATMAP = "tuning_heatmap.png"
+CONV_FILTERS = "conv_filters.png"
+FEATURE_MAPS = "feature_maps.png"
+REGRESSION_PLOTS = ("predicted_vs_actual.png", "residuals.png")
+CONFUSION_MATRIX = "confusion_matrix.png"
+MISCLASSIFIED_EVALUATE = "misclassified_evaluate.png"
+#: evaluate's own names for a regression model's plots, so train's plots of the same model stay
+REGRESSION_PLOTS_EVALUATE = tuple(name.replace(".png", "_evaluate.png") for name in REGRESSION_PLOTS)
+
 #: Files a run of train, tune or evaluate writes; also cleared by ``--force`` in
 #: folders written before manifests existed.
 RUN_FILES = (
-    "model.npz",
-    "history.json",
-    "learning_curves.png",
-    "first_layer_weights.png",
-    "misclassified.png",
-    "results.csv",
-    "results.json",
-    "tuning_heatmap.png",
-    "conv_filters.png",
-    "feature_maps.png",
-    "predicted_vs_actual.png",
-    "residuals.png",
-    "confusion_matrix.png",
-    "misclassified_evaluate.png",
-    "predicted_vs_actual_evaluate.png",
-    "residuals_evaluate.png",
+    MODEL_FILE,
+    HISTORY_FILE,
+    LEARNING_CURVES,
+    FIRST_LAYER_WEIGHTS,
+    MISCLASSIFIED,
+    RESULTS_FILE,
+    RESULTS_RECORD,
+    TUNING_HEATMAP,
+    CONV_FILTERS,
+    FEATURE_MAPS,
+    *REGRESSION_PLOTS,
+    CONFUSION_MATRIX,
+    MISCLASSIFIED_EVALUATE,
+    *REGRESSION_PLOTS_EVALUATE,
 )
 
 
@@ -205,7 +220,7 @@ class RunFolder:
             else:
                 what = "files"
             shown = ", ".join(present[:4]) + (f" and {len(present) - 4} more" if len(present) > 4 else "")
-            resume = "; --resume continues its search" if "results.csv" in present else ""
+            resume = "; --resume continues its search" if RESULTS_FILE in present else ""
             raise UserError(
                 f"{option} {out!r} already holds {what} ({shown}): use a new directory, or --force to "
                 f"replace them{resume}"

@@ -8,8 +8,7 @@ import os
 import sys
 
 from ..files import atomic_write
-from ..validation import check_features
-from . import common, options, outputs, regression, tables
+from . import common, options, outputs, regression
 from .errors import UserError, from_user
 
 HELP = "labels (or class probabilities), or numbers for a regression model, for the rows of a CSV file"
@@ -54,23 +53,20 @@ def run(args) -> int:
     if args.output:  # before any work: a refused --output should not cost the prediction first
         inputs = {"the --model file": args.model, "the --input file": args.input}
         outputs.check_output(args.output, "--output", inputs, force=args.force)
-    network, meta, names, scaler = common.load_model(args.model)
-    task, plan, target_scaler = tables.model_parts(meta)
-    if args.proba and task == "regression":
+    model = common.load_predictor(args.model)
+    if args.proba and model.numeric:
         raise UserError("--proba gives class probabilities, but this model predicts a number")
-    rows = tables.read_rows(args.input, meta, plan, network.n_features)
-    x = scaler.transform(tables.features(rows, meta, plan, args.unknown_categories))
-    with from_user():  # a scaled row the network's dtype cannot hold (1e39 in float32) is the user's to fix
-        x = check_features(x, "the --input rows (scaled)", dtype=network.dtype, n_features=network.n_features)
-    predicted = network.predict(x)
+    with from_user():  # the rows, their columns and their scaled values are the user's to fix
+        x = model.inputs(model.read_rows(args.input), args.unknown_categories, "the --input rows")
+    predicted = model.predict_inputs(x)
+    names = model.label_names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    if task == "regression":  # numbers in the target's units, each written to read back exactly
-        predicted = regression.predict(network, x, target_scaler)
+    if model.numeric:  # numbers in the target's units, each written to read back exactly
         writer.writerow(["prediction"])
         writer.writerows([v] for v in regression.format_predictions(predicted))
     elif args.proba:
-        proba = network.predict_proba(x)
+        proba = model.network.predict_proba(x)
         writer.writerow(["prediction", *(f"proba_{n}" for n in names)])
         for label, p in zip(predicted, proba):
             writer.writerow([names[label], *(f"{v:.6f}" for v in p)])

@@ -16,28 +16,25 @@ import sys
 
 import numpy as np
 
-from .. import plot_regression
+from .. import plots
+from ..metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from . import outputs
 from .errors import from_user, one_line
-
-PLOTS = ("predicted_vs_actual.png", "residuals.png")
 
 
 def metrics(y_true, y_pred) -> dict:
     """``{"r2", "mae", "rmse"}`` of predictions ``y_pred`` against ``y_true`` (both ``(N,)``).
 
-    ``r2 = 1 - sum((y - p)^2) / sum((y - mean(y))^2)`` (scikit-learn's
-    ``r2_score``; 1 is perfect, 0 is as good as predicting the mean of
-    ``y_true``), ``mae = mean(|y - p|)``, ``rmse = sqrt(mean((y - p)^2))``.
+    ``r2 = 1 - sum((y - p)^2) / sum((y - mean(y))^2)`` (``scratchnn.metrics.r2_score``;
+    1 is perfect, 0 is as good as predicting the mean of ``y_true``),
+    ``mae = mean(|y - p|)``, ``rmse = sqrt(mean((y - p)^2))``.
     """
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     y_true = np.asarray(y_true, dtype=np.float64).ravel()
     y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
     return {
-        "r2": float(r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan"),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
+        "r2": r2_score(y_true, y_pred) if len(y_true) > 1 else float("nan"),
+        "mae": mean_absolute_error(y_true, y_pred),
+        "rmse": root_mean_squared_error(y_true, y_pred),
     }
 
 
@@ -96,10 +93,10 @@ def report(network, prep) -> list[str]:
 def write_plots(y_true, y_pred, paths: list[str], which: str) -> list[str]:
     """Predicted against actual values, and the residuals, of the rows ``which``, at ``paths``."""
     m = metrics(y_true, y_pred)
-    plot_regression.predicted_vs_actual(
+    plots.predicted_vs_actual(
         y_true, y_pred, paths[0], title=f"Predicted against actual ({which})", metrics=_line(m)
     )
-    plot_regression.residuals(y_true, y_pred, paths[1], title=f"Residuals ({which})")
+    plots.residuals(y_true, y_pred, paths[1], title=f"Residuals ({which})")
     return paths
 
 
@@ -108,7 +105,7 @@ def training_plots(network, prep, folder) -> list[str]:
     split = next(s for s in ("test", "val", "train") if len(getattr(prep, s)))
     rows = getattr(prep, split)
     y_pred = predict(network, prep.x[rows], prep.target_scaler)
-    paths = [folder.path(name) for name in PLOTS]
+    paths = [folder.path(name) for name in outputs.REGRESSION_PLOTS]
     return write_plots(prep.targets[rows], y_pred, paths, f"{len(rows)} {split} rows")
 
 
@@ -117,19 +114,22 @@ def format_predictions(values: np.ndarray) -> list[str]:
     return [repr(float(v)) for v in values]
 
 
-def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) -> int:
-    """``scratchnn evaluate`` of a regression model: the scores, the baseline's, and the two plots."""
+def evaluate(args, model, rows_to_score) -> int:
+    """``scratchnn evaluate`` of a regression model (a ``Predictor``): the scores, the baseline's, and
+    the two plots."""
     from ..tasks import choose_task
-    from . import common, tables
+    from . import common
 
-    ds = tables.read_source(args, meta, plan)
-    x = common.select_features(ds, meta.get("feature_names"))
-    features = tables.features(ds, meta, plan, args.unknown_categories)
-    with from_user():
+    with from_user():  # the data and its columns are the user's to fix
+        ds = model.read_source(args.data, args.target)
+        x = ds.select(model.metadata.get("feature_names"))
+        features = model.features(ds, args.unknown_categories)
         choose_task(ds.labels, "regression", target=ds.target, source=ds.name, lines=ds.lines)
     y = np.asarray(ds.labels, dtype=np.float64)
-    rows, which = rows_to_score(args, meta, ds, x, y)
-    s = scores(network, scaler.transform(features[rows]), y[rows], target_scaler)
+    rows, which = rows_to_score(args, model.metadata, ds, x, y)
+    with from_user():
+        scaled = model.inputs(features[rows])
+    s = scores(model.network, scaled, y[rows], model.target_scaler)
     if args.quiet:
         scope = "the held-out test split" if len(rows) < len(y) else "all rows"
         print(f"R2: {s['model']['r2']:.4f} on {len(rows)} rows ({scope})")
@@ -137,12 +137,11 @@ def evaluate(args, network, meta, scaler, plan, target_scaler, rows_to_score) ->
         print(f"Evaluated on {which}")
         print("\n".join(lines(s, "Model")))
         print()
-    # evaluate's own file names, so train's plots of the same model are never replaced
     out = common.plots_dir(args)
-    names = [name.replace(".png", "_evaluate.png") for name in PLOTS]
+    names = outputs.REGRESSION_PLOTS_EVALUATE
     paths = [os.path.join(out, name) for name in names]
     inputs = {"the model": args.model, "the --data file": args.data if os.path.isfile(args.data) else None}
-    y_pred = predict(network, scaler.transform(features[rows]), target_scaler)
+    y_pred = model.predict_inputs(scaled)
     try:
         for path in paths:
             outputs.check_output(path, "--out", inputs, force=args.force)

@@ -5,7 +5,7 @@ chooses the task (``--task``, see ``scratchnn.tasks.choose_task``), and
 prepares the splits, the column plan (``scratchnn.columns``) and, for
 regression, the target scaler, all learned from the training rows. The model
 file records them (``metadata``), so that ``evaluate`` and ``predict`` read new
-rows the same way (``model_parts``, ``read_rows``).
+rows the same way (``scratchnn.predictor.Predictor``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 from .. import data, sources
 from ..columns import ColumnPlan
 from ..config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
-from ..losses import LOSSES
-from ..tasks import choose_task
+from ..losses import LOSSES, TASKS
+from ..tasks import TASK_OPTIONS, choose_task
 from . import common
 from .errors import UserError, from_user
 
@@ -56,16 +56,17 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
 def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[str]:
     """What was read and decided: rows, features and splits, the task and why, what each column became."""
     held = f", {len(prep.test)} test rows held out for evaluate" if len(prep.test) else ""
-    target = "a numeric target" if prep.task == "regression" else f"{prep.n_classes} classes"
+    numeric = TASKS[prep.task].numeric
+    target = "a numeric target" if numeric else f"{prep.n_classes} classes"
     lines = [
         f"{ds.name}: {ds.n_rows} rows, {len(ds.feature_names)} features, {target} -> "
         f"{len(prep.train)} training, {len(prep.val)} validation{held}"
     ]
-    numbers = prep.task == "regression" or why.endswith("numbers")
-    declared = ds.name in sources.BUILTIN and prep.task == "classification"  # digits' classes are named
+    numbers = numeric or why.endswith("numbers")
+    declared = ds.name in sources.BUILTIN and not numeric  # digits' classes are named
     if getattr(args, "task", "auto") == "auto" and numbers and not declared:
         # a target of numbers could be either: say which was chosen (text labels can only be classes)
-        other = "classification" if prep.task == "regression" else "regression"
+        other = next(option for option in TASK_OPTIONS[1:] if option != prep.task)
         lines.append(f"Task: {prep.task}, since {why} (--task {other} to change)")
     if prep.columns is not None:
         lines += prep.columns.describe(ds, prep.train)
@@ -74,7 +75,7 @@ def summary(args, ds: sources.Dataset, prep: data.Prepared, why: str) -> list[st
 
 def task_default(name: str, task: str):
     """A setting's default for the task: ``REGRESSION_DEFAULTS``' for a numeric target, else ``SETTINGS``'."""
-    if task == "regression" and name in REGRESSION_DEFAULTS:
+    if TASKS[task].numeric and name in REGRESSION_DEFAULTS:
         return REGRESSION_DEFAULTS[name]
     return SETTINGS_BY_NAME[name].default
 
@@ -82,11 +83,11 @@ def task_default(name: str, task: str):
 def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
     """The training settings for the task: a numeric target takes ``REGRESSION_DEFAULTS``
     (mean squared error, Adam at 0.003, ...) for every setting not in ``given``, the ones typed."""
-    if prep.task != "regression":
+    if not TASKS[prep.task].numeric:
         return config
     with from_user():
         config = config.replace(**{k: v for k, v in REGRESSION_DEFAULTS.items() if k not in given})
-    numeric = [name for name, cls in LOSSES.items() if cls.task == "regression"]  # mse, mae, huber
+    numeric = [name for name, cls in LOSSES.items() if TASKS[cls.task].numeric]  # mse, mae, huber
     if config.loss not in numeric:
         raise UserError(f"--loss {config.loss} is for classes; a numeric target takes {', '.join(numeric)}")
     return config
@@ -101,69 +102,3 @@ def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:
     if prep.target_scaler is not None:
         meta["target_scaler"] = prep.target_scaler.to_dict()
     return meta
-
-
-# -- models for evaluate and predict ---------------------------------------------------
-
-
-def model_parts(meta: dict) -> tuple[str, ColumnPlan | None, object]:
-    """``(task, column plan or None, target scaler or None)`` recorded in a model's metadata."""
-    task = meta.get("task", "classification")
-    with from_user():
-        plan = ColumnPlan.from_dict(meta["columns"]) if meta.get("columns") else None
-        target_scaler = None
-        if task == "regression":
-            if not meta.get("target_scaler"):
-                raise UserError("the model is a regression model without its target scaler")
-            target_scaler = data.TargetScaler.from_dict(meta["target_scaler"])
-    return task, plan, target_scaler
-
-
-def read_source(args, meta: dict, plan: ColumnPlan | None) -> sources.Dataset:
-    """``--data`` for ``evaluate``, its columns read as the model's were (text columns, empty cells)."""
-    text = plan.text_columns if plan is not None else ()
-    allow_missing = plan is not None and plan.impute is not None
-    with from_user():
-        return sources.load_source(
-            args.data,
-            args.target,
-            default_target=meta.get("target"),
-            text=text,
-            find_text=False,
-            allow_missing=allow_missing,
-        )
-
-
-def read_rows(path: str, meta: dict, plan: ColumnPlan | None, n_features: int) -> sources.Dataset:
-    """The rows of ``--input`` for ``predict``, their columns read as the model's were."""
-    features = meta.get("feature_names") or [f"x{i}" for i in range(n_features)]
-    text = plan.text_columns if plan is not None else ()
-    allow_missing = plan is not None and plan.impute is not None
-    with from_user():
-        return sources.read_features(
-            path, features, meta.get("target"), text=text, allow_missing=allow_missing
-        )
-
-
-def features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str = "error") -> np.ndarray:
-    """The dataset's features as the network's input before scaling: by name, then through the plan."""
-    with from_user():
-        return _features(ds, meta, plan, unknown)
-
-
-def _features(ds: sources.Dataset, meta: dict, plan: ColumnPlan | None, unknown: str) -> np.ndarray:
-    if plan is None:
-        return common.select_features(ds, meta.get("feature_names"))
-    if ds.feature_names != plan.input_names:
-        x = common.select_features(ds, plan.input_names)  # the numbers in the model's order; text is by name
-        ds = sources.Dataset(
-            ds.name,
-            x,
-            ds.labels,
-            list(plan.input_names),
-            ds.target,
-            text=ds.text,
-            missing=ds.missing,
-            lines=ds.lines,
-        )
-    return plan.transform(ds, unknown=unknown)

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 
 from ..config import TrainingConfig, build, fit
-from ..serialization import save
+from ..losses import TASKS
+from ..predictor import Predictor
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
 from . import common, options, outputs, regression, tables
 from .errors import Interrupted, UserError
@@ -138,21 +139,22 @@ def fit_and_save(
     if history.best_epoch is None and history:
         history.best_epoch = history[-1]["epoch"]  # without early stopping the weights are the last epoch's
     result = {"epochs_run": len(history), "best_epoch": history.best_epoch}
-    if prep.task == "regression":
+    numeric = TASKS[prep.task].numeric
+    if numeric:
         result.update(regression.result(network, prep))
     elif len(prep.val):
         result["val_accuracy"] = network.accuracy(x_val, y_val)
-    if len(prep.test) and prep.task != "regression":
+    if len(prep.test) and not numeric:
         result["test_accuracy"] = network.accuracy(*prep.part("test"))
     meta["result"] = result
-    model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
-    history_path = folder.path(common.HISTORY_FILE)
+    model_path = folder.path(outputs.MODEL_FILE)
+    Predictor(network, meta).save(model_path)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, _history_json(history))
     written = [model_path, history_path, *_training_plots(ds, prep, network, history, folder)]
     folder.finish()
     common.say(args, "Wrote " + ", ".join(written))
-    if prep.task == "regression":
+    if numeric:
         print("\n".join(regression.report(network, prep)))
     elif "test_accuracy" in result:
         print(f"Test accuracy: {result['test_accuracy']:.4f} ({len(prep.test)} held-out rows)")
@@ -178,11 +180,11 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
 
     written = []
     if history:
-        path = folder.path("learning_curves.png")
+        path = folder.path(outputs.LEARNING_CURVES)
         # the star marks the epoch whose weights were saved (early stopping keeps the lowest val loss)
         plots.learning_curves(list(history), path, kept_epoch=history.best_epoch)
         written.append(path)
-    if prep.task == "regression":
+    if TASKS[prep.task].numeric:
         return written + regression.training_plots(network, prep, folder)
     shape = ds.image_shape
     rows = next(r for r in (prep.test, prep.val, prep.train) if len(r))
@@ -190,11 +192,11 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
     weights = next((p for layer in network.layers for p in layer.params if p.ndim >= 2), None)
     if weights is not None and weights.ndim == 4:
         written += _conv_plots(ds, prep, network, weights, rows[0], folder)
-    elif shape and plots.first_layer_weights(weights, shape, folder.path("first_layer_weights.png")):
-        written.append(folder.path("first_layer_weights.png"))
+    elif shape and plots.first_layer_weights(weights, shape, folder.path(outputs.FIRST_LAYER_WEIGHTS)):
+        written.append(folder.path(outputs.FIRST_LAYER_WEIGHTS))
     if shape:
         pred = network.predict(prep.x[rows])
-        path = folder.path("misclassified.png")
+        path = folder.path(outputs.MISCLASSIFIED)
         plots.misclassified_grid(ds.x[rows], prep.y[rows], pred, prep.label_names, shape, path)
         written.append(path)
     return written
@@ -202,15 +204,15 @@ def _training_plots(ds, prep, network, history, folder: outputs.RunFolder) -> li
 
 def _conv_plots(ds, prep, network, weights, row: int, folder: outputs.RunFolder) -> list[str]:
     """The first convolution's filters, and the feature maps of one held-out (else training) image."""
-    from .. import plot_images
+    from .. import plots
 
-    filters = folder.path("conv_filters.png")
-    plot_images.conv_filters(weights, filters)
-    maps = folder.path("feature_maps.png")
+    filters = folder.path(outputs.CONV_FILTERS)
+    plots.conv_filters(weights, filters)
+    maps = folder.path(outputs.FEATURE_MAPS)
     raw = ds.x[row]
     image = raw.reshape(ds.input_shape).mean(axis=0) if ds.input_shape else raw.reshape(ds.image_shape)
     label = prep.label_names[prep.y[row]]
-    plot_images.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
+    plots.feature_maps(network, prep.x[row], image, maps, title=f"label {label}")
     return [filters, maps]
 
 
@@ -229,9 +231,9 @@ def _save_interrupted(trainer, meta: dict, folder: outputs.RunFolder) -> None:
         print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
         return
     meta = {**meta, "interrupted": True, "result": {"epochs_run": len(history)}}
-    model_path = folder.path(common.MODEL_FILE)
-    save(network, model_path, meta)
-    history_path = folder.path(common.HISTORY_FILE)
+    model_path = folder.path(outputs.MODEL_FILE)
+    Predictor(network, meta).save(model_path)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, _history_json(history, interrupted=True))
     folder.finish(complete=False)
     print(

@@ -7,6 +7,7 @@ import sys
 
 from ..config import SETTINGS_BY_NAME
 from ..hyperparameter_tuning import DEFAULT_GRID, available_cores, check_grid, grid_search
+from ..losses import TASKS
 from ..tuning_files import METRICS, ResumeError, format_value, parse_grid, record_path
 from . import common, options, outputs, tables
 from .errors import Interrupted, UserError, from_user
@@ -126,7 +127,7 @@ def run(args) -> int:
 
 
 def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> int:
-    results_path = folder.path(common.RESULTS_FILE)
+    results_path = folder.path(outputs.RESULTS_FILE)
     folder.path(os.path.basename(record_path(results_path)))
     state = {"done": 0, "progress": None}
 
@@ -138,7 +139,7 @@ def _search(args, ds, prep, base, grid, n_trials, folder: outputs.RunFolder) -> 
         if state["progress"] is None:
             state["progress"] = common.Progress(args.quiet, n_trials, "tune", "trial", initial=state["done"])
         state["done"] += 1
-        key = "val_r2" if prep.task == "regression" else "val_accuracy"
+        key = "val_" + TASKS[prep.task].metric
         score = row.get(key)
         state["progress"].update(
             _trial_line(state["done"], n_trials, row),
@@ -191,8 +192,8 @@ def _report_and_train_best(args, ds, prep, base, grid, result, results_path, fol
 
     n_diverged = sum(r["status"] != "ok" for r in result.results)
     written = f"Wrote {results_path} ({len(result.results)} trials, {n_diverged} diverged)"
-    if prep.task != "regression":  # the heatmap shows validation accuracy, which a numeric target lacks
-        heatmap = folder.path("tuning_heatmap.png")
+    if not TASKS[prep.task].numeric:  # the heatmap shows validation accuracy, which a numeric target lacks
+        heatmap = folder.path(outputs.TUNING_HEATMAP)
         plots.tuning_heatmap(result.results, heatmap, defaults=base.to_dict())
         written += f" and {heatmap}"
     common.say(args, written)

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..data import encode_labels
 from ..validation import check_random_state
 
 __all__ = [
@@ -156,7 +157,8 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
 
     Each feature column is scaled linearly onto ``[-EXTENT, EXTENT]`` (a constant
     column goes to 0); the label column must hold exactly two distinct values,
-    sorted to labels 0 and 1. ``ValueError`` names the line and the column of
+    sorted to labels 0 and 1 as ``scratchnn.data.encode_labels`` sorts them
+    (numbers numerically). ``ValueError`` names the line and the column of
     the first bad cell.
     """
     reader = csv.reader(io.StringIO(text))
@@ -198,7 +200,10 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
         texts.append(row[t].strip())
     if len(values) < 2:
         raise ValueError(f"{name} needs at least two data rows, got {len(values)}")
-    names = sorted(set(texts))
+    try:  # the command line's label order: numbers numerically ("2" before "10"), else as text
+        labels, names = encode_labels(texts)
+    except ValueError:  # one class: refused below with the others
+        names = sorted(set(texts))
     if len(names) != 2:
         shown = ", ".join(map(repr, names[:5])) + (" ..." if len(names) > 5 else "")
         raise ValueError(f"{name}: column {label!r} must hold two distinct labels, got {len(names)}: {shown}")
@@ -207,5 +212,4 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
     span = np.where(high > low, high - low, 1.0)
     points = (x - (low + high) / 2) / span * (2 * EXTENT)
     points[:, high == low] = 0.0
-    labels = np.array([names.index(t) for t in texts], dtype=np.int64)
     return points, labels, names

@@ -96,12 +96,13 @@ class DigitModel:
     @classmethod
     def from_file(cls, path: str) -> DigitModel:
         """A model file written by ``scratchnn.save``, ``scratchnn train`` or ``tune`` (with its scaler)."""
-        from ..cli.common import load_model  # the CLI's own reading of a model file and its scaler
+        from ..predictor import Predictor
 
-        network, _, names, scaler = load_model(path)
-        if network.n_features != 64:
-            raise ValueError(f"--model {path} takes {network.n_features} inputs; a digit model takes 64")
-        return cls(network, scaler.mean, scaler.scale, names, source=path)
+        model = Predictor.load(path)
+        if model.network.n_features != 64:
+            n = model.network.n_features
+            raise ValueError(f"--model {path} takes {n} inputs; a digit model takes 64")
+        return cls(model.network, model.scaler.mean, model.scaler.scale, model.label_names, source=path)
 
 
 _lock = threading.Lock()
@@ -118,6 +119,6 @@ def default_model(seed: int = 0) -> DigitModel:
 
             x_train, _, y_train, _ = load_digits_split()  # pixels / 16; the test split is held out
             config = TrainingConfig(hidden_units=64, optimizer="adam", learning_rate=0.003, epochs=20)
-            network, _ = train(config, x_train, y_train, n_classes=10, seed=seed)
+            network, _ = train(config, x_train, y_train, n_outputs=10, seed=seed)
             _cached = DigitModel(network, 0.0, 16.0, source="trained on Digits' training split")
         return _cached

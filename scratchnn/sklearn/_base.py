@@ -109,7 +109,8 @@ class BaseScratchNN(BaseEstimator):
     as the setting, with the subclass's ``_defaults``) and ``SKLEARN_PARAMS``, so a setting added to
     ``SETTINGS`` becomes a parameter of both estimators with nothing written here.
     Subclasses define ``_defaults``, ``_losses`` (the losses they accept), ``_targets``,
-    ``_validation_score`` and ``_split``.
+    and ``_split``; the validation score is the loss's (``Loss.score``: accuracy, or R² for numbers,
+    which standardising the target leaves unchanged).
     """
 
     _defaults: ClassVar[dict] = ESTIMATOR_DEFAULTS
@@ -275,6 +276,7 @@ class BaseScratchNN(BaseEstimator):
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
         with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
         net, trainer = self.network_, self._trainer
+        score_name = "val_" + net.loss.metric
         tol = float(getattr(config, "tol", 0.0))
         params = net.parameters() + net.buffers()
         best_params, waited, best = None, 0, math.inf
@@ -296,7 +298,7 @@ class BaseScratchNN(BaseEstimator):
             if x_val is not None:
                 outputs = net.forward(x_val, training=False)
                 record["val_loss"] = monitored = float(net.compute_loss(outputs, y_val))
-                record[self._score_name] = score = self._validation_score(outputs, y_val)
+                record[score_name] = score = net.loss.score(outputs, y_val)
                 self.validation_scores_.append(score)
             history.append(record)
             if self.verbose:
@@ -306,7 +308,7 @@ class BaseScratchNN(BaseEstimator):
                 best = monitored
                 if x_val is not None:
                     best_params = [p.copy() for p in params]
-                    history.best_epoch, self.best_validation_score_ = self.n_iter_, record[self._score_name]
+                    history.best_epoch, self.best_validation_score_ = self.n_iter_, record[score_name]
                 else:
                     self.best_loss_ = best
             if getattr(trainer.optimizer, "converged", False) or getattr(

@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.metaestimators import available_if
@@ -86,7 +85,6 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     """
 
     _losses = ("cross-entropy", "mse", "bce")
-    _score_name = "val_accuracy"
     _y_check: ClassVar[dict] = {"multi_output": True}
 
     @available_if(_has_partial_fit)
@@ -188,11 +186,6 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
         parts = train_test_split(*arrays, test_size=fraction, stratify=stratify, random_state=seed)
         x_tr, x_val, t_tr, t_val = parts[:4]
         return x_tr, x_val, t_tr, t_val, (parts[4] if sw is not None else None)
-
-    def _validation_score(self, outputs, targets) -> float:
-        if self._multilabel:
-            return float(accuracy_score(targets, (outputs > 0).astype(targets.dtype)))
-        return float(np.mean(np.argmax(outputs, axis=1) == targets))
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.

@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 
@@ -86,7 +85,6 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
 
     _defaults: ClassVar[dict] = {**ESTIMATOR_DEFAULTS, **REGRESSION_DEFAULTS}
     _losses = ("mse", "huber", "mae")
-    _score_name = "val_r2"
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
 
     @available_if(_has_partial_fit)
@@ -140,10 +138,6 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         arrays = [X, targets] + ([] if sw is None else [sw])
         parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=seed)
         return parts[0], parts[1], parts[2], parts[3], (parts[4] if sw is not None else None)
-
-    def _validation_score(self, outputs, targets) -> float:
-        # R² is unchanged by standardising each column, so the scaled targets serve as well
-        return float(r2_score(targets, outputs))
 
     def predict(self, X):
         """Predicted targets, in the target's units.

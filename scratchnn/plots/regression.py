@@ -15,21 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .files import atomic_write
+from .figure import figure, save
 
 __all__ = ["predicted_vs_actual", "residuals"]
-
-DPI = 100
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def _save(fig, path) -> None:
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI))
 
 
 def _check(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +36,7 @@ def predicted_vs_actual(y_true, y_pred, path, title: str = "Predicted against ac
     ``metrics`` (e.g. "R2 0.45, MAE 43.1") is written in the corner.
     """
     y_true, y_pred = _check(y_true, y_pred)
-    fig = _figure(5, 5)
+    fig = figure(5, 5)
     ax = fig.subplots()
     ax.scatter(y_true, y_pred, s=14, alpha=0.6, edgecolors="none")
     low = float(min(y_true.min(), y_pred.min()))
@@ -71,7 +59,7 @@ def predicted_vs_actual(y_true, y_pred, path, title: str = "Predicted against ac
     ax.legend(loc="upper left")
     if metrics:
         ax.text(0.98, 0.02, metrics, transform=ax.transAxes, ha="right", va="bottom")
-    _save(fig, path)
+    save(fig, path)
     return fig
 
 
@@ -79,7 +67,7 @@ def residuals(y_true, y_pred, path, title: str = "Residuals"):
     """``y_true - y_pred`` against ``y_pred``, and their histogram; returns the ``Figure``."""
     y_true, y_pred = _check(y_true, y_pred)
     res = y_true - y_pred
-    fig = _figure(9, 3.8)
+    fig = figure(9, 3.8)
     left, right = fig.subplots(1, 2, width_ratios=(2, 1))
     left.scatter(y_pred, res, s=14, alpha=0.6, edgecolors="none")
     left.axhline(0.0, color="grey", lw=1, ls="--")
@@ -92,5 +80,5 @@ def residuals(y_true, y_pred, path, title: str = "Residuals"):
     right.axhline(0.0, color="grey", lw=1, ls="--")
     right.set_xlabel("rows")
     right.set_title("distribution")
-    _save(fig, path)
+    save(fig, path)
     return fig
