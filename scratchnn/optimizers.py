@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from ._configurable import Configurable
+from .line_search import strong_wolfe
 from .validation import check_float_in_range, check_positive_float, check_positive_int
 
 __all__ = ["LBFGS", "OPTIMIZERS", "SGD", "Adam", "AdamW", "Momentum", "Optimizer", "make_optimizer"]
@@ -217,124 +218,6 @@ class AdamW(Adam):
         super().__init__(learning_rate, weight_decay=weight_decay, **adam)  # only the default differs
 
 
-def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None) -> float:
-    """The minimiser of the cubic through ``(x1, f1)`` and ``(x2, f2)`` with slopes ``g1``, ``g2``.
-
-    The cubic that matches two values and two slopes has its minimum at::
-
-        d1 = g1 + g2 - 3 (f1 - f2) / (x1 - x2)
-        d2 = sqrt(d1**2 - g1 g2)
-        x  = x2 - (x2 - x1) (g2 + d2 - d1) / (g2 - g1 + 2 d2)      (x2 the farther point)
-
-    clipped to ``bounds`` (default: the interval between the points). When
-    ``d1**2 < g1 g2`` the cubic has no minimum and the midpoint of the bounds is
-    taken. As torch's ``_cubic_interpolate`` (from minFunc's ``polyinterp``).
-    """
-    if bounds is not None:
-        low, high = bounds
-    else:
-        low, high = (x1, x2) if x1 <= x2 else (x2, x1)
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
-    if d2_square < 0:
-        return (low + high) / 2.0
-    d2 = math.sqrt(d2_square)
-    if x1 <= x2:
-        min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-    else:
-        min_pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-    return min(max(min_pos, low), high)
-
-
-def _strong_wolfe(evaluate, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9, max_ls=25):
-    """A step ``t`` along ``d`` that meets the strong Wolfe conditions; ``(f, g, t, evaluations)``.
-
-    ``evaluate(t)`` returns the loss and the flat gradient at ``x + t d``; ``f``,
-    ``g`` and ``gtd = g . d`` are at ``t = 0``. The conditions::
-
-        f(x + t d) <= f + c1 t gtd             (sufficient decrease, Armijo)
-        |g(x + t d) . d| <= -c2 gtd            (curvature: the slope has flattened)
-
-    First *bracketing*: grow ``t`` (cubic extrapolation within ``[t + 0.01 (t -
-    t_prev), 10 t]``) until a point meets both, or an interval is known to hold
-    one (the decrease failed, the loss rose, or the slope turned positive).
-    Then *zoom*: shrink the bracket by cubic interpolation between its ends,
-    stepping 10% in from an end when the interpolant sits too close to it, until
-    the conditions hold, the bracket is shorter than ``tolerance_change`` (times
-    ``max |d|``) or ``max_ls`` evaluations are spent. Returns the lowest point
-    found. Line for line torch's ``_strong_wolfe`` (from minFunc's ``WolfeLineSearch``).
-    """
-    d_norm = float(np.max(np.abs(d)))
-    f_new, g_new = evaluate(t)
-    evals = 1
-    gtd_new = float(g_new @ d)
-    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
-    done = False
-    ls_iter = 0
-    while ls_iter < max_ls:  # bracketing
-        if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
-            bracket, bracket_f, bracket_g = [t_prev, t], [f_prev, f_new], [g_prev, g_new]
-            bracket_gtd = [gtd_prev, gtd_new]
-            break
-        if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
-            done = True
-            break
-        if gtd_new >= 0:
-            bracket, bracket_f, bracket_g = [t_prev, t], [f_prev, f_new], [g_prev, g_new]
-            bracket_gtd = [gtd_prev, gtd_new]
-            break
-        t_next = _cubic_interpolate(
-            t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(t + 0.01 * (t - t_prev), t * 10)
-        )
-        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new, gtd_new
-        t = t_next
-        f_new, g_new = evaluate(t)
-        evals += 1
-        gtd_new = float(g_new @ d)
-        ls_iter += 1
-    if ls_iter == max_ls:
-        bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
-
-    insufficient_progress = False
-    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
-    while not done and ls_iter < max_ls:  # zoom
-        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
-            break
-        t = _cubic_interpolate(
-            bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1]
-        )
-        # An interpolant within 10% of an end makes little progress: the second time in a
-        # row (or if it lies on or past an end), step 10% in from the nearer end instead.
-        lo_t, hi_t = min(bracket), max(bracket)
-        eps = 0.1 * (hi_t - lo_t)
-        if min(hi_t - t, t - lo_t) < eps:
-            if insufficient_progress or t >= hi_t or t <= lo_t:
-                t = hi_t - eps if abs(t - hi_t) < abs(t - lo_t) else lo_t + eps
-                insufficient_progress = False
-            else:
-                insufficient_progress = True
-        else:
-            insufficient_progress = False
-        f_new, g_new = evaluate(t)
-        evals += 1
-        gtd_new = float(g_new @ d)
-        ls_iter += 1
-        if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
-            # no sufficient decrease, or not below the low end: t becomes the high end
-            bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = t, f_new, g_new, gtd_new
-            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
-        else:
-            if abs(gtd_new) <= -c2 * gtd:
-                done = True  # both conditions hold
-            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
-                # the slope at t points back past the low end: the old low becomes the high end
-                bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
-                bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
-            bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low] = t, f_new, g_new, gtd_new
-    return bracket_f[low], bracket_g[low], bracket[low], evals
-
-
 class LBFGS(Optimizer):
     """L-BFGS with a strong-Wolfe line search, full batch, exactly as
     ``torch.optim.LBFGS(line_search_fn="strong_wolfe")``.
@@ -361,9 +244,9 @@ class LBFGS(Optimizer):
 
        The very first iteration has no pairs: ``d = -g``, and its trial step is
        ``min(1, 1 / sum|g|) * lr`` so that it cannot be huge; later ones try ``lr``.
-    2. **Step length** ``t`` by the strong-Wolfe line search (``_strong_wolfe``:
-       bracketing, then zoom by cubic interpolation, ``_cubic_interpolate``), with
-       ``c1 = 1e-4`` and ``c2 = 0.9``; then ``x += t d``.
+    2. **Step length** ``t`` by the strong-Wolfe line search
+       (``scratchnn.line_search``: bracketing, then zoom by cubic interpolation),
+       with ``c1 = 1e-4`` and ``c2 = 0.9``; then ``x += t d``.
 
     It stops after ``max_iter`` iterations or ``max_eval`` evaluations (default
     ``max_iter * 5 // 4``), when ``max|g| <= tolerance_grad``, when ``g . d >
@@ -484,9 +367,7 @@ class LBFGS(Optimizer):
             return result
 
         d, t = self.d, self.t  # the last step, which the first iteration's pair (s, y) describes
-        n_iter = 0
-        while n_iter < self.max_iter:
-            n_iter += 1
+        for n_iter in range(1, self.max_iter + 1):
             self.n_iter += 1
             if self.n_iter == 1:
                 d = -flat_grad
@@ -507,7 +388,7 @@ class LBFGS(Optimizer):
             if self.max_fun is not None:
                 max_ls = min(max_ls, self.max_fun - self.func_evals - 1)
             x_init = [p.copy() for p in params]
-            loss, flat_grad, t, ls_evals = _strong_wolfe(evaluate, t, d, loss, flat_grad, gtd, max_ls=max_ls)
+            loss, flat_grad, t, ls_evals = strong_wolfe(evaluate, t, d, loss, flat_grad, gtd, max_ls=max_ls)
             self._add(params, t, d)
             current_evals += ls_evals
             self.func_evals += ls_evals

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scratchnn"
 CORE = {
     "_configurable",
     "layers",
+    "line_search",
     "losses",
     "network",
     "optimizers",
