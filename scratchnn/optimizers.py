@@ -301,6 +301,10 @@ class LBFGS(Optimizer):
         """True once ``max_fun`` evaluations have been spent."""
         return self.max_fun is not None and self.func_evals >= self.max_fun
 
+    def new_run(self) -> None:
+        """Give a new run (a warm-started fit) its own ``max_fun`` budget; the history carries on."""
+        self.func_evals = 0
+
     def _loss_and_grad(self, params, grads, closure) -> tuple[float, np.ndarray]:
         """``closure()`` at the current ``params``, with the L2 term; the gradient flattened."""
         loss = float(closure())

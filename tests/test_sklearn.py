@@ -542,3 +542,17 @@ def test_fit_checks_the_data_once_at_its_door_not_again_every_epoch(monkeypatch)
     clf = ScratchNNClassifier(epochs=5, random_state=0).fit(*blobs())
     assert clf.n_iter_ == 5
     assert calls == []  # validate_data in fit was the check; the trainer's loop trusts it
+
+
+def test_a_warm_started_lbfgs_fit_gets_its_own_max_fun_budget_and_keeps_its_unit_rate():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = blobs()
+    clf = ScratchNNClassifier(optimizer="lbfgs", max_fun=8, epochs=50, warm_start=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_fun=8"):
+        clf.fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="max_fun=8"):
+        clf.fit(X, y)
+    assert clf.n_iter_ > 1  # not stopped at once by the evaluations of the first fit
+    assert clf._trainer.optimizer.func_evals <= 8
+    assert clf._trainer.optimizer.learning_rate == 1.0  # the line search chooses the step

@@ -267,6 +267,9 @@ class BaseScratchNN(BaseEstimator):
         schedule over, so it trains at the constant ``learning_rate``, as scikit-learn's does.
         """
         trainer = self._trainer
+        if trainer.optimizer.full_batch:  # lbfgs: no schedule, its rate stays 1; max_fun counts anew
+            trainer.optimizer.new_run()
+            return
         if trainer.schedule is not None and not trainer.schedule.sized:
             return  # invscaling and adaptive go on for ever: a warm start continues them
         schedule = None if incremental else run_schedule(config, n_train)
