@@ -9,6 +9,11 @@ from-scratch projects) use several different ones without saying so.
 
 ``learning_rate`` is a plain attribute: a schedule changes it between steps.
 
+``LBFGS`` is the exception to the mini-batch interface: it is full batch
+(``full_batch = True``), and its ``step(params, grads, closure)`` calls
+``closure()`` (forward and backward over the whole training set, returning the
+loss) as often as its line search needs. The trainer runs one such step per epoch.
+
 Weight decay comes in two forms:
 
 * coupled (``weight_decay`` of SGD, Momentum and Adam, as ``torch.optim``'s
