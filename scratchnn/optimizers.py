@@ -45,6 +45,9 @@ class Optimizer(Configurable):
     #: True for an optimizer whose ``step(params, grads, closure)`` re-evaluates the loss over the
     #: whole training set itself (L-BFGS): the trainer then runs one step per epoch
     full_batch = False
+    #: Whether the optimizer itself has ended training: found a minimum (``converged``) or spent
+    #: its budget of loss evaluations (``exhausted``). Only L-BFGS ever sets them.
+    converged = exhausted = False
 
     def __init__(self, learning_rate: float, weight_decay: float = 0.0) -> None:
         self.learning_rate = check_positive_float(learning_rate, "learning_rate")
@@ -290,7 +293,6 @@ class LBFGS(Optimizer):
         self.tolerance_change = check_float_in_range(tolerance_change, "tolerance_change", 0.0, math.inf)
         self.history_size = check_positive_int(history_size, "history_size")
         self.max_fun = None if max_fun is None else check_positive_int(max_fun, "max_fun")
-        self.converged = False  # the last step found a minimum (or could make no progress)
         self.func_evals = 0  # loss evaluations over all steps
         self.n_iter = 0  # iterations over all steps
         self.old_dirs: list[np.ndarray] = []  # y_i = g_{i+1} - g_i, oldest first

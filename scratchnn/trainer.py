@@ -396,7 +396,7 @@ class Trainer:
                 print(format_epoch(record, epochs), flush=True)
             if callback is not None:
                 callback(record)
-            if getattr(opt, "converged", False) or getattr(opt, "exhausted", False):
+            if opt.converged or opt.exhausted:
                 break  # a full-batch optimizer (lbfgs) found a minimum, or spent max_fun
             if stopper.should_stop:
                 if getattr(self.schedule, "reduce", lambda: None)():

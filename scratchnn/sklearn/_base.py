@@ -314,9 +314,7 @@ class BaseScratchNN(BaseEstimator):
                     history.best_epoch, self.best_validation_score_ = self.n_iter_, record[score_name]
                 else:
                     self.best_loss_ = best
-            if getattr(trainer.optimizer, "converged", False) or getattr(
-                trainer.optimizer, "exhausted", False
-            ):
+            if trainer.optimizer.converged or trainer.optimizer.exhausted:
                 break  # lbfgs found a minimum, or spent max_fun evaluations
             if patience is not None and waited >= patience:
                 if trainer.schedule is not None and trainer.schedule.reduce():
