@@ -15,7 +15,16 @@ import math
 from ._configurable import Configurable
 from .validation import check_float_in_range, check_positive_int
 
-__all__ = ["SCHEDULES", "CosineAnnealing", "Schedule", "StepDecay", "WarmupCosine", "make_schedule"]
+__all__ = [
+    "SCHEDULES",
+    "Adaptive",
+    "CosineAnnealing",
+    "InvScaling",
+    "Schedule",
+    "StepDecay",
+    "WarmupCosine",
+    "make_schedule",
+]
 
 
 class Schedule(Configurable):
@@ -23,7 +32,19 @@ class Schedule(Configurable):
 
     ``for_run(total_steps, warmup_fraction)`` builds the schedule sized for a
     run of ``total_steps`` updates, as ``make_schedule`` names it.
+
+    ``sized`` says whether the schedule spans one run (a warm-started run
+    starts it anew) or goes on for ever (``InvScaling``, ``Adaptive``: a warm
+    start continues it). ``reduce()`` is what a plateau of the loss does to the
+    rate: None for a schedule that ignores plateaus (training then stops, if
+    a stopping rule is on), else ``Adaptive`` lowers the rate.
     """
+
+    sized = True
+
+    def reduce(self) -> bool | None:
+        """The loss stopped improving: lower the rate and return True, or False if it cannot."""
+        return None
 
     def __call__(self, step: int, base_lr: float) -> float:
         raise NotImplementedError
@@ -123,23 +144,90 @@ class WarmupCosine(Schedule):
         return cls(min(warmup, total_steps - 1) or 1, max(total_steps, 2))
 
 
+class InvScaling(Schedule):
+    """Inverse scaling, scikit-learn's ``learning_rate="invscaling"`` counted in updates::
+
+        lr_t = base_lr / (t + 1) ** power_t
+
+    (torch's ``LambdaLR(lambda t: (t + 1) ** -power_t)``). scikit-learn's MLP counts
+    ``t`` in training samples seen and changes the rate once per epoch; here ``t``
+    is the number of updates, as every schedule of this module counts it. The rate
+    falls for ever, so a warm-started run continues it.
+    """
+
+    sized = False
+
+    def __init__(self, power_t: float = 0.5) -> None:
+        self.power_t = check_float_in_range(power_t, "power_t", 0.0, math.inf)
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        return base_lr / (step + 1) ** self.power_t
+
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float, power_t: float = 0.5) -> InvScaling:
+        return cls(power_t)
+
+
+class Adaptive(Schedule):
+    """scikit-learn's ``learning_rate="adaptive"``: constant until the loss stops improving.
+
+    ``base_lr * factor ** k`` after ``k`` plateaus. A plateau is what the
+    stopping rule sees (the training loss, or the validation loss with early
+    stopping, has not improved by ``tol`` for ``n_iter_no_change`` epochs):
+    instead of stopping, ``reduce`` divides the rate by 5 (``factor = 0.2``)
+    and training goes on, until the rate is at most ``min_lr = 1e-6``; the next
+    plateau then stops it. (torch's ``ReduceLROnPlateau(factor=0.2,
+    threshold_mode="abs")``, with the stop scikit-learn adds.)
+    """
+
+    sized = False
+
+    def __init__(self, factor: float = 0.2, min_lr: float = 1e-6) -> None:
+        self.factor = check_float_in_range(factor, "factor", 0.0, 1.0)
+        self.min_lr = check_float_in_range(min_lr, "min_lr", 0.0, math.inf)
+        self.scale = 1.0  # factor ** plateaus so far
+        self.last_lr = math.inf
+
+    def __call__(self, step: int, base_lr: float) -> float:
+        self.last_lr = base_lr * self.scale
+        return self.last_lr
+
+    def reduce(self) -> bool:
+        if self.last_lr <= self.min_lr:
+            return False
+        self.scale *= self.factor
+        return True
+
+    @classmethod
+    def for_run(cls, total_steps: int, warmup_fraction: float, power_t: float = 0.5) -> Adaptive:
+        return cls()
+
+
 # The names the settings and the command line use; "constant" is no schedule at all.
 SCHEDULES: dict[str, type[Schedule] | None] = {
     "constant": None,
     "step": StepDecay,
     "cosine": CosineAnnealing,
     "warmup-cosine": WarmupCosine,
+    "invscaling": InvScaling,
+    "adaptive": Adaptive,
 }
 
 
-def make_schedule(name: str | None, total_steps: int, warmup_fraction: float = 0.1) -> Schedule | None:
+def make_schedule(
+    name: str | None, total_steps: int, warmup_fraction: float = 0.1, power_t: float = 0.5
+) -> Schedule | None:
     """The schedule named ``name`` in ``SCHEDULES``, sized for a run of ``total_steps`` updates.
 
     "constant" (or None) gives None: the trainer then leaves the rate alone.
+    ``power_t`` is the exponent of "invscaling".
     """
     if name is not None and name not in SCHEDULES:
         raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {name!r}")
     cls = SCHEDULES[name] if name is not None else None
     if cls is None:
         return None
-    return cls.for_run(check_positive_int(total_steps, "total_steps"), warmup_fraction)
+    total_steps = check_positive_int(total_steps, "total_steps")
+    if cls in (InvScaling, Adaptive):
+        return cls.for_run(total_steps, warmup_fraction, power_t)
+    return cls.for_run(total_steps, warmup_fraction)

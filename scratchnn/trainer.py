@@ -128,7 +128,8 @@ class History(list):
 def check_early_stopping(patience, tol, has_validation: bool) -> tuple[int | None, float]:
     """``(patience, tol)`` checked: the one place that knows early stopping needs validation data."""
     if patience is not None:
-        patience = check_positive_int(patience, "patience")
+        if patience != math.inf:  # inf: never stop, keep the best epoch's weights
+            patience = check_positive_int(patience, "patience")
         if not has_validation:
             raise ValueError("patience needs validation data: pass x_val and y_val")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating, np.integer)):
@@ -149,8 +150,8 @@ class EarlyStopping:
     as it happens, so ``restore`` can put them back.
     """
 
-    def __init__(self, patience: int | None = None, tol: float = 0.0) -> None:
-        self.patience, self.tol = patience, tol
+    def __init__(self, patience: int | None = None, tol: float = 0.0, *, keep_best: bool = True) -> None:
+        self.patience, self.tol, self.keep_best = patience, tol, keep_best
         self.best_loss = math.inf
         self.waited = 0
         self.best_epoch: int | None = None
@@ -161,6 +162,8 @@ class EarlyStopping:
         """Record one epoch's validation loss, copying the weights if it improved."""
         if val_loss < self.best_loss - self.tol:
             self.best_loss, self.waited, self.best_epoch = val_loss, 0, epoch
+            if not self.keep_best:  # a convergence test on the training loss keeps no weights
+                return
             self.best_params = [p.copy() for p in network.parameters()]
             self.best_buffers = [b.copy() for b in network.buffers()]
         else:
@@ -247,6 +250,10 @@ def check_training_data(
 
 class Trainer:
     """Trains a ``NeuralNetwork`` with an ``Optimizer`` on mini-batches.
+
+    A full-batch optimizer (``optimizer.full_batch``, L-BFGS) instead takes one
+    step per epoch on all the rows, through a closure that evaluates the loss
+    and the gradients over the whole training set.
 
     Parameters
     ----------
@@ -359,14 +366,19 @@ class Trainer:
         return self.run(data, epochs, patience=patience, tol=tol, verbose=verbose, callback=callback)
 
     def run(
-        self, data: TrainingData, epochs: int, *, patience=None, tol=0.0, verbose=False, callback=None
-    ) -> History:
+        self, data: TrainingData, epochs: int, *, patience=None, tol=0.0, n_iter_no_change=None,
+        verbose=False, callback=None,
+    ) -> History:  # fmt: skip
         """``fit`` on data checked at a door (``check_training_data``): ``epochs`` calls of
         ``run_epoch``, each followed by its record, the test and validation scores and early
-        stopping. Checks nothing: its caller did."""
+        stopping. Without validation data, ``n_iter_no_change=N`` stops once the training loss
+        has not improved by more than ``tol`` for N epochs (converged). An ``Adaptive`` schedule
+        lowers the rate at such a plateau instead of stopping. Checks nothing: its caller did."""
         net, opt = self.network, self.optimizer
         history = self.history = History()
         stopper = self.early_stopping = EarlyStopping(patience, tol)
+        if data.x_val is None and n_iter_no_change is not None:
+            stopper = EarlyStopping(n_iter_no_change, tol, keep_best=False)
         metric = net.loss.metric
         test = None if data.x_test is None else (data.x_test, data.y_test)
         val = None if data.x_val is None else (data.x_val, data.y_val)
@@ -384,12 +396,19 @@ class Trainer:
                 # kept before the epoch is reported, so whoever sees its record (a
                 # callback, or a Ctrl-C handler reading best_params) finds them current
                 stopper.update(epoch, record["val_loss"], net)
+            elif not stopper.keep_best:
+                stopper.update(epoch, loss, net)
             history.append(record)
             if verbose:
                 print(format_epoch(record, epochs), flush=True)
             if callback is not None:
                 callback(record)
+            if opt.converged or opt.exhausted:
+                break  # a full-batch optimizer (lbfgs) found a minimum, or spent max_fun
             if stopper.should_stop:
+                if getattr(self.schedule, "reduce", lambda: None)():
+                    stopper.waited = 0  # a lower rate instead of a stop
+                    continue
                 history.stopped_early = True
                 break
         if patience is not None and stopper.restore(net):
@@ -439,6 +458,8 @@ class Trainer:
 
         Returns the mean training loss and the number of batches."""
         net, opt = self.network, self.optimizer
+        if opt.full_batch:
+            return self._full_batch_epoch(epoch, x, y, sample_weight, take_rows), 1
         params, grads = net.parameters(), net.gradients()
         n, bs = x.shape[0], self.batch_size
         arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
@@ -470,6 +491,36 @@ class Trainer:
         if not all(np.isfinite(p).all() for p in params):
             raise TrainingDiverged(epoch, batch, math.nan, opt.learning_rate)
         return total / (n if sample_weight is None else float(sample_weight.sum())), batch
+
+    def _full_batch_epoch(self, epoch: int, x, y, sample_weight, take_rows) -> float:
+        """One step of a full-batch optimizer (L-BFGS), whose closure is the loss over all the rows.
+
+        The rows are neither shuffled nor batched (``batch_size`` and ``shuffle`` do not apply);
+        the optimizer evaluates the loss and gradient as often as its line search needs.
+        Returns the loss before the step, as a mini-batch epoch reports its batches' losses
+        before their updates. A sparse ``x`` is densified once for the epoch (``take_rows``).
+        """
+        net, opt = self.network, self.optimizer
+        params, grads = net.parameters(), net.gradients()
+        n = x.shape[0]
+        if take_rows is not None:
+            x = take_rows(x, np.arange(n))
+
+        def closure() -> float:
+            loss = net.compute_loss(net.forward(x, training=True), y, sample_weight)
+            net.backward()
+            return loss
+
+        if self.schedule is not None:
+            opt.learning_rate = self.schedule(self.step, self.base_lr)
+        loss = opt.step(params, grads, closure)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(epoch, 1, loss, opt.learning_rate, before_update=self.step == 0)
+        self.step += 1
+        self.samples_seen += n
+        if not all(np.isfinite(p).all() for p in params):
+            raise TrainingDiverged(epoch, 1, math.nan, opt.learning_rate)
+        return loss
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(mean loss, score) of the network on ``(x, y)``, without training behaviour."""

@@ -20,6 +20,7 @@ CORE = {
     "_configurable",
     "files",  # atomic writes (standard library only), shared by every floor that writes a file
     "layers",
+    "line_search",
     "losses",
     "network",
     "optimizers",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
+from scratchnn.optimizers import LBFGS, SGD, Adam, AdamW, Momentum
 
 G1 = np.array([0.5, -1.0])
 G2 = np.array([0.2, 0.4])
@@ -108,6 +108,8 @@ def test_no_weight_decay_buffer_is_allocated_when_the_decay_is_zero():
 
     params, grads = [np.ones((3, 2))], [np.full((3, 2), 0.5)]
     for name, cls in OPTIMIZERS.items():
+        if cls.full_batch:
+            continue  # L-BFGS adds its decay inside the loss it evaluates, without a buffer
         opt = cls(learning_rate=0.1, weight_decay=0.0)
         opt.step([p.copy() for p in params], grads)
         assert opt._buf is None, name
@@ -129,3 +131,53 @@ def test_make_optimizer_and_make_schedule_build_every_name_in_their_tables():
     assert repr(AdamW(0.1)).startswith("AdamW(learning_rate=0.1, weight_decay=0.01, beta1=0.9")
     with pytest.raises(ValueError, match="schedule must be one of"):
         make_schedule("linear", 30)
+
+
+def quadratic(p: np.ndarray, g: np.ndarray):
+    """A closure for ``f(x) = (x1**2 + 2 x2**2) / 2``: writes ``g = (x1, 2 x2)`` and returns ``f``."""
+
+    def closure() -> float:
+        g[...] = p * [1.0, 2.0]
+        return 0.5 * float(p[0] ** 2 + 2 * p[1] ** 2)
+
+    return closure
+
+
+def test_lbfgs_two_steps_by_hand():
+    p, g = np.array([1.0, 1.0]), np.zeros(2)
+    opt = LBFGS(learning_rate=1.0, max_iter=1)
+    # Step 1: f = 1.5, g0 = (1, 2), no history: d = -g0; the first trial step is
+    # min(1, 1 / sum|g0|) = 1/3, landing on x1 = (2/3, 1/3) with f = 1/3 and g1 = (2/3, 2/3).
+    # Armijo: 1/3 <= 1.5 - 1e-4 * (1/3) * 5; curvature: |g1 . d| = 2 <= 0.9 * |g0 . d| = 4.5.
+    # Both hold at the first trial, so the line search takes it.
+    assert opt.step([p], [g], quadratic(p, g)) == 1.5
+    close(p, [2 / 3, 1 / 3])
+    assert opt.func_evals == 2  # the loss at x0, then at the trial point
+    # Step 2: s = x1 - x0 = (-1/3, -2/3), y = g1 - g0 = (-1/3, -4/3): y.s = 1, y.y = 17/9,
+    # gamma = 9/17. Two-loop recursion on q = -g1 = (-2/3, -2/3):
+    #   a = rho s.q = 2/3;  q - a y = (-4/9, 2/9);  r = gamma q = (-4/17, 2/17)
+    #   b = rho y.r = -4/51;  d = r + (a - b) s = (-74/153, -58/153)
+    # The trial step t = lr = 1 gives x2 = x1 + d = (28/153, -7/153), f = 441/23409: the
+    # Armijo and curvature conditions hold again (g2 . d = -1260/23409, g1 . d = -88/153).
+    close(opt.step([p], [g], quadratic(p, g)), 1 / 3)
+    close(opt.old_stps[0], [-1 / 3, -2 / 3])
+    close(opt.old_dirs[0], [-1 / 3, -4 / 3])
+    close(opt.h_diag, 9 / 17)
+    close(p, [28 / 153, -7 / 153])
+    assert opt.func_evals == 4
+
+
+def test_lbfgs_stops_at_max_fun_evaluations_over_all_steps():
+    p, g = np.array([1.0, 1.0]), np.zeros(2)
+    opt = LBFGS(learning_rate=1.0, max_iter=1, max_fun=3)
+    opt.step([p], [g], quadratic(p, g))  # 2 evaluations
+    assert not opt.exhausted
+    opt.step([p], [g], quadratic(p, g))  # 1 left: the loss at the start, and no move
+    assert opt.exhausted
+    assert opt.func_evals == 3
+    close(p, [2 / 3, 1 / 3])
+
+
+def test_lbfgs_needs_a_closure():
+    with pytest.raises(TypeError, match="closure"):
+        LBFGS().step([np.ones(2)], [np.ones(2)])

@@ -157,12 +157,14 @@ def test_sample_weights_are_a_normalised_weighted_mean_and_zero_weight_rows_are_
 
 def test_early_stopping_scores_validation_rows_by_r2_and_keeps_the_best_epoch():
     X, y = friedman(500)
-    reg = ScratchNNRegressor(epochs=300, patience=5, random_state=0).fit(X, y)
+    # tol=0: every improvement counts (the default 1e-4 may let a better epoch not reset the count)
+    reg = ScratchNNRegressor(epochs=300, patience=5, tol=0.0, random_state=0).fit(X, y)
     assert reg.history_.stopped_early
     assert reg.validation_scores_ == reg.history_.column("val_r2")
     best = reg.history_.best_epoch
     assert reg.best_validation_score_ == reg.validation_scores_[best - 1]
-    assert reg.best_loss_ == min(reg.history_.column("val_loss"))
+    assert min(reg.history_.column("val_loss")) == reg.history_.column("val_loss")[best - 1]
+    assert reg.best_loss_ is None  # scikit-learn's: kept only without early stopping
     assert reg.n_iter_ == best + 5
     assert reg.t_ == reg.n_iter_ * 450
 

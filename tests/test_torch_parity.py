@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from scratchnn.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from scratchnn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
-from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
-from scratchnn.schedules import CosineAnnealing, StepDecay, WarmupCosine
+from scratchnn.optimizers import LBFGS, SGD, Adam, AdamW, Momentum
+from scratchnn.schedules import CosineAnnealing, InvScaling, StepDecay, WarmupCosine
 from scratchnn.trainer import Trainer
 
 ATOL = 1e-10
@@ -259,6 +259,58 @@ def test_optimizer_matches_torch_when_the_learning_rate_changes_every_step(name)
     run_both(make_ours, make_torch, lrs=lrs)
 
 
+def test_lbfgs_matches_torch_strong_wolfe_over_20_steps():
+    # A tanh MLP fitting noisy targets (MSE), full batch. L-BFGS amplifies rounding differences
+    # (y = g_new - g_old loses digits as steps shrink; the line search divides loss differences):
+    # a well-conditioned problem keeps the two runs apart only by their arithmetic, not by chaos.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = np.tanh(x @ rng.standard_normal((5, 3))) + 0.1 * rng.standard_normal((200, 3))
+    init = np.random.default_rng(1)
+    net = NeuralNetwork(
+        [Dense(5, 6, seed=init, dtype=np.float64), Tanh(), Dense(6, 3, seed=init, dtype=np.float64)],
+        MeanSquaredError(),
+    )
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 6, dtype=torch.float64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 3, dtype=torch.float64),
+    )
+    with torch.no_grad():
+        for ours, theirs in ((net.layers[0], model[0]), (net.layers[2], model[2])):
+            theirs.weight.copy_(t64(ours.W.T))
+            theirs.bias.copy_(t64(ours.b))
+    settings = dict(max_iter=3, history_size=4, tolerance_grad=1e-7, tolerance_change=1e-9)
+    ours = LBFGS(learning_rate=1.0, **settings)
+    theirs = torch.optim.LBFGS(model.parameters(), lr=1.0, line_search_fn="strong_wolfe", **settings)
+    params, grads = net.parameters(), net.gradients()
+    xt, yt = t64(x), t64(y)
+
+    def closure() -> float:
+        loss = net.compute_loss(net.forward(x, training=True), y)
+        net.backward()
+        return loss
+
+    def torch_closure():
+        theirs.zero_grad()
+        loss = F.mse_loss(model(xt), yt)
+        loss.backward()
+        return loss
+
+    losses, expected = [], []
+    for _ in range(20):
+        losses.append(ours.step(params, grads, closure))
+        expected.append(theirs.step(torch_closure).item())
+        torch_params = [model[0].weight.T, model[0].bias, model[2].weight.T, model[2].bias]
+        for p, q in zip(params, torch_params):
+            close(p, q.detach().numpy())
+    close(losses, expected)
+    state = theirs.state[model[0].weight]
+    assert (ours.n_iter, ours.func_evals) == (state["n_iter"], state["func_evals"])
+    assert ours.n_iter > 20  # steps of more than one iteration, each with a line search
+    assert losses[-1] < 0.05 * losses[0]  # it learned: the comparison is not of a flat line
+
+
 def test_adam_and_adamw_differ_when_weight_decay_is_on():
     """Coupled and decoupled decay are different algorithms: parity tests that confused them would fail."""
     coupled = run_both(*OPTIMIZER_PAIRS["adam-wd"], steps=20)  # Adam(weight_decay=0.1), checked against torch
@@ -293,6 +345,14 @@ def our_lrs(schedule, steps: int, base_lr: float) -> np.ndarray:
 def test_step_decay_matches_torch_steplr_over_200_steps(step_size, gamma):
     expected = torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size, gamma), 200, 0.1)
     close(our_lrs(StepDecay(step_size, gamma), 200, 0.1), expected)
+
+
+@pytest.mark.parametrize("power_t", [0.25, 0.5, 1.0])
+def test_invscaling_matches_torch_lambdalr_over_200_steps(power_t):
+    expected = torch_lrs(
+        lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda t: (t + 1) ** -power_t), 200, 0.1
+    )
+    close(our_lrs(InvScaling(power_t), 200, 0.1), expected)
 
 
 @pytest.mark.parametrize("min_lr", [0.0, 0.01])

@@ -17,7 +17,7 @@ from scratchnn.hyperparameter_tuning import grid_search
 from scratchnn.layers import Dense, Layer
 from scratchnn.losses import SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
-from scratchnn.optimizers import SGD, Adam, AdamW, Momentum
+from scratchnn.optimizers import LBFGS, SGD, Adam, AdamW, Momentum
 from scratchnn.recipe.config import TrainingConfig
 from scratchnn.recipe.train import train
 from scratchnn.schedules import CosineAnnealing, WarmupCosine
@@ -268,3 +268,58 @@ def test_float64_works_end_to_end(make_opt):
     assert net.predict_proba(xt).dtype == np.float64
     assert net.accuracy(xt, yt) > 1 / 3  # better than chance on the teacher's three classes
     assert all(isinstance(v, float) for v in history.column("loss"))
+
+
+# -- full batch (L-BFGS) and the convergence stop ------------------------------------
+
+
+def test_lbfgs_takes_one_full_batch_step_per_epoch_and_a_float32_network_stays_float32():
+    x, y, xt, yt = data()
+    rng = np.random.default_rng(0)
+    net = build_mlp(8, (16,), 3, seed=rng)
+    opt = LBFGS(max_iter=1, max_eval=26, history_size=10)
+    seen = []
+    forward = net.forward
+    net.forward = lambda xb, training=False: seen.append(xb.shape[0]) or forward(xb, training)
+    history = Trainer(net, opt, batch_size=16, seed=rng).fit(x, y, epochs=10, verbose=False)
+    assert set(seen) == {x.shape[0]}  # every evaluation on all the rows, never a mini-batch
+    assert len(seen) == opt.func_evals > len(history) == 10 == opt.n_iter  # a line search per epoch
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    for arrays in (net.parameters(), net.gradients(), opt.old_dirs, opt.old_stps):
+        assert all(a.dtype == np.float32 for a in arrays)
+    assert net.accuracy(xt, yt) > 0.8
+
+
+def test_lbfgs_from_the_settings_stops_at_max_fun_evaluations():
+    from scratchnn.config import build, fit
+
+    x, y, _, _ = data()
+    config = TrainingConfig(optimizer="lbfgs", max_fun=15, epochs=100, hidden_units=16)
+    _, trainer = build(config, 8, 3, seed=0, n_train=x.shape[0])
+    history = fit(config, trainer, x, y)
+    assert trainer.optimizer.func_evals <= 15
+    assert trainer.optimizer.exhausted
+    assert len(history) < 15  # each epoch evaluates at its start and at least once in its line search
+    assert trainer.optimizer.learning_rate == 1.0  # the line search chooses the step
+
+
+def test_n_iter_no_change_stops_once_the_training_loss_stops_improving_by_tol():
+    x, y, _, _ = data()
+    # tol=10: no epoch after the first improves on it by that much
+    _, history = train(TrainingConfig(n_iter_no_change=2, tol=10.0, epochs=50), x, y, seed=0)
+    assert len(history) == 3
+    assert history.stopped_early
+    _, history = train(TrainingConfig(n_iter_no_change=math.inf, tol=10.0, epochs=6), x, y, seed=0)
+    assert len(history) == 6  # inf: never
+
+
+def test_adaptive_schedule_divides_the_rate_by_5_at_each_plateau_then_stops_below_1e_6():
+    x, y, _, _ = data()
+    config = TrainingConfig(schedule="adaptive", n_iter_no_change=1, tol=10.0, epochs=100, learning_rate=0.1)
+    _, history = train(config, x, y, seed=0)
+    # the first epoch sets the best loss; from the second on every epoch is a plateau, after
+    # which the rate is divided by 5: 0.1, 0.1, 0.02, ... until it is at most 1e-6
+    expected = [0.1] + [0.1 * 0.2**k for k in range(9)]
+    np.testing.assert_allclose(history.column("lr"), expected, rtol=1e-12)
+    assert history.stopped_early
+    assert history.column("lr")[-1] < 1e-6

@@ -20,16 +20,21 @@ __all__ = ["Scaler", "TargetScaler"]
 CONSTANT_SPREAD = 1e-12
 
 
-def _mean_and_scale(x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mean_and_scale(x2: np.ndarray, weights=None) -> tuple[np.ndarray, np.ndarray]:
     """Each column's mean and standard deviation over the rows of ``x2 (N, k)``; 1 for a constant column.
 
+    With ``weights (N,)`` both are weighted, so that a row of weight 2 counts as the row given twice.
     Constant means a spread negligible relative to the column's own values
     (``std <= CONSTANT_SPREAD * max|x|``, rounding noise), not to 1: prices in
     units of 1e-20 vary as much as prices in units of 1. A constant column (all
     pixels of a border, say) would otherwise divide by zero.
     """
-    mean = x2.mean(axis=0)
-    std = x2.std(axis=0)
+    if weights is None:
+        mean = x2.mean(axis=0)
+        std = x2.std(axis=0)
+    else:
+        mean = np.average(x2, axis=0, weights=weights)
+        std = np.sqrt(np.average((x2 - mean) ** 2, axis=0, weights=weights))
     scale = np.where(std > CONSTANT_SPREAD * np.abs(x2).max(axis=0), std, 1.0)
     return mean, scale
 
@@ -95,12 +100,13 @@ class TargetScaler(Scaler):
         self.ndim = int(ndim)
 
     @classmethod
-    def fit(cls, y) -> TargetScaler:
-        """A scaler with each column's mean and standard deviation over the rows of ``y``."""
+    def fit(cls, y, sample_weight=None) -> TargetScaler:
+        """A scaler with each column's mean and standard deviation over the rows of ``y``
+        (weighted by ``sample_weight (N,)`` if given)."""
         y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2) or y.shape[0] == 0:
             raise ValueError(f"y must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}")
-        return cls(*_mean_and_scale(y.reshape(y.shape[0], -1)), y.ndim)
+        return cls(*_mean_and_scale(y.reshape(y.shape[0], -1), sample_weight), y.ndim)
 
     def _as_2d(self, y, name: str) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)

@@ -46,8 +46,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("loss", "cross-entropy", "loss: softmax cross-entropy for classes, binary cross-entropy (bce) "
             "for multilabel 0/1 columns, or for numbers mean squared error (also on one-hot codes of class "
             "labels), huber or mean absolute error (mae)", kind=str, choices=tuple(LOSSES)),
-    Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, or adamw (Adam with decoupled "
-            "weight decay), with torch.optim's conventions", kind=str, choices=tuple(OPTIMIZERS)),
+    Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, adamw (Adam with decoupled "
+            "weight decay), or lbfgs (full batch: an epoch is one L-BFGS iteration with a strong-Wolfe line "
+            "search over all the rows, which chooses the step, so learning_rate, schedule, batch_size and "
+            "shuffle do not apply), with torch.optim's conventions", kind=str, choices=tuple(OPTIMIZERS)),
+    Setting("max_fun", 15000, "lbfgs: most evaluations of the loss over all the rows in one run "
+            "(scikit-learn's max_fun)", kind=int, metavar="N"),
     Setting("learning_rate", 0.1, "learning rate, the peak of the schedule if there is one; try 0.001 for "
             "adam and adamw", low=0, closed="neither", flag="--lr", metavar="RATE"),
     Setting("momentum", 0.9, "momentum coefficient of the momentum optimizer", low=0, high=1, metavar="BETA"),
@@ -66,12 +70,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("label_smoothing", 0.0, "label smoothing of the cross-entropy loss (as torch's)", low=0, high=1,
             closed="both", metavar="EPS"),
     Setting("schedule", "constant", "learning-rate schedule over the run: constant, step decay, cosine "
-            "annealing, or linear warm-up then cosine", kind=str, choices=tuple(SCHEDULES)),
+            "annealing, linear warm-up then cosine, invscaling (lr / (t + 1) ** power_t over updates t), or "
+            "adaptive (divided by 5 whenever the stopping rule sees a plateau, instead of stopping, until "
+            "1e-6)", kind=str, choices=tuple(SCHEDULES)),
+    Setting("power_t", 0.5, "exponent of the invscaling schedule", low=0, metavar="P"),
     Setting("patience", None, "early stopping: stop once the validation loss has not improved for N "
             "epochs and keep the best epoch's weights", kind=int, optional=True, metavar="N"),
-    Setting("tol", 0.0, "early stopping: an epoch counts as improved only if the validation loss falls "
-            "below the best by more than this (scikit-learn's tol, Keras's min_delta)", low=0,
-            metavar="DELTA"),
+    Setting("tol", 0.0, "early stopping and n_iter_no_change: an epoch counts as improved only if the "
+            "monitored loss falls below the best by more than this (scikit-learn's tol, Keras's min_delta); "
+            "lbfgs: converged once no gradient entry exceeds it (scikit-learn's)", low=0, metavar="DELTA"),
+    Setting("n_iter_no_change", None, "convergence without validation data: stop once the training loss "
+            "has not improved by more than tol for N epochs (scikit-learn's n_iter_no_change; inf or none: "
+            "never; lbfgs stops on its own tests instead)", kind=int, optional=True, metavar="N"),
     Setting("dtype", "float32", "floating-point type of the weights and the data they see", kind=str,
             choices=("float32", "float64")),
 )  # end of SETTINGS  # fmt: skip

@@ -56,8 +56,8 @@ class Setting:
 
     def check(self, value) -> None:
         """Raise ``ValueError``/``TypeError`` naming the setting if ``value`` is not allowed."""
-        if value is None and self.optional:
-            return
+        if self.optional and (value is None or (self.kind is int and value == math.inf)):
+            return  # off (an optional count may also be inf: no limit)
         if self.kind == "units":
             _check_units(value, self.name)
         elif self.kind == "layers":
@@ -103,6 +103,8 @@ class Setting:
         setting's None, yes/no words for a bool. ``ValueError`` or ``KeyError`` if it spells none."""
         if self.optional and text.strip().lower() in ("none", "off"):
             return None
+        if self.optional and self.kind is int and text.strip().lower() == "inf":
+            return math.inf  # an optional count without limit
         if self.kind == "units":
             units = tuple(int(p) for p in text.replace("x", ",").split(","))
             return units[0] if len(units) == 1 else units

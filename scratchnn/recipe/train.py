@@ -17,14 +17,19 @@ import numpy as np
 from ..data.scalers import TargetScaler
 from ..losses import LOSSES, TASKS
 from ..network import NeuralNetwork
-from ..optimizers import make_optimizer
+from ..optimizers import OPTIMIZERS, make_optimizer
 from ..schedules import make_schedule
 from ..trainer import History, Trainer, TrainingData, check_training_data
 from ..validation import check_random_state
 from .build import build_mlp, build_network
 from .config import TrainingConfig, _Config
 
-__all__ = ["TrainingData", "build", "check_data", "fit", "infer_task", "train"]
+__all__ = ["LBFGS_EPOCH", "TrainingData", "build", "check_data", "fit", "infer_task", "run_schedule", "train"]
+
+#: L-BFGS as the trainer runs it: an epoch is one step of one iteration (so ``epochs`` counts
+#: iterations, as scikit-learn's ``max_iter`` does for lbfgs), whose line search may take 25
+#: evaluations after the one at the start (torch's default); scipy's default history of 10 pairs.
+LBFGS_EPOCH = {"max_iter": 1, "max_eval": 26, "history_size": 10, "tolerance_change": 0.0}
 
 
 def build(
@@ -66,19 +71,33 @@ def build(
             dtype=np.dtype(config.dtype),
             batch_size=config.batch_size,
         )
-    extra = {"momentum": config.momentum} if config.optimizer == "momentum" else {}
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.weight_decay, **extra)
-    schedule = None
-    if config.schedule != "constant":
-        if n_train is None:
-            raise ValueError("n_train is needed to size a learning-rate schedule")
-        steps = config.epochs * math.ceil(n_train / config.batch_size)
-        schedule = make_schedule(config.schedule, steps)
+    extra, learning_rate = {}, config.learning_rate
+    if config.optimizer == "momentum":
+        extra = {"momentum": config.momentum}
+    elif config.optimizer == "lbfgs":
+        # the line search chooses the step: the rate stays L-BFGS's natural 1, as scikit-learn's
+        extra, learning_rate = {**LBFGS_EPOCH, "max_fun": config.max_fun, "tolerance_grad": config.tol}, 1.0
+    optimizer = make_optimizer(config.optimizer, learning_rate, config.weight_decay, **extra)
+    schedule = run_schedule(config, n_train)
     trainer = Trainer(
         network, optimizer, batch_size=config.batch_size, seed=rng, schedule=schedule, shuffle=config.shuffle,
         clip_norm=config.clip_norm,
     )  # fmt: skip
     return network, trainer
+
+
+def run_schedule(config: TrainingConfig, n_train: int | None):
+    """The learning-rate schedule of ``config`` sized for one run on ``n_train`` rows (None: constant).
+
+    A run has ``epochs`` times the batches of an epoch updates. A full-batch optimizer
+    (lbfgs) has none: its line search chooses every step.
+    """
+    if config.schedule == "constant" or OPTIMIZERS[config.optimizer].full_batch:
+        return None
+    if n_train is None:
+        raise ValueError("n_train is needed to size a learning-rate schedule")
+    steps = config.epochs * math.ceil(n_train / config.batch_size)
+    return make_schedule(config.schedule, steps, power_t=config.power_t)
 
 
 def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, rng, task=None):
@@ -218,5 +237,11 @@ def fit(
 def _fit(config: TrainingConfig, trainer: Trainer, data: TrainingData, *, verbose=False, callback=None):
     """``Trainer.run`` on checked data, with the epochs, patience and tol of ``config``."""
     return trainer.run(
-        data, config.epochs, patience=config.patience, tol=config.tol, verbose=verbose, callback=callback
+        data,
+        config.epochs,
+        patience=config.patience,
+        tol=config.tol,
+        n_iter_no_change=config.n_iter_no_change,
+        verbose=verbose,
+        callback=callback,
     )

@@ -2,9 +2,10 @@
 
 ``ScratchNNClassifier`` and ``ScratchNNRegressor`` follow scikit-learn's estimator contract (both
 pass ``check_estimator``), so they drop into pipelines, cross-validation and grid searches, and they
-offer what scikit-learn's ``MLPClassifier``/``MLPRegressor`` users reach for: ``partial_fit``,
-``warm_start``, ``sample_weight``, ``loss_curve_``, ``coefs_``/``intercepts_``, early stopping with
-``validation_scores_``, sparse ``X``::
+offer what scikit-learn's ``MLPClassifier``/``MLPRegressor`` users reach for: the ``lbfgs``
+optimizer (with ``max_fun``), ``partial_fit``, ``warm_start``, ``sample_weight``, ``loss_curve_``,
+``coefs_``/``intercepts_``, the ``invscaling`` and ``adaptive`` schedules, ``tol`` with
+``n_iter_no_change``, early stopping with ``validation_scores_``, sparse ``X``::
 
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

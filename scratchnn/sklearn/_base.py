@@ -12,16 +12,18 @@ import inspect
 import math
 import numbers
 import pickle
+import warnings
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..optimizers import OPTIMIZERS
 from ..recipe.config import SETTINGS, TrainingConfig, settings_doc
-from ..recipe.train import build
-from ..schedules import make_schedule
+from ..recipe.train import build, run_schedule
 from ..trainer import History, TrainingDiverged
 from ..validation import check_float_range, check_sample_weight
 
@@ -38,10 +40,10 @@ SKLEARN_PARAMS = {
 SKLEARN_PARAMS_DOC = """\
     early_stopping : bool or None, default=None
         Hold out ``validation_fraction`` of the training rows and stop once their loss has not
-        improved by more than ``tol`` for ``patience`` epochs, keeping the best epoch's weights.
-        None: on exactly when ``patience`` is set. True without ``patience``: patience 10
-        (scikit-learn's ``n_iter_no_change``). False with ``patience``: stop once the *training*
-        loss has not improved by ``tol`` for ``patience`` epochs (scikit-learn without early stopping).
+        improved by more than ``tol`` for ``patience`` epochs (else ``n_iter_no_change``, else 10),
+        keeping the best epoch's weights. None: on exactly when ``patience`` is set. Off, training
+        stops once the *training* loss has not improved by ``tol`` for ``patience`` (else
+        ``n_iter_no_change``) epochs: converged, as scikit-learn's without early stopping.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping, strictly between 0 and 1.
     warm_start : bool, default=False
@@ -51,7 +53,13 @@ SKLEARN_PARAMS_DOC = """\
         Seeds the weights, the batch order, dropout and the early-stopping split, through one seed
         drawn from it. An int makes ``fit`` reproducible.
     verbose : bool, default=False
-        Print one line per epoch."""
+        Print one line per epoch (scikit-learn's ``Iteration 3, loss = 0.12345678``), from ``fit``
+        and ``partial_fit``."""
+
+#: The settings' defaults the estimators change, to scikit-learn's: stop once the training loss
+#: has not improved by ``tol=1e-4`` for 10 epochs (``n_iter_no_change``) instead of always running
+#: every epoch; lbfgs converged once no gradient entry exceeds ``tol``.
+ESTIMATOR_DEFAULTS = {"n_iter_no_change": 10, "tol": 1e-4}
 
 #: Sparse rows are densified this many bytes (whole mini-batches) at a time, as the trainer's block copy.
 SPARSE_BLOCK_BYTES = 1 << 20
@@ -68,6 +76,36 @@ def _dense_rows(X, rows) -> np.ndarray:
     return X[rows].toarray()
 
 
+def _verbose_line(record: dict) -> str:
+    """scikit-learn's progress line, ``Iteration 3, loss = 0.12345678``, with the validation figures."""
+    line = f"Iteration {record['epoch']}, loss = {record['loss']:.8f}"
+    for key, value in record.items():
+        if key not in ("epoch", "loss"):
+            line += f", {key.replace('_', ' ')} = {value:.8f}"
+    return line
+
+
+def _write_arrays(arrays: list[np.ndarray], values, name: str) -> None:
+    """Copy ``values`` into ``arrays`` (the network's own), checking their number and shapes."""
+    values = list(values)
+    if len(values) != len(arrays):
+        raise ValueError(f"{name} must be a list of {len(arrays)} arrays, got {len(values)}")
+    for i, (array, value) in enumerate(zip(arrays, values)):
+        value = np.asarray(value, dtype=array.dtype)
+        if value.shape != array.shape:
+            raise ValueError(f"{name}[{i}] must have shape {array.shape}, got {value.shape}")
+        array[...] = value
+
+
+def _has_partial_fit(estimator) -> bool:
+    """``partial_fit`` exists for the mini-batch optimizers, not for a full-batch one (lbfgs), as
+    scikit-learn's ``MLPClassifier(solver="lbfgs")`` has none."""
+    full_batch = estimator.optimizer in OPTIMIZERS and OPTIMIZERS[estimator.optimizer].full_batch
+    if full_batch:
+        raise AttributeError(f"partial_fit is not available with optimizer={estimator.optimizer!r}")
+    return True
+
+
 def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
     """``(hold out a validation split?, patience)``, from early_stopping and patience."""
     early = estimator.early_stopping
@@ -79,7 +117,11 @@ def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
         return False, None
     if early is None:
         early = config.patience is not None
-    patience = config.patience if config.patience is not None else (DEFAULT_PATIENCE if early else None)
+    patience = config.patience
+    if patience is None and not OPTIMIZERS[config.optimizer].full_batch:
+        patience = config.n_iter_no_change  # lbfgs stops on its own tests instead, as scikit-learn's
+    if early and patience is None:
+        patience = DEFAULT_PATIENCE
     if early:
         fraction = estimator.validation_fraction
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
@@ -89,22 +131,27 @@ def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
     return bool(early), patience
 
 
-def _scale_error(X, exc: TrainingDiverged) -> ValueError | None:
-    """The error to raise instead of ``exc`` when the input's scale, not the learning rate, is
-    the cause: the loss of the very first mini-batch was already not finite (no update had
-    happened), or some feature is so large that its square overflows the dtype, so that the
-    first layer's outputs and their gradients cannot be represented whatever the step size."""
+def _scale_error(X, exc: TrainingDiverged | None = None) -> ValueError | None:
+    """The error to raise when the input's scale, not the learning rate, makes training fail:
+    some feature is so large that its square overflows the dtype, so that the first layer's
+    outputs and their gradients cannot be represented whatever the step size (checked before
+    training: a saturating activation such as tanh would hide it behind finite, meaningless
+    weights), or, instead of ``exc``, the loss of the very first mini-batch was already not
+    finite (no update had happened)."""
     values = X.data if hasattr(X, "tocsr") else X
     largest = float(np.max(np.abs(values))) if values.size else 0.0
     with np.errstate(over="ignore"):
         squared_overflows = not np.isfinite(np.square(values.dtype.type(largest)))
-    if not (squared_overflows or (exc.before_update and exc.batch == 1)):
+    first_batch = exc is not None and exc.before_update and exc.batch == 1
+    if not (squared_overflows or first_batch):
         return None
+    what = "cannot work"
+    if exc is not None:
+        what = f"diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss})"
     return ValueError(
-        f"training diverged in epoch {exc.epoch} (batch {exc.batch}, the loss became {exc.loss}) "
-        f"because of the input's scale, not the learning rate: the largest |X| is {largest:.3g}, "
-        f"too large for {values.dtype.name} arithmetic; scale the features first, e.g. with "
-        "StandardScaler"
+        f"training {what} because of the input's scale, not the learning rate: the largest "
+        f"|X| is {largest:.3g}, too large for {values.dtype.name} arithmetic; scale the features "
+        "first, e.g. with StandardScaler"
     )
 
 
@@ -123,7 +170,7 @@ class BaseScratchNN(BaseEstimator):
     which standardising the target leaves unchanged).
     """
 
-    _defaults: ClassVar[dict] = {}
+    _defaults: ClassVar[dict] = ESTIMATOR_DEFAULTS
     _losses: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -212,11 +259,14 @@ class BaseScratchNN(BaseEstimator):
         if not reset:
             self._check_same_network(built, "partial_fit" if incremental else "warm_start=True")
         X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
-        targets, n_outputs, config = self._targets(
-            y, config, reset=reset, incremental=incremental, classes=classes
-        )
         sw = check_sample_weight(sample_weight, X.shape[0])
+        targets, n_outputs, config = self._targets(
+            y, config, reset=reset, incremental=incremental, classes=classes, sample_weight=sw
+        )
         early, patience = _stopping(self, config, incremental)
+        scale_error = _scale_error(X)
+        if scale_error is not None:
+            raise scale_error
         if reset:
             # One seed, drawn once from random_state, drives everything below it.
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -230,12 +280,16 @@ class BaseScratchNN(BaseEstimator):
             )
             self.t_, self.loss_curve_ = 0, []
             self._architecture = built
+            # scikit-learn's names for the network's shape: layers of units, the input and the
+            # output counted; the output's width; the function the outputs go through
+            self.n_layers_, self.n_outputs_ = len(self.coefs_) + 1, n_outputs
+            self.out_activation_ = self._out_activation()
         else:
             self._continue(config, X.shape[0], incremental)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn's; t_ and loss_curve_ carry on
         self.validation_scores_ = [] if early else None
         self.best_validation_score_ = None
-        self.best_loss_ = math.inf
+        self.best_loss_ = None if early else math.inf  # the training loss's best, as scikit-learn's
         self.history_ = History()
         self._run(config, X, targets, sw, x_val, y_val, 1 if incremental else config.epochs, patience)
         return self
@@ -259,19 +313,23 @@ class BaseScratchNN(BaseEstimator):
         (where a cosine schedule's rate is 0). ``partial_fit`` has no number of epochs to size a
         schedule over, so it trains at the constant ``learning_rate``, as scikit-learn's does.
         """
-        schedule = None
-        if not incremental and config.schedule != "constant":
-            schedule = make_schedule(config.schedule, config.epochs * math.ceil(n_train / config.batch_size))
-        self._trainer.restart_schedule(schedule, config.learning_rate)
+        trainer = self._trainer
+        if trainer.optimizer.full_batch:  # lbfgs: no schedule, its rate stays 1; max_fun counts anew
+            trainer.optimizer.new_run()
+            return
+        if trainer.schedule is not None and not trainer.schedule.sized:
+            return  # invscaling and adaptive go on for ever: a warm start continues them
+        schedule = None if incremental else run_schedule(config, n_train)
+        trainer.restart_schedule(schedule, config.learning_rate)
 
     def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
         with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
-        net = self.network_
+        net, trainer = self.network_, self._trainer
         score_name = "val_" + net.loss.metric
         tol = float(getattr(config, "tol", 0.0))
         params = net.parameters() + net.buffers()
-        best_params, waited = None, 0
+        best_params, waited, best = None, 0, math.inf
         history = self.history_
         for _ in range(epochs):
             try:
@@ -284,6 +342,7 @@ class BaseScratchNN(BaseEstimator):
             self.n_iter_ += 1
             self.t_ += X.shape[0]
             self.loss_curve_.append(loss)
+            self.loss_ = loss
             record = {"epoch": self.n_iter_, "loss": loss}
             monitored = loss
             if x_val is not None:
@@ -293,16 +352,32 @@ class BaseScratchNN(BaseEstimator):
                 self.validation_scores_.append(score)
             history.append(record)
             if self.verbose:
-                print(" | ".join(_field(k, v) for k, v in record.items()))
-            waited = waited + 1 if monitored > self.best_loss_ - tol else 0
-            if monitored < self.best_loss_:
-                self.best_loss_ = monitored
+                print(_verbose_line(record), flush=True)
+            waited = waited + 1 if monitored > best - tol else 0
+            if monitored < best:
+                best = monitored
                 if x_val is not None:
                     best_params = [p.copy() for p in params]
                     history.best_epoch, self.best_validation_score_ = self.n_iter_, record[score_name]
+                else:
+                    self.best_loss_ = best
+            if trainer.optimizer.converged or trainer.optimizer.exhausted:
+                break  # lbfgs found a minimum, or spent max_fun evaluations
             if patience is not None and waited >= patience:
+                if trainer.schedule is not None and trainer.schedule.reduce():
+                    waited = 0  # adaptive: a fifth of the rate instead of a stop
+                    continue
                 history.stopped_early = True
                 break
+        opt = trainer.optimizer
+        if opt.full_batch and not (opt.converged or history.stopped_early):
+            budget = f"max_fun={opt.max_fun} evaluations" if opt.exhausted else f"epochs={epochs}"
+            warnings.warn(
+                f"lbfgs stopped at {budget} before converging (largest gradient entry still above "
+                f"tol={tol:g}); raise epochs or max_fun, or scale the data",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
         if best_params is not None:  # early stopping keeps the best epoch's weights, as scikit-learn's MLP
             for p, best in zip(params, best_params):
                 p[...] = best
@@ -333,11 +408,21 @@ class BaseScratchNN(BaseEstimator):
         check_is_fitted(self, "network_")
         return [layer.params[0] for layer in self.network_.layers if layer.params]
 
+    @coefs_.setter
+    def coefs_(self, values) -> None:
+        """Assigning ``coefs_`` writes each matrix into the network's weights (same shapes)."""
+        _write_arrays(self.coefs_, values, "coefs_")
+
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors, ``intercepts_[i]`` of shape (n_out,): the Dense layers' own ``b`` arrays."""
         check_is_fitted(self, "network_")
         return [layer.params[1] for layer in self.network_.layers if layer.params]
+
+    @intercepts_.setter
+    def intercepts_(self, values) -> None:
+        """Assigning ``intercepts_`` writes each vector into the network's biases (same shapes)."""
+        _write_arrays(self.intercepts_, values, "intercepts_")
 
     def _outputs(self, X) -> np.ndarray:
         """The network's raw outputs for ``X``, in float64."""

@@ -8,12 +8,13 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from ..layers import sigmoid
 from ..losses import log_softmax, softmax
-from ._base import BaseScratchNN
+from ._base import BaseScratchNN, _has_partial_fit
 
 __all__ = ["ScratchNNClassifier"]
 
@@ -46,10 +47,21 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
         network's own array (a view: writing into it changes the network).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (n_out,): the i-th Dense layer's bias, the network's own array.
+        Assigning a list to ``coefs_`` or ``intercepts_`` writes it into the network (same shapes).
     loss_curve_ : list of float
         Mean training loss of every epoch run (continued by ``partial_fit`` and ``warm_start``).
-    best_loss_ : float
-        The lowest loss monitored: the training loss, or with early stopping the validation loss.
+    best_loss_ : float or None
+        The lowest training loss so far; None with early stopping (which watches the validation
+        loss), as scikit-learn's.
+    loss_ : float
+        The training loss of the last epoch.
+    n_layers_ : int
+        Number of layers of units, the input and the output counted (``len(coefs_) + 1``).
+    n_outputs_ : int
+        Number of outputs: the number of classes (two for a binary problem, scikit-learn's one) or
+        of label columns.
+    out_activation_ : str
+        The output's function: "softmax" (multilabel: "logistic").
     validation_scores_ : list of float or None
         Accuracy on the held-out rows after every epoch of the last ``fit`` with early stopping.
     best_validation_score_ : float or None
@@ -75,6 +87,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     _losses = ("cross-entropy", "mse", "bce")
     _y_check: ClassVar[dict] = {"multi_output": True}
 
+    @available_if(_has_partial_fit)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch on ``(X, y)``, continuing the network (building it on the first call).
 
@@ -98,7 +111,7 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
             raise ValueError("classes must be passed on the first call to partial_fit, got classes=None")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
-    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None, sample_weight=None):
         """``(trainer targets, n_outputs, config)``: label codes (N,) or 0/1 columns (N, k)."""
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -147,6 +160,9 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
                 f"y holds label {unseen.tolist()[0]!r}, not among classes_ {self.classes_.tolist()}"
             )
         return np.searchsorted(self.classes_, y), len(self.classes_), config
+
+    def _out_activation(self) -> str:
+        return "logistic" if self._multilabel else "softmax"
 
     def _split(self, X, codes, sw, y):
         """Stratified validation split (by label for single-label targets)."""

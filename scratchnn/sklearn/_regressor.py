@@ -7,11 +7,12 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils.metaestimators import available_if
 
 from ..data import TargetScaler
 from ..recipe.config import REGRESSION_DEFAULTS
 from ..validation import check_float_range
-from ._base import BaseScratchNN
+from ._base import ESTIMATOR_DEFAULTS, BaseScratchNN, _has_partial_fit
 
 __all__ = ["ScratchNNRegressor"]
 
@@ -48,10 +49,18 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         network's own array (a view: writing into it changes the network).
     intercepts_ : list of ndarray
         ``intercepts_[i]`` of shape (n_out,): the i-th Dense layer's bias, the network's own array.
+        Assigning a list to ``coefs_`` or ``intercepts_`` writes it into the network (same shapes).
     loss_curve_ : list of float
         Mean training loss (on the standardised target) of every epoch run.
-    best_loss_ : float
-        The lowest loss monitored: the training loss, or with early stopping the validation loss.
+    best_loss_ : float or None
+        The lowest training loss so far; None with early stopping (which watches the validation
+        loss), as scikit-learn's.
+    loss_ : float
+        The training loss of the last epoch.
+    n_layers_ : int
+        Number of layers of units, the input and the output counted (``len(coefs_) + 1``).
+    out_activation_ : str
+        The output's function: "identity".
     validation_scores_ : list of float or None
         R² on the held-out rows after every epoch of the last ``fit`` with early stopping.
     best_validation_score_ : float or None
@@ -74,10 +83,11 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     True
     """
 
-    _defaults: ClassVar[dict] = REGRESSION_DEFAULTS
+    _defaults: ClassVar[dict] = {**ESTIMATOR_DEFAULTS, **REGRESSION_DEFAULTS}
     _losses = ("mse", "huber", "mae")
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
 
+    @available_if(_has_partial_fit)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch on ``(X, y)``, continuing the network (building it on the first call).
 
@@ -98,18 +108,23 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None):
+    def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None, sample_weight=None):
         """``(standardised targets (N, k) in the network's dtype, k, config)``."""
         y2 = np.asarray(y, dtype=np.float64)
         y2 = y2.reshape(-1, 1) if y2.ndim == 1 else y2
         if reset:
             self.n_outputs_ = y2.shape[1]
-            self.target_scaler_ = TargetScaler.fit(y2)
+            self.target_scaler_ = TargetScaler.fit(
+                y2, sample_weight
+            )  # weighted: a weight of 2 is a row twice
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} target columns, but the first fit had {self.n_outputs_}")
         scaled = self.target_scaler_.transform(y2)
         check_float_range(scaled, config.dtype, "y (standardised)")
         return np.ascontiguousarray(scaled, dtype=config.dtype), self.n_outputs_, config
+
+    def _out_activation(self) -> str:
+        return "identity"
 
     def _split(self, X, targets, sw, y):
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
@@ -135,11 +150,15 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The network's outputs with the target's standardisation undone (float64); 1-D when
-            there is one target column, as scikit-learn's ``MLPRegressor``.
+            The network's outputs with the target's standardisation undone (float32 for float32 ``X``
+            and ``dtype``, else float64); 1-D when there is one target column, as scikit-learn's
+            ``MLPRegressor``.
         """
+        # float32 rows into float32 weights give float32 predictions, anything else float64: the
+        # dtype NumPy's promotion gives the product of the two, as scikit-learn's
         outputs = self._outputs(X)
-        y = self.target_scaler_.inverse_transform(outputs)
+        dtype = np.result_type(getattr(X, "dtype", np.float64), self.network_.dtype)
+        y = self.target_scaler_.inverse_transform(outputs).astype(dtype, copy=False)
         return y.ravel() if y.shape[1] == 1 else y
 
     def __sklearn_tags__(self):
