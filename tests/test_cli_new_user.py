@@ -430,6 +430,7 @@ def test_the_errors_guide_states_each_limit_with_its_declared_value():
     from scratchnn.hyperparameter_tuning import SCHEDULER_TIMEOUT
     from scratchnn.playground import server
     from scratchnn.playground.session import IDLE_TIMEOUT
+    from scratchnn.playground.text import MAX_TEXT_VOCAB
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "errors.md").read_text()
     rows = {row.split("|")[2].strip() for row in guide.splitlines() if row.startswith("| ")}
@@ -453,6 +454,10 @@ def test_the_errors_guide_states_each_limit_with_its_declared_value():
         "(`MAX_UPLOAD_ROWS`)"
     ) in rows
     assert f"{server.MAX_DRAWING_BYTES >> 10} KB (`MAX_DRAWING_BYTES`)" in rows
+    assert (
+        f"{server.MAX_TEXT_UPLOAD_BYTES >> 10} KB (`MAX_TEXT_UPLOAD_BYTES`) and {MAX_TEXT_VOCAB} distinct "
+        "characters (`scratchnn.playground.text.MAX_TEXT_VOCAB`)"
+    ) in rows
     assert f"{server.MAX_MESSAGE_CHARS >> 10} KB of text (`MAX_MESSAGE_CHARS`)" in rows
     assert f"{IDLE_TIMEOUT:g} s (`scratchnn.playground.session.IDLE_TIMEOUT`, `--idle-timeout`)" in rows
     assert f"past {server.DRAIN_FACTOR} times the limit (`DRAIN_FACTOR`)" in guide

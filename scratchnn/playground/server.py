@@ -2,12 +2,17 @@
 
 Routes:
 
-* ``/`` the training page, ``/digits`` the draw-a-digit page, ``/static/...`` their files;
+* ``/`` the training page, ``/digits`` the draw-a-digit page, ``/text`` the language-model page,
+  ``/static/...`` their files;
 * ``/ws`` a tab's session: JSON messages in (``configure``, ``play``, ``pause``,
-  ``step``, ``reset``, ``columns``, ``ping``), JSON messages out (``hello``, ``data``,
-  ``update``, ``state``, ``error``, ``pong``);
+  ``step``, ``reset``, ``columns``, ``ping``; ``text_configure`` turns the tab's
+  session into a tiny GPT learning a text, ``playground.text``, and ``play``,
+  ``step`` and ``reset`` then drive it), JSON messages out (``hello``, ``data``,
+  ``update``, ``state``, ``error``, ``pong``; ``text_data``, ``text_update``);
 * ``/api/meta`` the controls (``settings.meta``); ``/api/status`` sessions and running jobs;
 * ``/api/session/{id}/upload`` (POST, the CSV file as the body), ``.../model.npz``, ``.../script.py``;
+* ``/api/session/{id}/text`` (POST, a UTF-8 text as the body, at most ``MAX_TEXT_UPLOAD_BYTES``): the
+  text the next ``text_configure`` with ``"corpus": "upload"`` learns;
 * ``/api/digits/predict`` (POST JSON: a drawing) -> its 8x8 image and class probabilities.
 
 Each tab's session lives as long as its socket: closing the tab stops its
@@ -24,7 +29,7 @@ the server's names (on a loopback address: ``127.0.0.1``, ``localhost``,
 header (a browser sends one with every WebSocket and POST) must name the same
 host and port as ``Host``, so another web page cannot open a session. Request
 bodies are read a chunk at a time up to their limit (``MAX_UPLOAD_BYTES``,
-``MAX_DRAWING_BYTES``) and refused past it. Every bad request gets a 4xx
+``MAX_TEXT_UPLOAD_BYTES``, ``MAX_DRAWING_BYTES``) and refused past it. Every bad request gets a 4xx
 answer with a one-line message, and a client that goes away mid-request
 leaves no traceback in the log.
 """
@@ -55,16 +60,25 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import digits
+from . import digits, text
 from .session import IDLE_TIMEOUT, Session, Upload
 from .settings import check_settings, meta
 
-__all__ = ["MAX_DRAWING_BYTES", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "Playground", "create_app"]
+__all__ = [
+    "MAX_DRAWING_BYTES",
+    "MAX_TEXT_UPLOAD_BYTES",
+    "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_ROWS",
+    "Playground",
+    "create_app",
+]
 
 STATIC = Path(__file__).with_name("static")
 MAX_UPLOAD_BYTES = 4 << 20
 """The largest CSV file a tab may upload (4 MB): a longer body is answered 413 (see ``_read_body``)."""
 MAX_UPLOAD_ROWS = 50_000
+MAX_TEXT_UPLOAD_BYTES = 256 << 10
+"""The largest text a tab may upload for its language model (256 KB): a longer body is answered 413."""
 MAX_MESSAGE_CHARS = 64 << 10
 """The longest WebSocket message, in characters (64 KB): a longer one is answered with an error."""
 MAX_DRAWING_BYTES = 64 << 10
@@ -89,6 +103,9 @@ class Tab:
     def __init__(self, app: Playground, websocket: WebSocket, sid: str) -> None:
         self.app, self.websocket, self.sid = app, websocket, sid
         self.session = Session(check_settings({}))
+        self.text: text.TextSession | None = None  # the language model, once the tab asks for one
+        self.text_upload: tuple[str, str] | None = None  # (text, description) of the uploaded text
+        self.mode = "points"  # which of the two the play, step and reset messages drive
         self.lock = asyncio.Lock()  # one job at a time touches the session
         self.playing = False
         self.task: asyncio.Task | None = None
@@ -125,8 +142,10 @@ class Tab:
             await self.pause()
             await self.job(self.session.upload.choose, *cols)
             await self.configure(check_settings({"dataset": "csv"}, self.session.settings), rebuild=True)
+        elif kind == "text_configure":
+            await self.text_configure(msg)
         elif kind == "play":
-            if not self.playing and not self.session.diverged:
+            if not self.playing and not self.runner().diverged:
                 self.playing = True
                 self.task = asyncio.create_task(self._play())
             await self.send({"type": "state", "playing": self.playing})
@@ -139,12 +158,46 @@ class Tab:
             await self.send(await self.job(self._advance, 1, None))
         elif kind == "reset":
             await self.pause()
+            if self.mode == "text":
+                seed = check_settings({"seed": msg.get("seed", self.text.seed)}, self.session.settings)[
+                    "seed"
+                ]
+                await self.job(self.text.reset, seed)
+                await self.send(await self.job(self.text.update, []))
+                return
             if "seed" in msg:
                 self.session.settings = check_settings({"seed": msg["seed"]}, self.session.settings)
             await self.job(self.session.reset)
             await self.send(await self.job(self.session.update, []))
         else:
             raise ValueError(f"unknown message type {kind[:40]!r}")
+
+    def runner(self):
+        """The session the play, step and reset messages drive: the points' or the text's."""
+        return self.text if self.mode == "text" else self.session
+
+    async def text_configure(self, msg: dict) -> None:
+        """A new tiny GPT on ``msg["corpus"]`` (a built-in text or ``"upload"``) from ``msg["seed"]``."""
+        corpus = msg.get("corpus")
+        if corpus == "upload":
+            if self.text_upload is None:
+                raise ValueError("upload a text file before choosing corpus 'upload'")
+            source = lambda: self.text_upload  # noqa: E731
+        elif isinstance(corpus, str) and corpus in text.CORPORA:
+            source = text.CORPORA[corpus]
+        else:
+            names = [*text.CORPORA, "upload"]
+            raise ValueError(f"corpus must be one of {names}, got {str(corpus)[:40]!r}")
+        seed = check_settings({"seed": msg.get("seed", 0)}, self.session.settings)["seed"]
+        await self.pause()
+
+        def build() -> text.TextSession:
+            return text.TextSession(corpus, *source(), seed=seed)
+
+        self.text = await self.job(build)
+        self.mode = "text"
+        await self.send({**self.text.data_message(), "max_upload_bytes": MAX_TEXT_UPLOAD_BYTES})
+        await self.send(await self.job(self.text.update, []))
 
     async def configure(self, settings: dict, rebuild: bool = False) -> None:
         """Rebuild the run for ``settings`` (unless only drawing settings changed) and send it to the tab."""
@@ -154,11 +207,13 @@ class Tab:
         else:
             await self.pause()
             await self.job(self.session.configure, settings)
+        self.mode = "points"
         await self.send(self.session.data())
         await self.send(await self.job(self.session.update, []))
 
     def _advance(self, epochs, seconds) -> dict:
-        return self.session.update(self.session.run(epochs, seconds))
+        runner = self.runner()
+        return runner.update(runner.run(epochs, seconds))
 
     async def _play(self) -> None:
         try:
@@ -168,7 +223,7 @@ class Tab:
                 if not self.playing:
                     break
                 await self.send(update)
-                if self.session.diverged:
+                if self.runner().diverged:
                     self.playing = False
                     await self.send({"type": "state", "playing": False})
                 await asyncio.sleep(max(0.0, MIN_PERIOD - (time.perf_counter() - started)))
@@ -315,6 +370,20 @@ class Playground:
             )
         tab.session.upload = Upload(name, text, header)
         return JSONResponse({"name": name, "columns": header, "lines": rows})
+
+    async def upload_text(self, request: Request) -> Response:
+        """A text for the tab's language model: UTF-8, not binary, at most ``MAX_TEXT_UPLOAD_BYTES``."""
+        tab = self.tab_of(request)
+        name = request.query_params.get("name", "upload.txt")[:100] or "upload.txt"
+        body = await _read_body(
+            request, MAX_TEXT_UPLOAD_BYTES, f"{name} is larger than {MAX_TEXT_UPLOAD_BYTES >> 10} KB"
+        )
+        try:
+            content, description = await self.run_job(text.read_upload, name, body)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        tab.text_upload = (content, description)
+        return JSONResponse({"name": name, "characters": len(content), "description": description})
 
     async def download(self, request: Request) -> Response:
         tab = self.tab_of(request)
@@ -490,9 +559,11 @@ def create_app(
     routes = [
         Route("/", page("index.html")),
         Route("/digits", page("digits.html")),
+        Route("/text", page("text.html")),
         Route("/api/meta", api_meta),
         Route("/api/status", pg.status),
         Route("/api/session/{sid}/upload", pg.upload, methods=["POST"]),
+        Route("/api/session/{sid}/text", pg.upload_text, methods=["POST"]),
         Route("/api/session/{sid}/{what:str}", pg.download),
         Route("/api/digits/predict", pg.predict_digit, methods=["POST"]),
         WebSocketRoute("/ws", pg.websocket),
