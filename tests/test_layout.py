@@ -21,9 +21,6 @@ MAX_CLASS = 250
 ALLOWED: dict[str, str] = {
     "layers/conv.py:Conv2D": "the convolution's forward and backward, im2col both ways and the shape "
     "rules are one textbook section, kept together for the reader who checks one line against the other",
-    "layers/spec.py:build_network": "the one-line spec's builder, one if-branch per keyword; it is being "
-    "replaced by a table with one entry per keyword (issue 22)",
-    "network.py:build_mlp": "the MLP shorthand, to become sugar over the spec's one builder (issue 22)",
 }
 
 

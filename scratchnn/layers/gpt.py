@@ -35,7 +35,14 @@ import math
 import numpy as np
 
 from ..validation import check_float_in_range, check_positive_int, check_random_state
+from .activations import GELU
+from .attention import MultiHeadAttention
 from .base import Layer, check_dtype
+from .containers import Residual, Sequential
+from .dense import Dense
+from .dropout import Dropout
+from .embedding import Embedding, PositionalEmbedding
+from .layernorm import LayerNorm
 
 __all__ = ["GPT"]
 
@@ -68,9 +75,6 @@ class GPT(Layer):
         dtype=np.float32,
     ) -> None:
         super().__init__()
-        from . import GELU, Dense, Dropout, Embedding, LayerNorm, MultiHeadAttention, PositionalEmbedding
-        from .containers import Residual, Sequential
-
         self.vocab_size = check_positive_int(vocab_size, "vocab_size")
         self.block_size = check_positive_int(block_size, "block_size")
         self.n_layer = check_positive_int(n_layer, "n_layer")
@@ -199,8 +203,6 @@ class GPT(Layer):
     @classmethod
     def array_layout(cls, config: dict) -> list[tuple[str, tuple, bool]]:
         """The children's own layouts, from configs written out like the ones ``__init__`` builds."""
-        from . import Embedding, LayerNorm, PositionalEmbedding, Sequential
-
         V = check_positive_int(config["vocab_size"], "vocab_size")
         T = check_positive_int(config["block_size"], "block_size")
         C = check_positive_int(config["n_embd"], "n_embd")
