@@ -8,7 +8,7 @@ standardises features and a numeric target; ``prepare`` does all of it for the
 command line.
 """
 
-from .prepare import Prepared, fingerprint, prepare
+from .preparation import Prepared, fingerprint, prepare
 from .scalers import Scaler, TargetScaler
 from .splits import (
     encode_labels,
