@@ -186,6 +186,29 @@ def make_optimizers(network: NeuralNetwork, settings: LMTraining):
     return [g for g in groups if g[1]]
 
 
+def _val_windows(data: TextData, B: int, T: int, n_batches: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """The fixed evaluation set: ``n_batches`` batches of ``B`` windows of ``T`` tokens drawn from the
+    validation text, concatenated into ``(x, y)``, each ``(n_batches * B, T)``."""
+    batches = [data.batch("val", B, T, rng) for _ in range(n_batches)]
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _train_step(network: NeuralNetwork, x, y, groups, grads, clip, lr: float, step: int) -> float:
+    """One optimisation step on the batch ``(x, y)`` at rate ``lr``: forward, loss, backward, the
+    gradient clipped to norm ``clip`` (if set), each optimizer group's update; returns the loss.
+    A non-finite loss raises ``TrainingDiverged`` before any weight changes."""
+    loss = network.compute_loss(network.forward(x, training=True), y)
+    if not math.isfinite(loss):
+        raise TrainingDiverged(step + 1, 1, loss, lr)
+    network.backward()
+    if clip:
+        clip_grad_norm(grads, clip)
+    for opt, p, g in groups:
+        opt.learning_rate = lr
+        opt.step(p, g)
+    return loss
+
+
 def train(
     network: NeuralNetwork,
     data: TextData,
@@ -210,9 +233,7 @@ def train(
     has_val = len(data.val) > 0
     data.check_block_size(block_size, ("train", "val") if has_val else ("train",))
     B, T = settings.batch_size, block_size
-    val_batches = [data.batch("val", B, T, rng) for _ in range(settings.eval_batches)] if has_val else []
-    val_x = np.concatenate([b[0] for b in val_batches]) if has_val else None
-    val_y = np.concatenate([b[1] for b in val_batches]) if has_val else None
+    val_x, val_y = _val_windows(data, B, T, settings.eval_batches, rng) if has_val else (None, None)
     groups = make_optimizers(network, settings)
     schedule = settings.schedule()
     history: list[dict] = []
@@ -233,15 +254,7 @@ def train(
     for step in range(settings.iters):
         lr = schedule(step, settings.learning_rate)
         x, y = data.batch("train", B, T, rng)
-        loss = network.compute_loss(network.forward(x, training=True), y)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(step + 1, 1, loss, lr)
-        network.backward()
-        if settings.clip:
-            clip_grad_norm(grads, settings.clip)
-        for opt, p, g in groups:
-            opt.learning_rate = lr
-            opt.step(p, g)
+        loss = _train_step(network, x, y, groups, grads, settings.clip, lr, step)
         running, counted = running + loss, counted + 1
         done = step + 1
         if callback:

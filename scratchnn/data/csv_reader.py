@@ -123,13 +123,28 @@ def read_table(
     rows = _rows(path)
     header = _header(path, next(rows, None))
     columns, label = choose(header)
-    width = len(header)
     n_lines = _count_lines(path)
     x = np.empty((n_lines, len(columns)))
     # without find_text the columns are a model's (predict, evaluate): no advice to pass train's options
     cells = Cells(path, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
+    block_rows = max(1, block_cells // max(1, len(columns)))
+    labels, n = _fill_blocks(path, rows, header, label, x, cells, block_rows)
+    if n == 0:
+        raise ValueError(f"{path} has a header but no data rows")
+    if n < x.shape[0]:
+        x.resize((n, len(columns)), refcheck=False)  # in place: no second copy of the array
+    cells.finish(x, find_text=find_text, allow_missing=allow_missing)
+    return header, x, label, (np.array(labels) if label is not None else None), cells
+
+
+def _fill_blocks(
+    path: str, rows, header: list[str], label: int | None, x: np.ndarray, cells: Cells, block_rows: int
+) -> tuple[list[str], int]:
+    """Fill ``x`` from ``rows`` a block of ``block_rows`` rows at a time, checking each row's width and
+    label; returns the labels (stripped text, empty without a label column) and the rows filled."""
+    width = len(header)
     labels, block, block_lines = [], [], []  # the labels; the rows and line numbers of the current block
-    block_rows, n = max(1, block_cells // max(1, len(columns))), 0
+    n = 0
     for line, row in rows:
         if len(row) != width:
             raise ValueError(f"{path}: line {line} has {len(row)} cells, but the header has {width} columns")
@@ -147,12 +162,7 @@ def read_table(
     if block:
         cells.fill(x[n : n + len(block)], n, block, block_lines)
         n += len(block)
-    if n == 0:
-        raise ValueError(f"{path} has a header but no data rows")
-    if n < x.shape[0]:
-        x.resize((n, len(columns)), refcheck=False)  # in place: no second copy of the array
-    cells.finish(x, find_text=find_text, allow_missing=allow_missing)
-    return header, x, label, (np.array(labels) if label is not None else None), cells
+    return labels, n
 
 
 def _has_underscore(cells) -> bool:

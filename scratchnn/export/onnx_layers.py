@@ -542,36 +542,8 @@ def _recurrent_scan(layer, g: Graph, xt: str, path: str) -> tuple[str, str]:
     prev = {name: g.fresh(f"{path}.{name}_prev") for name in states}
     x_t = g.fresh(f"{path}.xp_t")
     a = body.op("MatMul", [prev["h"], whh], f"{path}.hw")  # h_prev @ W_hh.T
-    if kind == "RNN":
-        a = body.op("Add", [a, x_t], f"{path}.a")
-        h = body.op("Tanh" if layer.nonlinearity == "tanh" else "Relu", [a], f"{path}.h")
-        new = [h]
-    elif kind == "LSTM":
-        a = body.op("Add", [a, x_t], f"{path}.a")
-        sizes = g.const(f"{path}.gate_sizes", [hs] * 4, dtype=np.int64)
-        i, f, gg, o = body.op_outputs("Split", [a, sizes], [f"{path}.a_{k}" for k in "ifgo"], axis=1)
-        i, f, o = (body.op("Sigmoid", [v], f"{path}.{k}") for v, k in ((i, "i"), (f, "f"), (o, "o")))
-        gg = body.op("Tanh", [gg], f"{path}.g")
-        c = body.op("Mul", [f, prev["c"]], f"{path}.fc")  # c = f * c_prev + i * g
-        c = body.op("Add", [c, body.op("Mul", [i, gg], f"{path}.ig")], f"{path}.c")
-        h = body.op("Mul", [o, body.op("Tanh", [c], f"{path}.tanh_c")], f"{path}.h")  # h = o * tanh(c)
-        new = [h, c]
-    else:
-        hp = body.op("Add", [a, g.const(f"{path}.bias_hh", layer.bias_hh)], f"{path}.hp")
-        split = g.const(f"{path}.rz_n", [2 * hs, hs], dtype=np.int64)
-        x_rz, x_n = body.op_outputs("Split", [x_t, split], [f"{path}.x_rz", f"{path}.x_n"], axis=1)
-        h_rz, h_n = body.op_outputs("Split", [hp, split], [f"{path}.h_rz", f"{path}.h_n"], axis=1)
-        rz = body.op("Sigmoid", [body.op("Add", [x_rz, h_rz], f"{path}.a_rz")], f"{path}.rz")
-        halves = g.const(f"{path}.r_z", [hs, hs], dtype=np.int64)
-        r, z = body.op_outputs("Split", [rz, halves], [f"{path}.r", f"{path}.z"], axis=1)
-        nn_ = body.op(
-            "Tanh",
-            [body.op("Add", [x_n, body.op("Mul", [r, h_n], f"{path}.rh")], f"{path}.a_n")],
-            f"{path}.n",
-        )
-        h = body.op("Mul", [body.op("Sub", [prev["h"], nn_], f"{path}.h_n_diff"), z], f"{path}.zd")
-        h = body.op("Add", [h, nn_], f"{path}.h")  # h = n + z * (h_prev - n)
-        new = [h]
+    new = _STEPS[kind](layer, g, body, a, x_t, prev, path)
+    h = new[0]
     y = body.op("Identity", [h], f"{path}.y")
     dims = ["N", hs]
     body_graph = helper.make_graph(
@@ -584,6 +556,50 @@ def _recurrent_scan(layer, g: Graph, xt: str, path: str) -> tuple[str, str]:
     hints = [f"{path}.last_{name}" for name in states] + [f"{path}.ys"]
     outs = g.op_outputs("Scan", [*initial, xp], hints, num_scan_inputs=1, body=body_graph)
     return outs[-1], outs[0]
+
+
+def _rnn_step(layer, g: Graph, body: Graph, a: str, x_t: str, prev: dict, path: str) -> list[str]:
+    """``h = act(h_prev @ W_hh.T + xp_t)``, given ``a = h_prev @ W_hh.T``; returns ``[h]``."""
+    a = body.op("Add", [a, x_t], f"{path}.a")
+    return [body.op("Tanh" if layer.nonlinearity == "tanh" else "Relu", [a], f"{path}.h")]
+
+
+def _lstm_step(layer, g: Graph, body: Graph, a: str, x_t: str, prev: dict, path: str) -> list[str]:
+    """``i, f, g, o`` from ``a + xp_t`` (PyTorch's gate order), then ``c`` and ``h``; returns ``[h, c]``."""
+    hs = layer.hidden_size
+    a = body.op("Add", [a, x_t], f"{path}.a")
+    sizes = g.const(f"{path}.gate_sizes", [hs] * 4, dtype=np.int64)
+    i, f, gg, o = body.op_outputs("Split", [a, sizes], [f"{path}.a_{k}" for k in "ifgo"], axis=1)
+    i, f, o = (body.op("Sigmoid", [v], f"{path}.{k}") for v, k in ((i, "i"), (f, "f"), (o, "o")))
+    gg = body.op("Tanh", [gg], f"{path}.g")
+    c = body.op("Mul", [f, prev["c"]], f"{path}.fc")  # c = f * c_prev + i * g
+    c = body.op("Add", [c, body.op("Mul", [i, gg], f"{path}.ig")], f"{path}.c")
+    h = body.op("Mul", [o, body.op("Tanh", [c], f"{path}.tanh_c")], f"{path}.h")  # h = o * tanh(c)
+    return [h, c]
+
+
+def _gru_step(layer, g: Graph, body: Graph, a: str, x_t: str, prev: dict, path: str) -> list[str]:
+    """``r, z`` from ``xp_rz + hp_rz``, ``n = tanh(xp_n + r hp_n)`` with ``hp = a + b_hh`` (the reset
+    gate after the hidden product, as PyTorch's), ``h = n + z (h_prev - n)``; returns ``[h]``."""
+    hs = layer.hidden_size
+    hp = body.op("Add", [a, g.const(f"{path}.bias_hh", layer.bias_hh)], f"{path}.hp")
+    split = g.const(f"{path}.rz_n", [2 * hs, hs], dtype=np.int64)
+    x_rz, x_n = body.op_outputs("Split", [x_t, split], [f"{path}.x_rz", f"{path}.x_n"], axis=1)
+    h_rz, h_n = body.op_outputs("Split", [hp, split], [f"{path}.h_rz", f"{path}.h_n"], axis=1)
+    rz = body.op("Sigmoid", [body.op("Add", [x_rz, h_rz], f"{path}.a_rz")], f"{path}.rz")
+    halves = g.const(f"{path}.r_z", [hs, hs], dtype=np.int64)
+    r, z = body.op_outputs("Split", [rz, halves], [f"{path}.r", f"{path}.z"], axis=1)
+    nn_ = body.op(
+        "Tanh",
+        [body.op("Add", [x_n, body.op("Mul", [r, h_n], f"{path}.rh")], f"{path}.a_n")],
+        f"{path}.n",
+    )
+    h = body.op("Mul", [body.op("Sub", [prev["h"], nn_], f"{path}.h_n_diff"), z], f"{path}.zd")
+    return [body.op("Add", [h, nn_], f"{path}.h")]  # h = n + z * (h_prev - n)
+
+
+#: One step of each recurrent layer inside the Scan's body: the new states, ``h`` first.
+_STEPS = {"RNN": _rnn_step, "LSTM": _lstm_step, "GRU": _gru_step}
 
 
 def _last_step(layer, g: Graph, x: str, path: str) -> str:

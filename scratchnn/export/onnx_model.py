@@ -92,8 +92,7 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET, lengths: bool =
     onnx, helper = _import_onnx()
     parts = model_parts(model)
     dt = check_dtype(parts.network.dtype if dtype is None else dtype)
-    if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET <= opset <= _newest_opset():
-        raise ValueError(f"opset must be an int from {OPSET} to {_newest_opset()}, got {opset!r}")
+    _check_opset(opset)
     if lengths:
         _refuse_lengths(parts.network)
     g = Graph(dt, opset)
@@ -104,6 +103,23 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET, lengths: bool =
     graph = helper.make_graph(
         g.nodes, "scratchnn", inputs, outputs, g.initializers, doc_string=_describe(parts, dt)
     )
+    proto = _model_proto(helper, graph, g, opset, parts)
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        data = proto.SerializeToString()
+        atomic_write(os.fspath(path), lambda f: f.write(data))
+    return proto
+
+
+def _check_opset(opset) -> None:
+    """``opset`` must be an int from ``OPSET`` to the newest the installed ``onnx`` knows."""
+    if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET <= opset <= _newest_opset():
+        raise ValueError(f"opset must be an int from {OPSET} to {_newest_opset()}, got {opset!r}")
+
+
+def _model_proto(helper, graph, g: Graph, opset: int, parts):
+    """The ``ModelProto`` around ``graph``: the opsets it imports (``ai.onnx.ml`` when the graph uses
+    it), scratchnn as producer, the lowest IR version those opsets allow, and the model's metadata."""
     imports = [helper.make_opsetid("", opset)]
     if "ai.onnx.ml" in g.domains:
         imports.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
@@ -117,10 +133,6 @@ def to_onnx(model, path=None, *, dtype=None, opset: int = OPSET, lengths: bool =
         ir_version=helper.find_min_ir_version_for(imports),
     )
     helper.set_model_props(proto, _props(parts))
-    onnx.checker.check_model(proto, full_check=True)
-    if path is not None:
-        data = proto.SerializeToString()
-        atomic_write(os.fspath(path), lambda f: f.write(data))
     return proto
 
 

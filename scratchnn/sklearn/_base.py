@@ -3,7 +3,8 @@ scratchnn's ``Trainer``, early stopping, ``partial_fit``/``warm_start``, and the
 
 scikit-learn's ``BaseMultilayerPerceptron`` is the model: ``fit`` and ``partial_fit`` check their
 input once and call one ``_fit(..., incremental)``; each epoch is one pass of scratchnn's trainer,
-after which the loss curve, the validation score and the stopping rule are updated.
+after which the loss curve, the validation score and the stopping rule are updated. The fitted
+network's scikit-learn names (``coefs_``, ``intercepts_``) and its pickling live in ``_fitted.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import pickle
 import warnings
 from typing import ClassVar
 
@@ -26,6 +26,7 @@ from ..recipe.config import SETTINGS, TrainingConfig, settings_doc
 from ..recipe.train import build, run_schedule
 from ..trainer import History, TrainingDiverged
 from ..validation import check_float_range, check_sample_weight
+from ._fitted import FittedNetworkMixin
 
 #: Parameters of the estimators that are not training settings: scikit-learn's own meanings.
 SKLEARN_PARAMS = {
@@ -85,18 +86,6 @@ def _verbose_line(record: dict) -> str:
     return line
 
 
-def _write_arrays(arrays: list[np.ndarray], values, name: str) -> None:
-    """Copy ``values`` into ``arrays`` (the network's own), checking their number and shapes."""
-    values = list(values)
-    if len(values) != len(arrays):
-        raise ValueError(f"{name} must be a list of {len(arrays)} arrays, got {len(values)}")
-    for i, (array, value) in enumerate(zip(arrays, values)):
-        value = np.asarray(value, dtype=array.dtype)
-        if value.shape != array.shape:
-            raise ValueError(f"{name}[{i}] must have shape {array.shape}, got {value.shape}")
-        array[...] = value
-
-
 def _has_partial_fit(estimator) -> bool:
     """``partial_fit`` exists for the mini-batch optimizers, not for a full-batch one (lbfgs), as
     scikit-learn's ``MLPClassifier(solver="lbfgs")`` has none."""
@@ -104,6 +93,17 @@ def _has_partial_fit(estimator) -> bool:
     if full_batch:
         raise AttributeError(f"partial_fit is not available with optimizer={estimator.optimizer!r}")
     return True
+
+
+def _check_same_network(estimator, built: dict, how: str) -> None:
+    """Refuse to continue training the fitted network after a parameter it was built from changed."""
+    for name, value in built.items():
+        before = getattr(estimator, "_architecture", built).get(name, value)
+        if value != before:
+            raise ValueError(
+                f"{how} continues the fitted network, but {name} changed from {before!r} to "
+                f"{value!r} since it was built; fit with warm_start=False for a new network"
+            )
 
 
 def _stopping(estimator, config, incremental: bool) -> tuple[bool, int | None]:
@@ -159,7 +159,7 @@ def _field(key: str, value) -> str:
     return f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
 
 
-class BaseScratchNN(BaseEstimator):
+class BaseScratchNN(FittedNetworkMixin, BaseEstimator):
     """A scikit-learn face on scratchnn's network and trainer; subclasses say what the target is.
 
     The constructor is made per subclass from ``SETTINGS`` (one keyword per training setting, named
@@ -257,7 +257,7 @@ class BaseScratchNN(BaseEstimator):
         reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
         built = {name: getattr(config, name) for name in ARCHITECTURE}
         if not reset:
-            self._check_same_network(built, "partial_fit" if incremental else "warm_start=True")
+            _check_same_network(self, built, "partial_fit" if incremental else "warm_start=True")
         X, y = self._check_X(X, y, reset=reset, dtype=config.dtype, **self._y_check)
         sw = check_sample_weight(sample_weight, X.shape[0])
         targets, n_outputs, config = self._targets(
@@ -293,16 +293,6 @@ class BaseScratchNN(BaseEstimator):
         self.history_ = History()
         self._run(config, X, targets, sw, x_val, y_val, 1 if incremental else config.epochs, patience)
         return self
-
-    def _check_same_network(self, built: dict, how: str) -> None:
-        """Refuse to continue training the fitted network after a parameter it was built from changed."""
-        for name, value in built.items():
-            before = getattr(self, "_architecture", built).get(name, value)
-            if value != before:
-                raise ValueError(
-                    f"{how} continues the fitted network, but {name} changed from {before!r} to "
-                    f"{value!r} since it was built; fit with warm_start=False for a new network"
-                )
 
     def _continue(self, config, n_train: int, incremental: bool) -> None:
         """Ready the trainer of a fitted network for more training; the weights and the
@@ -396,34 +386,6 @@ class BaseScratchNN(BaseEstimator):
             X, y, sw, epoch=epoch, take_rows=_dense_rows, block_bytes=SPARSE_BLOCK_BYTES
         )
 
-    # -- the fitted network, as scikit-learn names it --------------------------------------------
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out): the Dense layers' own ``W`` arrays.
-
-        scratchnn's Dense computes ``x @ W + b`` with ``W (in_features, out_features)``, scikit-learn's
-        layout, so these are the network's arrays themselves (not copies): writing into them changes
-        the network. Taken as the first parameter of each layer that has parameters.
-        """
-        check_is_fitted(self, "network_")
-        return [layer.params[0] for layer in self.network_.layers if layer.params]
-
-    @coefs_.setter
-    def coefs_(self, values) -> None:
-        """Assigning ``coefs_`` writes each matrix into the network's weights (same shapes)."""
-        _write_arrays(self.coefs_, values, "coefs_")
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, ``intercepts_[i]`` of shape (n_out,): the Dense layers' own ``b`` arrays."""
-        check_is_fitted(self, "network_")
-        return [layer.params[1] for layer in self.network_.layers if layer.params]
-
-    @intercepts_.setter
-    def intercepts_(self, values) -> None:
-        """Assigning ``intercepts_`` writes each vector into the network's biases (same shapes)."""
-        _write_arrays(self.intercepts_, values, "intercepts_")
-
     def _outputs(self, X) -> np.ndarray:
         """The network's raw outputs for ``X``, in float64."""
         check_is_fitted(self, "network_")
@@ -433,24 +395,6 @@ class BaseScratchNN(BaseEstimator):
             parts = [self.network_.forward(X[i : i + step].toarray()) for i in range(0, X.shape[0], step)]
             return np.concatenate(parts).astype(np.float64)
         return self.network_.forward(X, training=False).astype(np.float64)
-
-    # The network, its layers, the optimizer's state and the trainer share arrays (an optimizer
-    # updates the very arrays the layers compute with). joblib pickles each array on its own, which
-    # would split them: the loaded model would train copies it never reads. So the fitted network
-    # and trainer travel as one plain pickle, which keeps the sharing (and, loaded from a
-    # read-only memory map, still gives writable arrays).
-    def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())
-        if "network_" in state:
-            state["_network_and_trainer"] = pickle.dumps((state.pop("network_"), state.pop("_trainer")))
-        return state
-
-    def __setstate__(self, state) -> None:
-        state = dict(state)
-        blob = state.pop("_network_and_trainer", None)
-        super().__setstate__(state)
-        if blob is not None:
-            self.network_, self._trainer = pickle.loads(blob)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
