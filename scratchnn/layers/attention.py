@@ -122,6 +122,8 @@ class MultiHeadAttention(Layer):
     Math and the derivation of the backward: see the module docstring.
     """
 
+    takes_sequences = True
+
     param_names = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
 
     def __init__(
