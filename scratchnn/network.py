@@ -104,8 +104,18 @@ class NeuralNetwork:
             self.model = Sequential(model)
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that does not fit
-        widest = max(self.model.activation_sizes(None), default=1)
+        probe = None
+        try:
+            self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that doesn't fit
+        except ValueError:
+            probe = self.step_shape()  # a sequence network: check it on one step of the width it reads
+            if probe is None:
+                raise
+            self._output_shape = self.model.output_shape(probe)
+            if len(self._output_shape) == 2:  # one output per step
+                self._output_shape = self._output_shape[1:]
+        # per step for a sequence network whose steps a shape of None does not tell apart
+        widest = max(self.model.activation_sizes(probe), default=1)
         self.layers = self.model.layers
         self.loss = loss
         self._params = self.model.params
@@ -115,6 +125,18 @@ class NeuralNetwork:
         self._chunked = False
 
     # -- shapes ------------------------------------------------------------
+    def step_shape(self) -> tuple | None:
+        """The per-sample shape of one step of the sequences this network reads (None: not one)."""
+        if not self.model.takes_sequences:
+            return None
+        first = self.model.layers[0]
+        if type(first).__name__ in ("Embedding", "GPT"):
+            return (1,)
+        for name in ("in_features", "input_size", "embed_dim", "dim", "normalized_shape"):
+            if isinstance(getattr(first, name, None), int):
+                return (1, getattr(first, name))
+        return None
+
     @property
     def input_shape(self) -> tuple | None:
         """Per-sample input shape the network fixes (None if no layer fixes it).

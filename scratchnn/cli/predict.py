@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..files import atomic_write
-from . import common, options, outputs, regression
+from . import common, options, outputs, regression, sequences
 from .errors import UserError, from_user
 
 HELP = "labels (or class probabilities), or numbers for a regression model, for the rows of a CSV file"
@@ -53,6 +53,8 @@ def run(args) -> int:
     if args.output:  # before any work: a refused --output should not cost the prediction first
         inputs = {"the --model file": args.model, "the --input file": args.input}
         outputs.check_output(args.output, "--output", inputs, force=args.force)
+    if sequences.is_sequence_source(args.input):
+        return sequences.predict(args)
     model = common.load_predictor(args.model)
     if args.proba and model.numeric:
         raise UserError("--proba gives class probabilities, but this model predicts a number")

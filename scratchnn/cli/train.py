@@ -13,7 +13,7 @@ from ..predictor import Predictor
 from ..recipe.config import TrainingConfig
 from ..recipe.train import build, fit
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
-from . import common, options, outputs, regression, tables, text
+from . import common, options, outputs, regression, sequences, tables, text
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -78,6 +78,8 @@ def check_patience(args, config: TrainingConfig) -> None:
 def run(args) -> int:
     if is_text_source(args.data):
         return text.train(args)
+    if sequences.is_sequence_source(args.data):
+        return sequences.train(args)
     config = common.config_from_args(args)
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)
