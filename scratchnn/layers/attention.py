@@ -293,6 +293,9 @@ class MultiHeadAttention(Layer):
     @classmethod
     def array_shapes(cls, config: dict) -> list[tuple]:
         e = check_positive_int(config["embed_dim"], "embed_dim")
+        heads = check_positive_int(config["num_heads"], "num_heads")
+        if e % heads:  # refused here too, so that a model file's is refused naming the layer
+            raise ValueError(f"MultiHeadAttention: embed_dim {e} is not divisible by num_heads {heads}")
         if config.get("bias", True):
             return [(3 * e, e), (3 * e,), (e, e), (e,)]
         return [(3 * e, e), (e, e)]
