@@ -35,12 +35,20 @@ space, by its numbers, or a residual block ``res(<spec>)`` around a spec of its 
     drop<R>                           Dropout with rate R, e.g. drop0.25
     flatten                           Flatten: (C, H, W) -> (C*H*W,)
     reshape<C>x<H>x<W>                Reshape rows to images, e.g. reshape1x8x8
+    embed<V>x<D>                      Embedding of V token ids into D values: (T,) ids -> (T, D)
+    pos<L>                            PositionalEmbedding of at most L steps, width from its input
+    ln                                LayerNorm over the last axis of its input
+    gelu | gelut                      GELU, exact | its tanh approximation
+    mha<H>[c]                         MultiHeadAttention with H heads (c: causal), width from its input
+    rnn<H> | lstm<H> | gru<H>         RNN, LSTM, GRU with hidden size H, every step out: (T, F) -> (T, H)
+    last | mean                       LastStep, MeanOverTime: (T, F) -> (F,) over each sequence's real steps
 
 Keywords are case-insensitive; spaces around ``-`` are ignored. ``-`` separates
 layers because ``,`` and ``;`` already separate the values and the settings of
 a tuning grid (``--grid "layers=conv16-relu-gap-dense,conv32-relu-gap-dense"``).
 Every layer of ``scratchnn.layers.LAYERS`` has a keyword (``Sequential`` is the
-body of a ``res(...)``). Each keyword is one ``Keyword`` entry of ``KEYWORDS``: its
+body of a ``res(...)``), but ``GPT``: the language-model presets build it.
+Each keyword is one ``Keyword`` entry of ``KEYWORDS``: its
 pattern, how it reads its numbers, how it formats them back and how it builds
 its layer for an input shape; adding a layer is its class in ``scratchnn.layers``
 and one entry here.
@@ -68,6 +76,12 @@ from its numbers before they are allocated.
 
 ``build_mlp`` (the ``hidden_units`` shorthand) writes its spec and builds it
 here: one builder for every network.
+
+Sequences: an input shape ``(T, F)`` is T steps of F values (``build_network`` keeps
+it, rather than flattening it to rows), and a spec starting with ``embed`` reads
+``(T,)`` token ids; the last layer may give one output per step
+(``embed65x128-pos64-res(ln-mha4c)-res(ln-dense512-gelu-dense128)-ln-dense65``, a
+character-level Transformer) or one per sequence (``lstm64-last-dense``).
 
 Examples: ``dense128-relu-dense64-relu-dense`` is ``hidden_units=(128, 64)``;
 the Digits CNN of ``examples/digits_cnn.py`` is
