@@ -252,7 +252,14 @@ class NeuralNetwork:
             if ids.ndim != 2:
                 raise ValueError(f"x must be token ids (n_samples, n_steps), got shape {ids.shape}")
             return ids, check_sequence_lengths(lengths, *ids.shape)
-        width = getattr(first, "input_size", None) or getattr(first, "embed_dim", None)
+        width = next(
+            (
+                getattr(first, k)
+                for k in ("in_features", "input_size", "embed_dim", "dim")
+                if hasattr(first, k)
+            ),
+            None,
+        )
         return check_sequences(x, "x", dtype=self.dtype, lengths=lengths, n_features=width)
 
     def predict_proba(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
