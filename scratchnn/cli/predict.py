@@ -24,7 +24,8 @@ as the same float64). Text columns and empty cells are read as in training: a
 category the training rows never had is an error unless --unknown-categories
 ignore, an empty cell is an error unless the model was trained with --impute.
 --output never replaces the model or FILE.csv, nor (without --force) a file
-scratchnn did not write.
+scratchnn did not write. A model trained on sequences predicts for an .npz
+whose X is (N, T, F), with its lengths (N,) if the sequences are padded.
 
 example:
   scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv
