@@ -159,6 +159,11 @@ def test_the_canonical_text_reads_back_to_the_same_spec(text):
         ("mha0-last-dense", "'mha0'", "num_heads"),
         ("embed1000000000000x1000000-dense", "'embed1000000000000x1000000'", "too large"),
         ("mha4x-dense", "'mha4x'", "mha<H>[c]"),
+        ("lstm100000000-last-dense", "'lstm100000000'", "too large"),
+        ("pos10000000000-dense", "'pos10000000000'", "too large"),
+        ("mha100000-mean-dense", "'mha100000'", "too large"),
+        ("gru99999999999-last-dense", "'gru99999999999'", "too large"),
+        ("embed5x0-dense", "'embed5x0'", "embedding_dim"),
     ],
 )
 def test_a_bad_spec_raises_value_error_naming_the_token(text, token, words):
