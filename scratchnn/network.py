@@ -13,7 +13,7 @@ import numpy as np
 from .layers import ACTIVATIONS, Layer, Sequential
 from .losses import Loss, softmax
 from .metrics import accuracy
-from .validation import check_features, check_labels
+from .validation import check_features, check_labels, check_sequence_lengths, check_sequences
 
 __all__ = [
     "ACTIVATIONS",
@@ -104,8 +104,18 @@ class NeuralNetwork:
             self.model = Sequential(model)
         if not isinstance(loss, Loss):
             raise TypeError(f"loss must be a Loss, got {loss!r}")
-        self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that does not fit
-        widest = max(self.model.activation_sizes(None), default=1)
+        probe = None
+        try:
+            self._output_shape = self.model.output_shape(None)  # ValueError naming the layer that doesn't fit
+        except ValueError:
+            probe = self.step_shape()  # a sequence network: check it on one step of the width it reads
+            if probe is None:
+                raise
+            self._output_shape = self.model.output_shape(probe)
+            if len(self._output_shape) == 2:  # one output per step
+                self._output_shape = self._output_shape[1:]
+        # per step for a sequence network whose steps a shape of None does not tell apart
+        widest = max(self.model.activation_sizes(probe), default=1)
         self.layers = self.model.layers
         self.loss = loss
         self._params = self.model.params
@@ -115,6 +125,18 @@ class NeuralNetwork:
         self._chunked = False
 
     # -- shapes ------------------------------------------------------------
+    def step_shape(self) -> tuple | None:
+        """The per-sample shape of one step of the sequences this network reads (None: not one)."""
+        if not self.model.takes_sequences:
+            return None
+        first = self.model.layers[0]
+        if type(first).__name__ in ("Embedding", "GPT"):
+            return (1,)
+        for name in ("in_features", "input_size", "embed_dim", "dim", "normalized_shape"):
+            if isinstance(getattr(first, name, None), int):
+                return (1, getattr(first, name))
+        return None
+
     @property
     def input_shape(self) -> tuple | None:
         """Per-sample input shape the network fixes (None if no layer fixes it).
@@ -217,34 +239,57 @@ class NeuralNetwork:
         return self.model.buffers
 
     # -- using a trained network ---------------------------------------------
-    def _check_x(self, x) -> np.ndarray:
-        return check_features(x, "x", dtype=self.dtype, n_features=self.n_features)
+    def _check_x(self, x, lengths=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(x, lengths)`` checked: rows ``(N, F)``, or for a network that reads sequences a padded
+        batch ``(N, T, F)`` (token ids ``(N, T)`` if it starts with an embedding) and its lengths."""
+        if not self.model.takes_sequences:
+            if lengths is not None:
+                raise ValueError("lengths are for networks that read sequences; this one reads rows")
+            return check_features(x, "x", dtype=self.dtype, n_features=self.n_features), None
+        first = self.layers[0]
+        if type(first).__name__ in ("Embedding", "GPT"):  # token ids: the embedding checks their range
+            ids = np.asarray(x)
+            if ids.ndim != 2:
+                raise ValueError(f"x must be token ids (n_samples, n_steps), got shape {ids.shape}")
+            return ids, check_sequence_lengths(lengths, *ids.shape)
+        width = next(
+            (
+                getattr(first, k)
+                for k in ("in_features", "input_size", "embed_dim", "dim")
+                if hasattr(first, k)
+            ),
+            None,
+        )
+        return check_sequences(x, "x", dtype=self.dtype, lengths=lengths, n_features=width)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Class probabilities ``(N, n_outputs)``: the softmax of the outputs.
 
         For a network trained with ``SoftmaxCrossEntropy`` these are the
         probabilities the loss was fitted to; for other losses they are a
-        normalised score.
+        normalised score. ``lengths (N,)``: the real lengths of padded sequences.
         """
-        return softmax(self.forward(self._check_x(x), training=False))
+        x, lengths = self._check_x(x, lengths)
+        return softmax(self.forward(x, training=False, lengths=lengths))
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """What the network predicts for ``x``, by its ``task``.
 
         classification: class labels ``(N,)``, the index of the largest output;
         multilabel: ``(N, k)`` of 0/1, 1 where the logit is positive (probability > 0.5);
         regression: the outputs ``(N, k)`` themselves (in the units the network was trained on).
+        ``lengths (N,)``: the real lengths of padded sequences ``x (N, T, F)``.
         """
-        return self.loss.predict(self.forward(self._check_x(x), training=False))
+        x, lengths = self._check_x(x, lengths)
+        return self.loss.predict(self.forward(x, training=False, lengths=lengths))
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        """Fraction of rows of ``x`` whose predicted label equals ``y``."""
-        x = self._check_x(x)
+    def accuracy(self, x: np.ndarray, y: np.ndarray, lengths: np.ndarray | None = None) -> float:
+        """Fraction of rows (or of sequences, given their ``lengths``) of ``x`` predicted as ``y``."""
+        x, lengths = self._check_x(x, lengths)
         y = check_labels(y, "y", n_samples=x.shape[0], n_classes=self.n_outputs)
         if y.ndim == 2:
             y = np.argmax(y, axis=1)
-        return accuracy(y, np.argmax(self.forward(x, training=False), axis=1))
+        return accuracy(y, np.argmax(self.forward(x, training=False, lengths=lengths), axis=1))
 
     # -- architecture ------------------------------------------------------------
     def get_config(self) -> dict:

@@ -401,8 +401,13 @@ def _check_layer_spec(spec, label: str, depth: int, count: list[int]) -> tuple[s
 
 
 def _size_steps(network: NeuralNetwork):
-    """``(label, n_values, activation sizes)`` per top-level layer of a built network, for one row."""
-    shape = None
+    """``(label, n_values, activation sizes)`` per top-level layer of a built network, for one row
+    (for a sequence network whose shapes need a step, one step: ``NeuralNetwork.step_shape``)."""
+    try:
+        network.model.output_shape(None)
+        shape = None
+    except ValueError:
+        shape = network.step_shape()
     for i, layer in enumerate(network.layers):
         sizes = layer.activation_sizes(shape)
         shape = layer.output_shape(shape)

@@ -31,6 +31,7 @@ from .validation import (
     check_positive_int,
     check_random_state,
     check_sample_weight,
+    check_sequences,
 )
 
 __all__ = [
@@ -204,12 +205,25 @@ class TrainingData:
     input_shape: tuple | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    lengths_train: np.ndarray | None = None  # sequences (N, T, F): the real lengths, or None (all full)
+    lengths_val: np.ndarray | None = None
+    lengths_test: np.ndarray | None = None
+
+
+def _check_x(x, name: str, dtype, n_features, lengths):
+    """Rows ``(N, F)`` (no lengths) or padded sequences ``(N, T, F)`` with their lengths."""
+    if np.ndim(x) == 3:
+        return check_sequences(x, name, dtype=dtype, lengths=lengths, n_features=n_features)
+    if lengths is not None:
+        raise ValueError(f"lengths go with sequences (N, T, F), but {name} is not 3-D")
+    return check_features(x, name, dtype=dtype, n_features=n_features), None
 
 
 def check_training_data(
     x_train, y_train, x_val=None, y_val=None, *, task: str, dtype, n_features: int | None = None,
     n_outputs: int | None = None, x_test=None, y_test=None, patience=None, tol=0.0, sample_weight=None,
-    input_shape=None, outputs_name: str = "n_outputs",
+    input_shape=None, outputs_name: str = "n_outputs", lengths_train=None, lengths_val=None,
+    lengths_test=None,
 ) -> TrainingData:  # fmt: skip
     """The one door for training data: every array of a run checked once, for ``task`` in ``dtype``.
 
@@ -218,7 +232,8 @@ def check_training_data(
     the early-stopping rule (``check_early_stopping``: patience needs validation
     data). ``n_outputs`` None: the width of 2-D targets, else the number of classes
     (``max(y_train) + 1``), or 1 for a regression target ``(N,)``. ``outputs_name``
-    is what the caller calls ``n_outputs``, for messages. ``Trainer.fit``,
+    is what the caller calls ``n_outputs``, for messages. Sequences: ``x (N, T, F)`` with
+    ``lengths_*`` ``(N,)`` (or None: every sequence full length), each in ``[1, T]``. ``Trainer.fit``,
     ``config.train``, ``config.fit`` and ``grid_search`` call it; the loops below trust it.
     """
     for a, b, names in ((x_test, y_test, "x_test and y_test"), (x_val, y_val, "x_val and y_val")):
@@ -228,24 +243,27 @@ def check_training_data(
     dtype = np.dtype(dtype)
     if n_outputs is not None:
         n_outputs = check_positive_int(n_outputs, outputs_name)
-    x_train = check_features(x_train, "x_train", dtype=dtype, n_features=n_features)
+    x_train, lengths_train = _check_x(x_train, "x_train", dtype, n_features, lengths_train)
     rules = TASKS[task]
     y_train = rules.check_targets(y_train, "y_train", n_samples=x_train.shape[0], n_outputs=n_outputs,
                                   x_name="x_train", dtype=dtype)  # fmt: skip
     if n_outputs is None:
         n_outputs = rules.n_outputs(y_train)
-    pairs = {}
+    pairs, lengths = {}, {"val": lengths_val, "test": lengths_test}
     for name, x, y in (("val", x_val, y_val), ("test", x_test, y_test)):
         if x is not None:
-            x = check_features(x, f"x_{name}", dtype=dtype, n_features=x_train.shape[1])
+            if np.ndim(x) != x_train.ndim:
+                raise ValueError(f"x_{name} must have the rank of x_train ({x_train.ndim}), got {np.ndim(x)}")
+            x, lengths[name] = _check_x(x, f"x_{name}", dtype, x_train.shape[-1], lengths[name])
             y = rules.check_targets(y, f"y_{name}", n_samples=x.shape[0], n_outputs=n_outputs,
                                     x_name=f"x_{name}", dtype=dtype)  # fmt: skip
         pairs[name] = (x, y)
     sample_weight = check_sample_weight(sample_weight, x_train.shape[0])
     shape = None if input_shape is None else tuple(input_shape)
     return TrainingData(
-        x_train, y_train, *pairs["val"], n_outputs, task, sample_weight, shape, *pairs["test"]
-    )
+        x_train, y_train, *pairs["val"], n_outputs, task, sample_weight, shape, *pairs["test"],
+        lengths_train, lengths["val"], lengths["test"],
+    )  # fmt: skip
 
 
 class Trainer:
@@ -341,6 +359,9 @@ class Trainer:
         tol: float = 0.0,
         sample_weight=None,
         callback=None,
+        lengths_train=None,
+        lengths_val=None,
+        lengths_test=None,
     ) -> History:
         """Train for ``epochs`` epochs; return the ``History`` (also kept as ``self.history``).
 
@@ -353,6 +374,8 @@ class Trainer:
         buffers) of the best epoch are restored. ``sample_weight (N,)`` weights
         the training rows in the loss (shuffled with them).
         ``callback(record)`` is called after each epoch (progress bars use it).
+        Sequences: ``x_* (N, T, F)`` padded, with ``lengths_* (N,)`` their real lengths
+        (None: all full length), passed batch by batch to ``network.forward``.
 
         Raises ``TrainingDiverged`` if the loss or the weights become NaN or infinite.
         """
@@ -361,7 +384,8 @@ class Trainer:
         data = check_training_data(
             x_train, y_train, x_val, y_val, task=net.task, dtype=net.dtype, n_features=net.n_features,
             n_outputs=net.n_outputs, x_test=x_test, y_test=y_test, patience=patience, tol=tol,
-            sample_weight=sample_weight,
+            sample_weight=sample_weight, lengths_train=lengths_train, lengths_val=lengths_val,
+            lengths_test=lengths_test,
         )  # fmt: skip
         return self.run(data, epochs, patience=patience, tol=tol, verbose=verbose, callback=callback)
 
@@ -380,10 +404,11 @@ class Trainer:
         if data.x_val is None and n_iter_no_change is not None:
             stopper = EarlyStopping(n_iter_no_change, tol, keep_best=False)
         metric = net.loss.metric
-        test = None if data.x_test is None else (data.x_test, data.y_test)
-        val = None if data.x_val is None else (data.x_val, data.y_val)
+        test = None if data.x_test is None else (data.x_test, data.y_test, data.lengths_test)
+        val = None if data.x_val is None else (data.x_val, data.y_val, data.lengths_val)
         for epoch in range(1, epochs + 1):
-            loss = self.run_epoch(data.x_train, data.y_train, data.sample_weight, epoch=epoch)
+            loss = self.run_epoch(data.x_train, data.y_train, data.sample_weight, epoch=epoch,
+                                  lengths=data.lengths_train)  # fmt: skip
             record = {"epoch": epoch, "loss": loss, "lr": opt.learning_rate}
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 if test is not None:
@@ -429,7 +454,7 @@ class Trainer:
         self.step = 0  # run_epoch reads the base rate again at step 0
 
     def run_epoch(self, x, y, sample_weight=None, *, epoch: int | None = None, take_rows=None,
-                  block_bytes: int = _SHUFFLE_BLOCK_BYTES) -> float:  # fmt: skip
+                  block_bytes: int = _SHUFFLE_BLOCK_BYTES, lengths=None) -> float:  # fmt: skip
         """One pass over the rows of checked arrays (``check_training_data``); the mean training loss.
 
         The rows are shuffled (``shuffle=True``) and cut into mini-batches; each gets a
@@ -437,7 +462,9 @@ class Trainer:
         ``epoch`` (default: ``epochs_done + 1``) only names the epoch in a
         ``TrainingDiverged``. ``take_rows(x, rows)`` makes a dense block of the rows
         ``rows`` of an ``x`` that NumPy cannot index (a sparse matrix), ``block_bytes``
-        of them at a time. Checks nothing: the caller checked the arrays at its door.
+        of them at a time. ``lengths (N,)``: the real lengths of padded sequences ``x (N, T, F)``,
+        shuffled with them and handed to ``network.forward`` batch by batch.
+        Checks nothing: the caller checked the arrays at its door.
         """
         opt = self.optimizer
         # A schedule scales the rate the optimizer had when training first started (or
@@ -449,20 +476,21 @@ class Trainer:
         # TrainingDiverged with a hint; NumPy's overflow warnings on the way there
         # would only repeat it (or, under warnings-as-errors, pre-empt it).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss, self.last_batches = self._epoch(epoch, x, y, sample_weight, take_rows, block_bytes)
+            loss, self.last_batches = self._epoch(epoch, x, y, sample_weight, take_rows, block_bytes, lengths)
         self.epochs_done += 1
         return loss
 
-    def _epoch(self, epoch: int, x, y, sample_weight, take_rows, block_bytes) -> tuple[float, int]:
+    def _epoch(self, epoch: int, x, y, sample_weight, take_rows, block_bytes, lengths) -> tuple[float, int]:
         """One pass over the rows: a forward, backward and update per batch.
 
         Returns the mean training loss and the number of batches."""
         net, opt = self.network, self.optimizer
         if opt.full_batch:
-            return self._full_batch_epoch(epoch, x, y, sample_weight, take_rows), 1
+            return self._full_batch_epoch(epoch, x, y, sample_weight, take_rows, lengths), 1
         params, grads = net.parameters(), net.gradients()
         n, bs = x.shape[0], self.batch_size
         arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
+        arrays += () if lengths is None else (lengths,)
         if self.shuffle or take_rows is not None:
             # the buffers the shuffled rows are copied into, whole batches of them
             row_bytes = math.prod(x.shape[1:]) * x.dtype.itemsize
@@ -472,9 +500,10 @@ class Trainer:
         else:
             batches = _ordered_batches(arrays, n, bs)
         total = 0.0
-        for batch, (xb, yb, *wb) in enumerate(batches, start=1):
-            w = wb[0] if wb else None
-            loss = net.compute_loss(net.forward(xb, training=True), yb, w)
+        for batch, (xb, yb, *rest) in enumerate(batches, start=1):
+            w = None if sample_weight is None else rest[0]
+            lb = None if lengths is None else rest[-1]
+            loss = net.compute_loss(net.forward(xb, training=True, lengths=lb), yb, w)
             if not math.isfinite(loss):
                 raise TrainingDiverged(epoch, batch, loss, opt.learning_rate, before_update=self.step == 0)
             net.backward()
@@ -492,7 +521,7 @@ class Trainer:
             raise TrainingDiverged(epoch, batch, math.nan, opt.learning_rate)
         return total / (n if sample_weight is None else float(sample_weight.sum())), batch
 
-    def _full_batch_epoch(self, epoch: int, x, y, sample_weight, take_rows) -> float:
+    def _full_batch_epoch(self, epoch: int, x, y, sample_weight, take_rows, lengths=None) -> float:
         """One step of a full-batch optimizer (L-BFGS), whose closure is the loss over all the rows.
 
         The rows are neither shuffled nor batched (``batch_size`` and ``shuffle`` do not apply);
@@ -507,7 +536,7 @@ class Trainer:
             x = take_rows(x, np.arange(n))
 
         def closure() -> float:
-            loss = net.compute_loss(net.forward(x, training=True), y, sample_weight)
+            loss = net.compute_loss(net.forward(x, training=True, lengths=lengths), y, sample_weight)
             net.backward()
             return loss
 
@@ -522,10 +551,10 @@ class Trainer:
             raise TrainingDiverged(epoch, 1, math.nan, opt.learning_rate)
         return loss
 
-    def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    def _evaluate(self, x: np.ndarray, y: np.ndarray, lengths=None) -> tuple[float, float]:
         """(mean loss, score) of the network on ``(x, y)``, without training behaviour."""
         net = self.network
-        outputs = net.forward(x, training=False)
+        outputs = net.forward(x, training=False, lengths=lengths)
         return net.compute_loss(outputs, y), net.loss.score(outputs, y)
 
     def restore_best(self) -> bool:

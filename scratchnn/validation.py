@@ -258,3 +258,51 @@ def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weigh
     if not w.sum() > 0:
         raise ValueError(f"{name} must not be all zero: no row would count")
     return np.ascontiguousarray(w)
+
+
+def check_sequences(x, name: str = "x", dtype=None, lengths=None, n_features: int | None = None):
+    """Validate a padded batch of sequences ``(N, T, F)`` and its ``lengths (N,)``.
+
+    Returns ``(x, lengths)``: ``x`` C-contiguous in ``dtype`` (numeric, finite, non-empty),
+    ``lengths`` an int64 array with ``1 <= lengths[i] <= T`` (or None: every sequence
+    is full length). ``n_features``: the width F the network reads, if it fixes one.
+    """
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name} must be a 3-D numeric array (N, T, F): {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise ValueError(
+            f"{name} must be a 3-D array of sequences (n_samples, n_steps, n_features), got shape {arr.shape}"
+        )
+    if 0 in arr.shape:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not _all_finite(arr):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at sample {bad[0]}, step {bad[1]})")
+    if dtype is not None and arr.dtype.kind == "f":
+        check_float_range(arr, dtype, name)
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    if n_features is not None and arr.shape[2] != n_features:
+        raise ValueError(f"{name} has {arr.shape[2]} features per step, but the network expects {n_features}")
+    return arr, check_sequence_lengths(lengths, arr.shape[0], arr.shape[1], f"lengths of {name}")
+
+
+def check_sequence_lengths(lengths, n: int, t: int, name: str = "lengths") -> np.ndarray | None:
+    """``lengths`` as int64 ``(n,)`` with every value in ``[1, t]``, or None; else ValueError/TypeError."""
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array (n_samples,), got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), one length per sequence, got {arr.shape}")
+    if n and (arr.min() < 1 or arr.max() > t):
+        bad = int(np.flatnonzero((arr < 1) | (arr > t))[0])
+        raise ValueError(f"{name} must be between 1 and the {t} steps, got {arr[bad]} at sample {bad}")
+    return arr.astype(np.int64)

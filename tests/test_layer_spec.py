@@ -56,18 +56,9 @@ def test_each_weight_layer_is_initialised_as_the_activation_after_it_asks():
     assert (net.layers[1].init, net.layers[-1].init) == ("xavier", "xavier")
 
 
-#: Sequence layers whose spec keywords come with the spec's redesign (one table entry per keyword).
+#: Layers without a keyword, and why.
 AWAITING_KEYWORDS = {
-    "Embedding",
-    "PositionalEmbedding",
-    "LayerNorm",
-    "GELU",
-    "MultiHeadAttention",
-    "RNN",
-    "LSTM",
-    "GRU",
-    "LastStep",
-    "MeanOverTime",
+    "GPT",  # built by the language-model presets, not by a spec token
 }
 
 
@@ -78,9 +69,48 @@ def test_every_layer_type_has_a_keyword():
     spec = "reshape1x6x6-conv4k3-bn-lrelu0.2-avgpool2s1-conv4k1-sigmoid-maxpool2-tanh-gap-identity-dense5-bn"
     net = build_network(spec + "-relu-res(dense5-tanh)-drop0.25-flatten-dense", 36, 3, seed=0)
     residual = net.layers[kinds(net).index("Residual")]
-    assert set(kinds(net)) | {type(residual.block).__name__} == set(LAYERS) - AWAITING_KEYWORDS
+    images = set(kinds(net)) | {type(residual.block).__name__}
     assert net.layers[3].negative_slope == pytest.approx(0.2)
     assert net.layers[4].stride == (1, 1)
+    tokens = "embed11x8-pos6-res(ln-mha2c)-res(ln-dense16-gelu-dense8)-ln-gelut-mha4-rnn8-lstm6-gru5"
+    ids = build_network(tokens + "-last-dense", 6, 3, seed=0)  # 6 token ids per sample
+    values = build_network("gru4-mean-dense", (5, 2), 3, seed=0)  # 5 steps of 2 values
+    assert images | set(kinds(ids)) | set(kinds(values)) == set(LAYERS) - AWAITING_KEYWORDS
+    assert kinds(ids) == [
+        "Embedding", "PositionalEmbedding", "Residual", "Residual", "LayerNorm", "GELU", "MultiHeadAttention",
+        "RNN", "LSTM", "GRU", "LastStep", "Dense",
+    ]  # fmt: skip
+    attention = ids.layers[2].block.layers[1]
+    assert (attention.embed_dim, attention.num_heads, attention.causal) == (8, 2, True)
+    assert (ids.layers[5].approximate, ids.layers[6].causal) == ("tanh", False)
+    assert [(r.input_size, r.hidden_size) for r in ids.layers[7:10]] == [(8, 8), (8, 6), (6, 5)]
+    assert all(r.return_sequences for r in ids.layers[7:10])
+    assert ids.forward(np.arange(12).reshape(2, 6) % 11).shape == (2, 3)
+    assert values.forward(np.zeros((4, 5, 2), np.float32), lengths=np.array([5, 1, 2, 3])).shape == (4, 3)
+
+
+def test_a_sequence_network_fixes_no_row_width_and_a_language_model_outputs_each_step():
+    net = build_network("lstm8-last-dense", (7, 3), 4, seed=0)
+    assert (net.input_shape, net.n_features, net.n_outputs) == (None, None, 4)
+    text = "embed65x128-pos64-res(ln-mha4c)-res(ln-dense512-gelu-dense128)-ln-dense65"
+    lm = build_network(text, 64, 65, seed=0)
+    assert format_layers(text) == text
+    assert lm.forward(np.zeros((2, 10), dtype=np.int64)).shape == (2, 10, 65)
+
+
+@pytest.mark.parametrize(
+    ("text", "shape", "words"),
+    [
+        ("mha3-last-dense", (5, 4), "divisible"),
+        ("embed10x4-last-dense", (5, 4), "token ids"),
+        ("lstm8-dense", 6, "needs sequences"),
+        ("pos4-last-dense", (5, 4), "T <= 4"),
+    ],
+)
+def test_a_sequence_token_that_does_not_fit_names_itself(text, shape, words):
+    with pytest.raises(ValueError, match=r"^layers: token 1") as info:
+        build_network(text, shape, 3)
+    assert words in str(info.value)
 
 
 def test_parse_reads_numbers_pairs_and_words():
@@ -102,6 +132,9 @@ def test_parse_reads_numbers_pairs_and_words():
         "conv32k3p1-bn-relu-conv64k3-bn-relu-maxpool2-conv128k3-bn-relu-gap-dense10",
         "dense128-relu-drop0.5-dense64-lrelu0.01-dense",
         "reshape3x4x4-conv8k3x1s2x1-tanh-avgpool2s1-flatten-dense",
+        "embed65x128-pos64-res(ln-mha4c)-res(ln-dense512-gelu-dense128)-ln-dense65",
+        "lstm64-last-dense",
+        "rnn8-gru16-mha2-gelut-mean-dense",
     ],
 )
 def test_the_canonical_text_reads_back_to_the_same_spec(text):
@@ -122,6 +155,15 @@ def test_the_canonical_text_reads_back_to_the_same_spec(text):
         ("conv8k3s2same-dense", "'conv8k3s2same'", "stride 1"),
         ("dense64,dense", "'dense64,dense'", "dense[N]"),
         ("", "", "at least one layer"),
+        ("lstm0-last-dense", "'lstm0'", "hidden_size"),
+        ("mha0-last-dense", "'mha0'", "num_heads"),
+        ("embed1000000000000x1000000-dense", "'embed1000000000000x1000000'", "too large"),
+        ("mha4x-dense", "'mha4x'", "mha<H>[c]"),
+        ("lstm100000000-last-dense", "'lstm100000000'", "too large"),
+        ("pos10000000000-dense", "'pos10000000000'", "too large"),
+        ("mha100000-mean-dense", "'mha100000'", "too large"),
+        ("gru99999999999-last-dense", "'gru99999999999'", "too large"),
+        ("embed5x0-dense", "'embed5x0'", "embedding_dim"),
     ],
 )
 def test_a_bad_spec_raises_value_error_naming_the_token(text, token, words):

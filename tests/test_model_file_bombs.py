@@ -608,3 +608,96 @@ def test_a_hostile_nested_architecture_is_refused_quickly_naming_the_layer(tmp_p
     message, peak = refuse_measured(path)
     assert re.search(words, message), message
     assert peak < 20 * MB
+
+
+# -- sequence layers ---------------------------------------------------------------------------
+
+
+def sequence_model():
+    from scratchnn.recipe import build_network
+
+    return build_network("embed11x8-pos6-res(ln-mha2c)-gru6-lstm6-last-dense", 6, 3, seed=0)
+
+
+def _sequence_config(meta, path: str) -> dict:
+    """The config at a dotted path of layer indices, e.g. "2.block.1" or "4"."""
+    node = {"config": {"layers": meta["architecture"]["layers"]}}
+    for part in path.split("."):
+        node = node["config"]["block"] if part == "block" else node["config"]["layers"][int(part)]
+    return node["config"]
+
+
+@pytest.mark.parametrize(
+    "member", ["0.weight", "1.weight", "2.block.1.in_proj_weight", "3.weight_hh", "4.weight_ih", "4.bias_hh"]
+)
+def test_a_bomb_in_a_sequence_layer_is_refused_with_little_memory(tmp_path, member):
+    meta, parts = members_of(sequence_model(), tmp_path)
+    path = tmp_path / "bomb.npz"
+    write_zip(path, {**with_meta(parts, meta), f"{member}.npy": BOMB})
+    message, peak = refuse_measured(path)
+    assert peak < LIMIT, f"{member}: {peak / MB:.1f} MB above the baseline ({message})"
+
+
+@pytest.mark.parametrize(
+    ("where", "changes", "words"),
+    [
+        ("0", {"num_embeddings": 10**12, "embedding_dim": 10**6}, r"Embedding\) num_embeddings"),
+        ("1", {"max_length": 10**15}, r"PositionalEmbedding\) max_length"),
+        ("2.block.1", {"num_heads": 3}, r"MultiHeadAttention: embed_dim 8 is not divisible by num_heads 3"),
+        ("2.block.1", {"embed_dim": 10**9}, r"MultiHeadAttention\) embed_dim"),
+        ("2.block.0", {"normalized_shape": 10**10}, r"LayerNorm\) normalized_shape"),
+        ("4", {"hidden_size": 10**12}, r"LSTM\) hidden_size"),
+        ("3", {"input_size": -1}, r"input_size"),
+    ],
+)
+def test_an_absurd_sequence_config_is_refused_before_allocation_naming_the_layer(
+    tmp_path, where, changes, words
+):
+    meta, parts = members_of(sequence_model(), tmp_path)
+    _sequence_config(meta, where).update(changes)
+    path = tmp_path / "hostile.npz"
+    write_zip(path, with_meta(parts, meta))
+    message, peak = refuse_measured(path)
+    assert re.search(words, message), message
+    assert peak < 20 * MB
+
+
+def test_fuzzed_sequence_config_numbers_are_refused_or_load_never_crash(tmp_path):
+    """Each config number of every sequence layer set to a random value: a ModelFileError, or (when
+    the value happens to keep every shape) a network that loads; never another exception."""
+    rng = np.random.default_rng(0)
+    meta, parts = members_of(sequence_model(), tmp_path)
+    layers = ("0", "1", "2.block.0", "2.block.1", "3", "4")
+    targets = [
+        (w, k) for w in layers for k, v in _sequence_config(meta, w).items() if type(v) is int
+    ]  # fmt: skip
+    assert len(targets) >= 10
+    values = [0, -1, 1, 2, 3, 5, 7, 2**31, 2**63, 10**30, 6, 8, 24]
+    refused = 0
+    for i in range(60):
+        m = json.loads(json.dumps(meta))
+        where, key = targets[i % len(targets)]
+        _sequence_config(m, where)[key] = int(rng.choice(values))
+        path = tmp_path / f"fuzz{i}.npz"
+        write_zip(path, with_meta(parts, m))
+        try:
+            load_network(path)
+        except ModelFileError as exc:
+            refused += str(path) in str(exc)  # named: counted
+    assert refused > 30  # most changes break a shape
+
+
+@pytest.mark.parametrize("spec", ["lstm8-gru8-rnn8-last-dense", "dense8-res(ln-mha2c)-gelut-mean-dense"])
+def test_a_saved_recurrent_or_attention_model_predicts_bit_for_bit(tmp_path, spec):
+    from scratchnn.recipe import build_network
+
+    net = build_network(spec, (7, 3), 4, seed=1)
+    rng = np.random.default_rng(0)
+    for p in net.parameters():  # weights of a trained model, biases too
+        p[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal((9, 7, 3)).astype(np.float32)
+    lengths = rng.integers(1, 8, 9)
+    scratchnn.save(net, tmp_path / "m.npz")
+    loaded, _ = load_network(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(x, lengths), net.predict_proba(x, lengths))
+    np.testing.assert_array_equal(loaded.predict(x, lengths), net.predict(x, lengths))

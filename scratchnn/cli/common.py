@@ -211,5 +211,19 @@ def plots_dir(args) -> str:
 
 def load_predictor(path: str) -> Predictor:
     """The ``Predictor`` of a model file written by train or tune (a damaged file or metadata: exit 2)."""
-    with from_user():
-        return Predictor.load(path)
+    from ..serialization import load_network
+    from .sequences import is_sequence_model
+
+    try:
+        with from_user():
+            return Predictor.load(path)
+    except (UserError, ValueError):
+        try:
+            meta = load_network(path)[1]
+        except (ValueError, OSError):
+            meta = None
+        if is_sequence_model(meta):
+            raise UserError(
+                f"{path} is a model trained on sequences: give it an .npz whose X is (N, T, F)"
+            ) from None
+        raise

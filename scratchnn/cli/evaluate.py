@@ -10,7 +10,7 @@ import numpy as np
 from .. import data, metrics
 from ..data.text import is_text_source
 from ..losses import TASKS
-from . import common, options, outputs, regression, text
+from . import common, options, outputs, regression, sequences, text
 from .errors import from_user, one_line
 
 HELP = "accuracy, per-class precision/recall/F1 and the confusion matrix of a saved model"
@@ -99,6 +99,8 @@ def run(args) -> int:
 
     if is_text_source(args.data):  # a language model on the validation part of a text
         return text.evaluate(args)
+    if sequences.is_sequence_source(args.data):
+        return sequences.evaluate(args)
     model = common.load_predictor(args.model)
     if model.numeric:
         return regression.evaluate(args, model, _rows_to_score)

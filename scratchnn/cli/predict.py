@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..files import atomic_write
-from . import common, options, outputs, regression
+from . import common, options, outputs, regression, sequences
 from .errors import UserError, from_user
 
 HELP = "labels (or class probabilities), or numbers for a regression model, for the rows of a CSV file"
@@ -24,7 +24,8 @@ as the same float64). Text columns and empty cells are read as in training: a
 category the training rows never had is an error unless --unknown-categories
 ignore, an empty cell is an error unless the model was trained with --impute.
 --output never replaces the model or FILE.csv, nor (without --force) a file
-scratchnn did not write.
+scratchnn did not write. A model trained on sequences predicts for an .npz
+whose X is (N, T, F), with its lengths (N,) if the sequences are padded.
 
 example:
   scratchnn predict --model runs/digits/model.npz --input rows.csv --output predictions.csv
@@ -53,6 +54,8 @@ def run(args) -> int:
     if args.output:  # before any work: a refused --output should not cost the prediction first
         inputs = {"the --model file": args.model, "the --input file": args.input}
         outputs.check_output(args.output, "--output", inputs, force=args.force)
+    if sequences.is_sequence_source(args.input):
+        return sequences.predict(args)
     model = common.load_predictor(args.model)
     if args.proba and model.numeric:
         raise UserError("--proba gives class probabilities, but this model predicts a number")

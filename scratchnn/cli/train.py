@@ -13,7 +13,7 @@ from ..predictor import Predictor
 from ..recipe.config import TrainingConfig
 from ..recipe.train import build, fit
 from ..trainer import TrainingDiverged, check_early_stopping, format_epoch
-from . import common, options, outputs, regression, tables, text
+from . import common, options, outputs, regression, sequences, tables, text
 from .errors import Interrupted, UserError
 
 HELP = "train a network on SOURCE and save it"
@@ -39,6 +39,11 @@ AdamW, clipping and warm-up-then-cosine schedule unless told otherwise, and
 writes DIR/model.npz (with the vocabulary), DIR/history.json,
 DIR/learning_curves.png and, for a GPT, DIR/attention.png; Ctrl-C keeps the
 current weights, which generate text as they are.
+A SOURCE .npz whose X is 3-D holds sequences: X (N, T, F) padded to the
+longest, y (N,) a class per sequence and optionally lengths (N,), the real
+steps of each (1 to T); each feature is standardised over the real steps, and
+--layers (default lstm32-last-dense) reads (T, F), e.g. gru32-mean-dense or
+dense32-res(ln-mha4)-mean-dense. evaluate, tune and predict read such files too.
 DIR must be new or empty, or hold an earlier run that --force replaces (its
 files go once the new run has finished, and after Ctrl-C only those the new run
 saved are replaced; files scratchnn did not write stay).
@@ -50,6 +55,7 @@ examples:
   scratchnn train --data digits --layers conv32k3p1-bn-relu-maxpool2-gap-dense --optimizer adamw --out runs/c
   scratchnn train --data pixels.csv --image-shape 1x28x28 --layers conv16k3-relu-maxpool2-dense --out runs/p
   scratchnn train --data corpus.txt --layers gpt --iters 2000 --out runs/gpt
+  scratchnn train --data walks.npz --layers lstm32-last-dense --optimizer adam --lr 0.01 --out runs/walks
 """
 
 
@@ -78,6 +84,8 @@ def check_patience(args, config: TrainingConfig) -> None:
 def run(args) -> int:
     if is_text_source(args.data):
         return text.train(args)
+    if sequences.is_sequence_source(args.data):
+        return sequences.train(args)
     config = common.config_from_args(args)
     check_patience(args, config)
     ds, prep, why = tables.read_and_prepare(args)

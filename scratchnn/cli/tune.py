@@ -16,7 +16,7 @@ from ..hyperparameter_tuning import (
 from ..losses import TASKS
 from ..recipe.config import SETTINGS_BY_NAME
 from ..tuning.files import METRICS, ResumeError, format_value, parse_grid, record_path
-from . import common, options, outputs, tables
+from . import common, options, outputs, sequences, tables
 from .errors import Interrupted, UserError, from_user
 from .train import data_inputs, fit_and_save
 
@@ -105,6 +105,8 @@ def _trial_line(done: int, total: int, row: dict) -> str:
 
 
 def run(args) -> int:
+    if sequences.is_sequence_source(args.data):
+        return sequences.tune(args)
     try:
         grid = parse_grid(";".join(args.grid)) if args.grid else DEFAULT_GRID
     except ValueError as exc:

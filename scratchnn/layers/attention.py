@@ -122,6 +122,8 @@ class MultiHeadAttention(Layer):
     Math and the derivation of the backward: see the module docstring.
     """
 
+    takes_sequences = True
+
     param_names = ("in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias")
 
     def __init__(
@@ -291,6 +293,9 @@ class MultiHeadAttention(Layer):
     @classmethod
     def array_shapes(cls, config: dict) -> list[tuple]:
         e = check_positive_int(config["embed_dim"], "embed_dim")
+        heads = check_positive_int(config["num_heads"], "num_heads")
+        if e % heads:  # refused here too, so that a model file's is refused naming the layer
+            raise ValueError(f"MultiHeadAttention: embed_dim {e} is not divisible by num_heads {heads}")
         if config.get("bias", True):
             return [(3 * e, e), (3 * e,), (e, e), (e,)]
         return [(3 * e, e), (e, e)]

@@ -78,6 +78,10 @@ class Layer(Configurable):
     #: names of ``params`` then ``buffers``, in order (the layer's attribute names: Dense's "W", "b")
     param_names: tuple[str, ...] = ()
     buffer_names: tuple[str, ...] = ()
+    #: True for a layer that reads sequences ``(N, T, ...)`` of any length T (recurrent layers,
+    #: attention, embeddings, sequence pooling): it fixes no ``input_shape``, yet the layers
+    #: after it do not decide the network's input either.
+    takes_sequences: bool = False
 
     def __init__(self) -> None:
         self.params: list[np.ndarray] = []

@@ -92,9 +92,13 @@ class Sequential(Layer):
         for layer in self.layers:
             if layer.input_shape is not None:
                 return tuple(layer.input_shape)
-            if layer.output_shape(None) is not None:
+            if layer.output_shape(None) is not None or layer.takes_sequences:
                 return None  # this layer changes the shape without fixing its input
         return None
+
+    @property
+    def takes_sequences(self) -> bool:
+        return any(layer.takes_sequences for layer in self.layers)
 
     def check_state(self) -> None:
         for i, layer in enumerate(self.layers):
@@ -185,6 +189,10 @@ class Residual(Layer):
     @property
     def input_shape(self) -> tuple | None:
         return self.block.input_shape
+
+    @property
+    def takes_sequences(self) -> bool:
+        return self.block.takes_sequences
 
     def check_state(self) -> None:
         try:

@@ -69,6 +69,8 @@ class Embedding(Layer):
     ``backward`` returns ``None``.
     """
 
+    takes_sequences = True
+
     param_names = ("weight",)
 
     def __init__(
@@ -151,6 +153,8 @@ class PositionalEmbedding(Layer):
         dL/dP[t] = sum_n g[n, t]    for t < T, and 0 for the positions the batch did not reach
         dL/dx    = g
     """
+
+    takes_sequences = True
 
     param_names = ("weight",)
 

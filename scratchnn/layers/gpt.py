@@ -61,6 +61,8 @@ class GPT(Layer):
     nanoGPT's ``GPT``.
     """
 
+    takes_sequences = True
+
     def __init__(
         self,
         vocab_size: int,

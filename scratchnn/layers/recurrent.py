@@ -82,6 +82,8 @@ class _Recurrent(Layer):
     each, which may be the same array).
     """
 
+    takes_sequences = True
+
     gates = 1
     param_names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # as torch.nn.RNN/LSTM/GRU's layer 0
 

@@ -21,6 +21,8 @@ __all__ = ["LastStep", "MeanOverTime"]
 class _SequencePool(Layer):
     """(N, T, F) -> (N, F); remembers the lengths given to ``set_lengths``."""
 
+    takes_sequences = True
+
     def __init__(self) -> None:
         super().__init__()
         self._lengths: np.ndarray | None = None

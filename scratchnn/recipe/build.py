@@ -84,12 +84,16 @@ def _input_shape(input_shape) -> tuple:
     if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
         input_shape = (input_shape,)
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
-        raise TypeError(f"input_shape must be n_features (an int) or a shape (C, H, W), got {input_shape!r}")
+        raise TypeError(
+            f"input_shape must be n_features (an int) or a shape (T, F) or (C, H, W), got {input_shape!r}"
+        )
     shape = tuple(input_shape)
-    if len(shape) not in (1, 3) or not all(
+    if len(shape) not in (1, 2, 3) or not all(
         isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape
     ):
-        raise ValueError(f"input_shape must be n_features or (C, H, W) of positive ints, got {input_shape!r}")
+        raise ValueError(
+            f"input_shape must be n_features, (T, F) or (C, H, W) of positive ints, got {input_shape!r}"
+        )
     return tuple(int(d) for d in shape)
 
 
@@ -114,8 +118,13 @@ def build_network(
     input_shape
         ``n_features`` (an int: each sample is a row of that many values) or
         ``(C, H, W)``: each row holds an image of that shape, channel by
-        channel, row by row. The network always takes rows ``(N, C*H*W)``; a
+        channel, row by row. The network then takes rows ``(N, C*H*W)``; a
         ``Reshape`` is put in front when the first layer needs images.
+        ``(T, F)``: each sample is a sequence of T steps of F values, and the
+        network takes ``(N, T, F)``; a spec starting with ``embed`` reads
+        ``(T,)`` (or ``T``): T token ids per sample, ``(N, T)``. T is the longest
+        sequence, which the size bound counts; shorter ones are padded and
+        their lengths passed to ``NeuralNetwork.forward(..., lengths=...)``.
     n_outputs
         Width of the output: the number of classes (or of regression targets).
         A bare last ``dense`` takes it; any other last layer must output it.
@@ -156,7 +165,9 @@ def build_network(
             )
             raise _token_error(text, specs[0].position, specs[0].token, why)
         front.append(Reshape(shape))
-    shape = (int(np.prod(shape)),)  # rows enter the network
+    sequences = len(shape) == 2 or specs[0].keyword == "embed"  # (T, F) values or (T,) token ids
+    if not sequences:
+        shape = (int(np.prod(shape)),)  # rows enter the network
     if front:
         shape = front[0].output_shape(shape)
     try:
@@ -167,7 +178,7 @@ def build_network(
         if str(exc).startswith(ctx.label):  # the size bound names the token itself
             raise ValueError(f"layers: {exc}") from None
         raise ValueError(f"layers: {ctx.label} does not fit: {exc}") from None
-    if shape != (n_outputs,):
+    if shape != (n_outputs,) and not (sequences and shape[-1:] == (n_outputs,)):  # or one output per step
         last = specs[-1]
         raise _token_error(
             text, last.position, last.token,

@@ -35,12 +35,20 @@ space, by its numbers, or a residual block ``res(<spec>)`` around a spec of its 
     drop<R>                           Dropout with rate R, e.g. drop0.25
     flatten                           Flatten: (C, H, W) -> (C*H*W,)
     reshape<C>x<H>x<W>                Reshape rows to images, e.g. reshape1x8x8
+    embed<V>x<D>                      Embedding of V token ids into D values: (T,) ids -> (T, D)
+    pos<L>                            PositionalEmbedding of at most L steps, width from its input
+    ln                                LayerNorm over the last axis of its input
+    gelu | gelut                      GELU, exact | its tanh approximation
+    mha<H>[c]                         MultiHeadAttention with H heads (c: causal), width from its input
+    rnn<H> | lstm<H> | gru<H>         RNN, LSTM, GRU with hidden size H, every step out: (T, F) -> (T, H)
+    last | mean                       LastStep, MeanOverTime: (T, F) -> (F,) over each sequence's real steps
 
 Keywords are case-insensitive; spaces around ``-`` are ignored. ``-`` separates
 layers because ``,`` and ``;`` already separate the values and the settings of
 a tuning grid (``--grid "layers=conv16-relu-gap-dense,conv32-relu-gap-dense"``).
 Every layer of ``scratchnn.layers.LAYERS`` has a keyword (``Sequential`` is the
-body of a ``res(...)``). Each keyword is one ``Keyword`` entry of ``KEYWORDS``: its
+body of a ``res(...)``), but ``GPT``: the language-model presets build it.
+Each keyword is one ``Keyword`` entry of ``KEYWORDS``: its
 pattern, how it reads its numbers, how it formats them back and how it builds
 its layer for an input shape; adding a layer is its class in ``scratchnn.layers``
 and one entry here.
@@ -69,6 +77,12 @@ from its numbers before they are allocated.
 ``build_mlp`` (the ``hidden_units`` shorthand) writes its spec and builds it
 here: one builder for every network.
 
+Sequences: an input shape ``(T, F)`` is T steps of F values (``build_network`` keeps
+it, rather than flattening it to rows), and a spec starting with ``embed`` reads
+``(T,)`` token ids; the last layer may give one output per step
+(``embed65x128-pos64-res(ln-mha4c)-res(ln-dense512-gelu-dense128)-ln-dense65``, a
+character-level Transformer) or one per sequence (``lstm64-last-dense``).
+
 Examples: ``dense128-relu-dense64-relu-dense`` is ``hidden_units=(128, 64)``;
 the Digits CNN of ``examples/digits_cnn.py`` is
 ``conv32p1-bn-relu-conv64p1-bn-relu-maxpool2-conv128p1-bn-relu-gap-dense``.
@@ -83,12 +97,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..layers import LAYERS, Layer, Residual
-from ..layers.activations import LeakyReLU
+from ..layers.activations import GELU, LeakyReLU
+from ..layers.attention import MultiHeadAttention
 from ..layers.conv import Conv2D
 from ..layers.dense import Dense
 from ..layers.dropout import Dropout
+from ..layers.embedding import Embedding, PositionalEmbedding
+from ..layers.gated_recurrent import GRU, LSTM
+from ..layers.layernorm import LayerNorm
 from ..layers.normalization import BatchNorm1d, BatchNorm2d
 from ..layers.pooling import AvgPool2D, MaxPool2D
+from ..layers.recurrent import RNN
 from ..layers.shape import Reshape
 from ..network import check_network_size
 
@@ -150,7 +169,7 @@ class Keyword:
     build: Callable
     read: Callable = lambda groups: {}
     format: Callable | None = None  # args -> token; None: the keyword alone
-    probe: tuple = (1,)
+    probe: tuple | Callable = (1,)  # or args -> shape, when the numbers decide what fits
 
 
 def _pair(text: str | None, default):
@@ -165,6 +184,8 @@ def _pair_text(p) -> str:
 
 
 def _shape_text(shape: tuple) -> str:
+    if len(shape) == 2:
+        return f"sequences of {shape[0]} steps of {shape[1]} values"
     return f"rows of {shape[0]} values" if len(shape) == 1 else "images " + "x".join(map(str, shape))
 
 
@@ -232,6 +253,52 @@ def _plain(name: str):
     return lambda a, shape, ctx: ctx.layer(LAYERS[name])
 
 
+# sequences ---------------------------------------------------------------------------------------
+def _needs_sequences(shape: tuple) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"needs sequences (T, F), but its input is {_shape_text(shape)}")
+
+
+def _embed(a, shape, ctx: BuildContext) -> Layer:
+    if len(shape) != 1:
+        raise ValueError(f"needs token ids (T,), but its input is {_shape_text(shape)}")
+    return ctx.layer(Embedding, **a, seed=ctx.rng, dtype=ctx.dtype)
+
+
+def _pos(a, shape, ctx: BuildContext) -> Layer:
+    _needs_sequences(shape)
+    return ctx.layer(PositionalEmbedding, max_length=a["max_length"], dim=shape[1], seed=ctx.rng,
+                     dtype=ctx.dtype)  # fmt: skip
+
+
+def _mha(a, shape, ctx: BuildContext) -> Layer:
+    _needs_sequences(shape)
+    return ctx.layer(MultiHeadAttention, embed_dim=shape[1], **a, seed=ctx.rng, dtype=ctx.dtype)
+
+
+def _recurrent(cls):
+    def build(a, shape, ctx: BuildContext) -> Layer:
+        _needs_sequences(shape)
+        return ctx.layer(cls, input_size=shape[1], hidden_size=a["hidden_size"], return_sequences=True,
+                         seed=ctx.rng, dtype=ctx.dtype)  # fmt: skip
+
+    return build
+
+
+def _pool_steps(name: str):
+    def build(a, shape, ctx: BuildContext) -> Layer:
+        _needs_sequences(shape)
+        return ctx.layer(LAYERS[name])
+
+    return build
+
+
+def _recurrent_entry(word: str, cls) -> Keyword:
+    return Keyword(word + _INT, word + "<H>", word + "64", cls.__name__, _recurrent(cls),
+                   read=lambda g: {"hidden_size": int(g[0])}, format=lambda a: f"{word}{a['hidden_size']}",
+                   probe=(1, 1))  # fmt: skip
+
+
 def _res(a, shape, ctx: BuildContext) -> Layer:
     return Residual(ctx.block(a["block"], shape))
 
@@ -267,6 +334,26 @@ KEYWORDS: dict[str, Keyword] = {
                        lambda a, shape, ctx: ctx.layer(Reshape, shape=a["shape"]),
                        read=lambda g: {"shape": (int(g[0]), *(int(d) for d in g[1].split("x")[1:]))},
                        format=lambda a: "reshape" + "x".join(map(str, a["shape"]))),
+    "embed": Keyword("embed" + _INT + "x" + _INT, "embed<V>x<D>", "embed65x128", "Embedding", _embed,
+                     read=lambda g: {"num_embeddings": int(g[0]), "embedding_dim": int(g[1])},
+                     format=lambda a: f"embed{a['num_embeddings']}x{a['embedding_dim']}"),
+    "pos": Keyword("pos" + _INT, "pos<L>", "pos64", "PositionalEmbedding", _pos,
+                   read=lambda g: {"max_length": int(g[0])}, format=lambda a: f"pos{a['max_length']}",
+                   probe=(1, 1)),
+    "ln": Keyword("ln", "ln", "ln", "LayerNorm",
+                  lambda a, shape, ctx: ctx.layer(LayerNorm, normalized_shape=shape[-1], dtype=ctx.dtype)),
+    "gelu": Keyword("gelu", "gelu", "gelu", "GELU", lambda a, shape, ctx: ctx.layer(GELU)),
+    "gelut": Keyword("gelut", "gelut", "gelut", "GELU",
+                     lambda a, shape, ctx: ctx.layer(GELU, approximate="tanh")),
+    "mha": Keyword("mha" + _INT + "(c?)", "mha<H>[c]", "mha4c", "MultiHeadAttention", _mha,
+                   read=lambda g: {"num_heads": int(g[0]), "causal": g[1] == "c"},
+                   format=lambda a: f"mha{a['num_heads']}" + ("c" if a["causal"] else ""),
+                   probe=lambda a: (1, max(a["num_heads"], 1))),
+    "rnn": _recurrent_entry("rnn", RNN),
+    "lstm": _recurrent_entry("lstm", LSTM),
+    "gru": _recurrent_entry("gru", GRU),
+    "last": Keyword("last", "last", "last", "LastStep", _pool_steps("LastStep"), probe=(1, 1)),
+    "mean": Keyword("mean", "mean", "mean", "MeanOverTime", _pool_steps("MeanOverTime"), probe=(1, 1)),
     "res": Keyword(r"res\((.+)\)", "res(<spec>)", "res(dense64-relu-dense64)", "Residual", _res,
                    format=lambda a: "res(" + format_layers(a["block"]) + ")"),
 }  # fmt: skip
@@ -379,7 +466,7 @@ def _check(spec: LayerSpec) -> None:
     ctx = BuildContext(
         n_outputs=1, rng=np.random.default_rng(0), dtype=np.dtype(np.float32), label="even on one input, it"
     )
-    entry.build(spec.args, entry.probe, ctx)
+    entry.build(spec.args, entry.probe(spec.args) if callable(entry.probe) else entry.probe, ctx)
 
 
 def format_layers(specs) -> str:

@@ -101,8 +101,9 @@ def run_schedule(config: TrainingConfig, n_train: int | None):
 
 
 def _build_from_layers(config: TrainingConfig, n_features: int, n_outputs: int, input_shape, rng, task=None):
-    """The network of ``config.layers``, for rows of ``n_features`` holding images of ``input_shape``."""
-    if input_shape is not None and math.prod(input_shape) != n_features:
+    """The network of ``config.layers``, for rows of ``n_features`` holding images of ``input_shape``
+    ``(C, H, W)``, or for sequences ``input_shape`` ``(T, F)`` (``n_features``: F)."""
+    if input_shape is not None and len(input_shape) == 3 and math.prod(input_shape) != n_features:
         raise ValueError(
             f"input_shape {tuple(input_shape)} holds {math.prod(input_shape)} values, "
             f"but the rows have {n_features} features"
