@@ -237,7 +237,7 @@ def test_a_csv_upload_trains_and_bad_files_get_a_message_while_other_tabs_keep_t
     bad = {
         "cell.csv": (
             "width,height,kind\n1,2,a\n3,4,b\n5,oops,a\n",
-            "line 4, column 'height' holds 'oops', which is not a number",
+            "column 'height' on line 4 holds 'oops', which is not a number",
         ),
         "short.csv": ("width,height,kind\n1,2,a\n3,b\n", "line 3 has 2 cells, but the header has 3 columns"),
         "two.csv": ("width,height\n1,2\n", "needs a header with at least 3 columns"),

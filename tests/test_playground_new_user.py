@@ -227,4 +227,7 @@ def test_an_uploaded_underscore_number_is_not_a_number(server):
         assert code == 200
         ws.send(json.dumps({"type": "columns", "x1": "a", "x2": "b", "label": "label"}))
         errors = [m["message"] for m in until_pong(ws) if m["type"] == "error"]
-        assert errors == ["sep.csv: line 2, column 'b' holds '8_243', which is not a number"]
+        assert errors == [
+            "sep.csv: column 'b' on line 2 holds '8_243', which is not a number "
+            "(the model reads this column as numbers)"
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -151,7 +152,7 @@ def test_csv_points_are_scaled_onto_the_plane_and_bad_cells_are_named():
     np.testing.assert_allclose(points, [[-6, -6], [0, 0], [6, 6]])
     assert labels.tolist() == [0, 1, 0]
     assert names == ["cat", "dog"]
-    with pytest.raises(ValueError, match=r"line 3, column 'b' holds 'x', which is not a number"):
+    with pytest.raises(ValueError, match=r"column 'b' on line 3 holds 'x', which is not a number"):
         datasets.read_points_csv("a,b,k\n1,2,u\n1,x,v\n", "a", "b", "k")
     with pytest.raises(ValueError, match="line 2 has 2 cells, but the header has 3 columns"):
         datasets.read_points_csv("a,b,k\n1,2\n", "a", "b", "k")
@@ -222,3 +223,66 @@ def test_uploaded_labels_are_ordered_as_the_command_line_orders_them():
     _, labels, names = datasets.read_points_csv("a,b,k\n1,2,10\n3,4,2\n5,6,10\n", "a", "b", "k")
     assert names == ["2", "10"]
     assert labels.tolist() == [1, 0, 1]
+
+
+def test_controls_that_show_a_training_setting_take_it_from_settings(monkeypatch):
+    from scratchnn.playground.settings import Control
+    from scratchnn.recipe.config import SETTINGS_BY_NAME
+
+    shown = [c for c in CONTROLS if c.setting is not None]
+    named = {"batch_size", "activation", "optimizer", "learning_rate", "weight_decay", "dropout"}
+    assert {c.name for c in shown} == named
+    for c in shown:
+        setting = SETTINGS_BY_NAME[c.name]
+        assert c.setting is setting
+        assert (c.default, c.choices, c.help) == (setting.default, setting.choices, setting.help)
+        assert defaults()[c.name] == setting.default
+        if c.kind in ("int", "float"):  # the playground's range lies within the setting's
+            assert c.low >= setting.low
+            assert c.high <= setting.high
+    # a change to the setting shows in the control; a playground range wider than the setting's is refused
+    dropout = SETTINGS_BY_NAME["dropout"]
+    monkeypatch.setitem(SETTINGS_BY_NAME, "dropout", dataclasses.replace(dropout, default=0.25, high=0.5))
+    control = Control.of("dropout")
+    assert (control.default, control.low, control.high) == (0.25, 0.0, 0.5)
+    with pytest.raises(ValueError, match="batch_size must be an integer from 1 to 500, got 501"):
+        check_settings({"batch_size": 501})
+    with pytest.raises(ValueError, match="must lie within the setting's"):
+        Control.of("dropout", high=0.9)
+    activation = SETTINGS_BY_NAME["activation"]
+    monkeypatch.setitem(SETTINGS_BY_NAME, "activation", dataclasses.replace(activation, choices=("relu",)))
+    assert Control.of("activation").choices == ("relu",)
+    # the library's own check still applies: its learning rate excludes 0 where the control's low does not
+    rate = Control.of("learning_rate", low=0.0, high=1.0)
+    assert rate.check(0.5) == 0.5
+    with pytest.raises(ValueError, match=r"learning_rate must be a number from 0 to 1 \(0 excluded\), got 0"):
+        rate.check(0.0)
+
+
+def test_the_playground_and_the_command_line_read_a_csv_file_to_the_same_arrays(tmp_path):
+    from scratchnn.data import encode_labels
+    from scratchnn.data.sources import load_source
+
+    # a BOM, CRLF line ends, a blank line, quoted cells, spaces, exponents and numeric labels
+    text = '\ufeffb,a,kind\r\n"1.5", 2,10\r\n\r\n-3e1,0.25,2\r\n 7 ,"-1",10\r\n4,4.5,2\r\n'
+    path = tmp_path / "points.csv"
+    path.write_bytes(text.encode("utf-8"))
+    points, labels, names = datasets.read_points_csv(text.lstrip("\ufeff"), "a", "b", "kind", "points.csv")
+    table = load_source(str(path), "kind")
+    x = table.select(["a", "b"])
+    np.testing.assert_array_equal(x, [[2, 1.5], [0.25, -30], [-1, 7], [4.5, 4]])
+    low, high = x.min(axis=0), x.max(axis=0)
+    np.testing.assert_allclose(
+        points, (x - (low + high) / 2) / (high - low) * 2 * datasets.EXTENT, rtol=0, atol=1e-12
+    )
+    cli_labels, cli_names = encode_labels(table.labels)
+    np.testing.assert_array_equal(labels, cli_labels)
+    assert names == cli_names == ["2", "10"]
+    # the same files are refused, for the same reasons
+    for bad in ("a,a,kind\n1,2,u\n3,4,v\n", "b,a,kind\n1,8_243,u\n3,4,v\n", "b,a,kind\n1,2\n3,4,v\n"):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=str(path)) as cli:
+            load_source(str(path), "kind", find_text=False)
+        with pytest.raises(ValueError, match=str(path)) as playground:
+            datasets.read_points_csv(bad, "a", "b", "kind", str(path))
+        assert str(playground.value) == str(cli.value)

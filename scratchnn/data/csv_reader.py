@@ -18,7 +18,7 @@ import shlex
 
 import numpy as np
 
-__all__ = ["MISSING", "Cells", "read_table"]
+__all__ = ["MISSING", "Cells", "check_header", "read_table"]
 
 #: Cells read as a missing value (pandas' common defaults, in lower case).
 MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "?"}
@@ -54,11 +54,11 @@ def _count_lines(path: str, block: int = 1 << 18) -> int:
     return count
 
 
-def _rows(path: str):
+def _rows(path: str, name: str):
     """Yield ``(line number, cells)`` for each non-blank row of a CSV file, the header first.
 
     The line number is the row's first line: a quoted cell may hold newlines, and the reader's
-    ``line_num`` is the line where the row ends.
+    ``line_num`` is the line where the row ends. Errors call the file ``name``.
     """
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -72,23 +72,23 @@ def _rows(path: str):
                     continue
                 yield start, cells
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+        raise ValueError(f"{name} is not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
-        raise ValueError(f"{path}: malformed CSV: {exc}") from None
+        raise ValueError(f"{name}: malformed CSV: {exc}") from None
 
 
-def _header(path: str, first) -> list[str]:
-    """The column names of the first row ``(line, cells)``: each named, none twice."""
-    if first is None:
-        raise ValueError(f"{path} is empty: expected a header row naming the columns")
-    header = [c.strip() for c in first[1]]
+def check_header(name: str, cells) -> list[str]:
+    """The column names of a header row ``cells`` of file ``name``, stripped: each named, none twice."""
+    if cells is None:
+        raise ValueError(f"{name} is empty: expected a header row naming the columns")
+    header = [c.strip() for c in cells]
     seen: set[str] = set()
-    for i, name in enumerate(header):
-        if not name:
-            raise ValueError(f"{path}: header column {i + 1} has no name")
-        if name in seen:
-            raise ValueError(f"{path}: the header names column {name!r} twice")
-        seen.add(name)
+    for i, column in enumerate(header):
+        if not column:
+            raise ValueError(f"{name}: header column {i + 1} has no name")
+        if column in seen:
+            raise ValueError(f"{name}: the header names column {column[:40]!r} twice")
+        seen.add(column)
     return header
 
 
@@ -100,45 +100,43 @@ def read_table(
     text: frozenset = frozenset(),
     find_text: bool = False,
     allow_missing: bool = False,
+    name: str = "",
 ) -> tuple[list[str], np.ndarray, int | None, np.ndarray | None, Cells]:
     """Read a CSV file in one pass: ``(header, features, label column, labels, cells)``.
 
-    ``choose(header)`` returns the indices of the feature columns, in the order
-    wanted, and the index of the label column (or None). Features come out as
-    float64 ``(N, len(columns))``, labels as stripped text ``(N,)``; blank lines
-    are skipped. ``text`` names feature columns read as text (``--categorical``);
-    with ``find_text``, a column none of whose cells is a number is read as
-    text too; ``allow_missing`` lets empty cells through (``--impute``). A text
-    column is NaN in the float array, its cells are in ``cells.text``.
+    ``choose(header)`` returns the indices of the feature columns, in the order wanted, and the index
+    of the label column (or None). Features come out as float64 ``(N, len(columns))``, labels as
+    stripped text ``(N,)``; blank lines are skipped. ``text`` names feature columns read as text
+    (``--categorical``); with ``find_text``, a column none of whose cells is a number is read as text
+    too; ``allow_missing`` lets empty cells through (``--impute``). A text column is NaN in the float
+    array, its cells are in ``cells.text``. Errors call the file ``name or path``.
 
-    The time is linear in the number of cells and the memory about one float
-    array: the array is allocated once for as many rows as the file has lines
-    (pages never written cost nothing) and filled a block of rows at a time, so
-    only one block's cells are ever held as Python strings. An all-numeric
-    block is parsed by NumPy in one call; only columns that hold something
-    else are read cell by cell.
+    The time is linear in the number of cells and the memory about one float array: the array is
+    allocated once for as many rows as the file has lines (pages never written cost nothing) and
+    filled a block of rows at a time, so only one block's cells are ever held as Python strings. An
+    all-numeric block is parsed by NumPy in one call; only columns that hold something else are read
+    cell by cell.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"data file not found: {path}")
-    rows = _rows(path)
-    header = _header(path, next(rows, None))
+    rows = _rows(path, shown := name or path)
+    header = check_header(shown, next(rows, (0, None))[1])
     columns, label = choose(header)
     n_lines = _count_lines(path)
     x = np.empty((n_lines, len(columns)))
     # without find_text the columns are a model's (predict, evaluate): no advice to pass train's options
-    cells = Cells(path, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
+    cells = Cells(shown, [header[j] for j in columns], columns, text, n_lines, for_model=not find_text)
     block_rows = max(1, block_cells // max(1, len(columns)))
-    labels, n = _fill_blocks(path, rows, header, label, x, cells, block_rows)
+    labels, n = _fill_blocks(shown, rows, header, label, x, cells, block_rows)
     if n == 0:
-        raise ValueError(f"{path} has a header but no data rows")
-    if n < x.shape[0]:
-        x.resize((n, len(columns)), refcheck=False)  # in place: no second copy of the array
+        raise ValueError(f"{shown} has a header but no data rows")
+    x.resize((n, len(columns)), refcheck=False)  # the rows read, in place: no second copy of the array
     cells.finish(x, find_text=find_text, allow_missing=allow_missing)
     return header, x, label, (np.array(labels) if label is not None else None), cells
 
 
 def _fill_blocks(
-    path: str, rows, header: list[str], label: int | None, x: np.ndarray, cells: Cells, block_rows: int
+    shown: str, rows, header: list[str], label: int | None, x: np.ndarray, cells: Cells, block_rows: int
 ) -> tuple[list[str], int]:
     """Fill ``x`` from ``rows`` a block of ``block_rows`` rows at a time, checking each row's width and
     label; returns the labels (stripped text, empty without a label column) and the rows filled."""
@@ -147,13 +145,13 @@ def _fill_blocks(
     n = 0
     for line, row in rows:
         if len(row) != width:
-            raise ValueError(f"{path}: line {line} has {len(row)} cells, but the header has {width} columns")
+            raise ValueError(f"{shown}: line {line} has {len(row)} cells, but the header has {width} columns")
         block.append(row)
         block_lines.append(line)
         if label is not None:
             value = row[label].strip()
             if not value:
-                raise ValueError(f"{path}: missing label in column {header[label]!r} on line {line}")
+                raise ValueError(f"{shown}: missing label in column {header[label]!r} on line {line}")
             labels.append(value)
         if len(block) == block_rows:
             cells.fill(x[n : n + len(block)], n, block, block_lines)

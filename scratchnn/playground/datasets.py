@@ -16,13 +16,14 @@ the Python script the page downloads can rebuild exactly the same data:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
+import os
+import tempfile
 
 import numpy as np
 
 from ..data import encode_labels
+from ..data.csv_reader import read_table
 from ..validation import check_random_state
 
 __all__ = [
@@ -164,51 +165,30 @@ def _onto_extent(x: np.ndarray) -> np.ndarray:
 def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the file"):
     """``(points, labels, label_names)`` from CSV ``text`` with a header: columns ``x1``, ``x2``, ``label``.
 
-    Each feature column is scaled linearly onto ``[-EXTENT, EXTENT]`` (a constant
-    column goes to 0); the label column must hold exactly two distinct values,
-    sorted to labels 0 and 1 as ``scratchnn.data.encode_labels`` sorts them
-    (numbers numerically). ``ValueError`` names the line and the column of
-    the first bad cell.
+    The text is read by the command line's reader (``scratchnn.data.csv_reader.read_table``),
+    so both read a file to the same numbers and refuse the same files (a header naming a
+    column twice, a cell such as ``8_243``, a row of the wrong length). The playground adds
+    its own rules: every cell of ``x1`` and ``x2`` holds a number, the label column holds
+    exactly two distinct values, sorted to labels 0 and 1 as the command line sorts them
+    (``scratchnn.data.encode_labels``: numbers numerically). Each feature column is then
+    scaled linearly onto ``[-EXTENT, EXTENT]`` (a constant column goes to 0). ``ValueError``
+    names the file ``name``, the line and the column of the first bad cell.
     """
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise ValueError(f"{name} is empty: expected a header row naming the columns")
-    header = [h.strip() for h in header]
-    for role, column in (("x1", x1), ("x2", x2), ("label", label)):
-        if column not in header:
-            raise ValueError(f"{name} has no column {column!r} (for {role}); its columns are {header}")
-    cols = [header.index(x1), header.index(x2)]
-    t = header.index(label)
-    values, texts = [], []
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            continue
-        line = reader.line_num
-        if len(row) != len(header):
-            raise ValueError(
-                f"{name}: line {line} has {len(row)} cells, but the header has {len(header)} columns"
-            )
-        pair = []
-        for j in cols:
-            cell = row[j].strip()
-            try:
-                if "_" in cell:  # float() reads 8_243 as 8243; a CSV number has no underscore
-                    raise ValueError(cell)
-                v = float(cell)
-            except ValueError:
-                raise ValueError(
-                    f"{name}: line {line}, column {header[j]!r} holds {cell!r}, which is not a number"
-                ) from None
-            if not math.isfinite(v):
-                raise ValueError(
-                    f"{name}: line {line}, column {header[j]!r} holds {cell!r}, which is not finite"
-                )
-            pair.append(v)
-        if not row[t].strip():
-            raise ValueError(f"{name}: line {line}, column {label!r} has no label")
-        values.append(pair)
-        texts.append(row[t].strip())
+
+    def choose(header):
+        for role, column in (("x1", x1), ("x2", x2), ("label", label)):
+            if column not in header:
+                raise ValueError(f"{name} has no column {column!r} (for {role}); its columns are {header}")
+        return [header.index(x1), header.index(x2)], header.index(label)
+
+    with tempfile.TemporaryDirectory() as folder:  # the reader reads a file, in one pass
+        path = os.path.join(folder, "upload.csv")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        _, values, _, texts, cells = read_table(path, choose, allow_missing=True, name=name)
+    if cells.missing:  # the first empty cell (or NA, ...) in the file
+        line, column = min((where[0][1], column) for column, where in cells.missing.items())
+        raise ValueError(f"{name}: column {column!r} on line {line} has no value, where a number is needed")
     if len(values) < 2:
         raise ValueError(f"{name} needs at least two data rows, got {len(values)}")
     try:  # the command line's label order: numbers numerically ("2" before "10"), else as text
@@ -218,4 +198,4 @@ def read_points_csv(text: str, x1: str, x2: str, label: str, name: str = "the fi
     if len(names) != 2:
         shown = ", ".join(map(repr, names[:5])) + (" ..." if len(names) > 5 else "")
         raise ValueError(f"{name}: column {label!r} must hold two distinct labels, got {len(names)}: {shown}")
-    return _onto_extent(np.array(values)), labels, names
+    return _onto_extent(values), labels, names

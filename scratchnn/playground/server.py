@@ -60,6 +60,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..data.csv_reader import check_header
 from . import digits, text
 from .session import IDLE_TIMEOUT, Session, Upload
 from .settings import check_settings, meta
@@ -352,18 +353,12 @@ class Playground:
             raise HTTPException(
                 413, f"{name} has {rows} lines; the playground takes at most {MAX_UPLOAD_ROWS}"
             )
-        try:
-            header = next(csv.reader(io.StringIO(text)), None)
+        try:  # the command line's rules for a header: each column named, none twice
+            header = check_header(name, next(csv.reader(io.StringIO(text)), None))
         except csv.Error as exc:
             raise HTTPException(400, f"{name}: malformed CSV: {exc}") from None
-        header = [h.strip() for h in header or []]
-        seen: set[str] = set()
-        for i, column in enumerate(header):  # the command line's rules for a header (csv_reader)
-            if not column:
-                raise HTTPException(400, f"{name}: header column {i + 1} has no name")
-            if column in seen:
-                raise HTTPException(400, f"{name}: the header names column {column[:40]!r} twice")
-            seen.add(column)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
         if len(header) < 3:
             raise HTTPException(
                 400, f"{name} needs a header with at least 3 columns (x1, x2, label), got {header}"
