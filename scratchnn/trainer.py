@@ -481,75 +481,12 @@ class Trainer:
         return loss
 
     def _epoch(self, epoch: int, x, y, sample_weight, take_rows, block_bytes, lengths) -> tuple[float, int]:
-        """One pass over the rows: a forward, backward and update per batch.
+        """One pass over the rows (``_minibatch_epoch``), or one full-batch step (``_full_batch_epoch``).
 
         Returns the mean training loss and the number of batches."""
-        net, opt = self.network, self.optimizer
-        if opt.full_batch:
-            return self._full_batch_epoch(epoch, x, y, sample_weight, take_rows, lengths), 1
-        params, grads = net.parameters(), net.gradients()
-        n, bs = x.shape[0], self.batch_size
-        arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
-        arrays += () if lengths is None else (lengths,)
-        if self.shuffle or take_rows is not None:
-            # the buffers the shuffled rows are copied into, whole batches of them
-            row_bytes = math.prod(x.shape[1:]) * x.dtype.itemsize
-            block = min(n, bs * max(1, block_bytes // (bs * row_bytes)))
-            perm = self.rng.permutation(n) if self.shuffle else np.arange(n)
-            batches = _shuffled_batches(arrays, perm, bs, block, take_rows)
-        else:
-            batches = _ordered_batches(arrays, n, bs)
-        total = 0.0
-        for batch, (xb, yb, *rest) in enumerate(batches, start=1):
-            w = None if sample_weight is None else rest[0]
-            lb = None if lengths is None else rest[-1]
-            loss = net.compute_loss(net.forward(xb, training=True, lengths=lb), yb, w)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(epoch, batch, loss, opt.learning_rate, before_update=self.step == 0)
-            net.backward()
-            if self.clip_norm is not None:
-                clip_grad_norm(grads, self.clip_norm)
-            if self.schedule is not None:
-                opt.learning_rate = self.schedule(self.step, self.base_lr)
-            opt.step(params, grads)
-            self.step += 1
-            total += loss * (xb.shape[0] if w is None else float(w.sum()))
-        self.samples_seen += n
-        # The last update of an epoch can overflow the weights after its
-        # loss was computed; never let non-finite weights pass as trained.
-        if not all(np.isfinite(p).all() for p in params):
-            raise TrainingDiverged(epoch, batch, math.nan, opt.learning_rate)
-        return total / (n if sample_weight is None else float(sample_weight.sum())), batch
-
-    def _full_batch_epoch(self, epoch: int, x, y, sample_weight, take_rows, lengths=None) -> float:
-        """One step of a full-batch optimizer (L-BFGS), whose closure is the loss over all the rows.
-
-        The rows are neither shuffled nor batched (``batch_size`` and ``shuffle`` do not apply);
-        the optimizer evaluates the loss and gradient as often as its line search needs.
-        Returns the loss before the step, as a mini-batch epoch reports its batches' losses
-        before their updates. A sparse ``x`` is densified once for the epoch (``take_rows``).
-        """
-        net, opt = self.network, self.optimizer
-        params, grads = net.parameters(), net.gradients()
-        n = x.shape[0]
-        if take_rows is not None:
-            x = take_rows(x, np.arange(n))
-
-        def closure() -> float:
-            loss = net.compute_loss(net.forward(x, training=True, lengths=lengths), y, sample_weight)
-            net.backward()
-            return loss
-
-        if self.schedule is not None:
-            opt.learning_rate = self.schedule(self.step, self.base_lr)
-        loss = opt.step(params, grads, closure)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(epoch, 1, loss, opt.learning_rate, before_update=self.step == 0)
-        self.step += 1
-        self.samples_seen += n
-        if not all(np.isfinite(p).all() for p in params):
-            raise TrainingDiverged(epoch, 1, math.nan, opt.learning_rate)
-        return loss
+        if self.optimizer.full_batch:
+            return _full_batch_epoch(self, epoch, x, y, sample_weight, take_rows, lengths), 1
+        return _minibatch_epoch(self, epoch, x, y, sample_weight, take_rows, block_bytes, lengths)
 
     def _evaluate(self, x: np.ndarray, y: np.ndarray, lengths=None) -> tuple[float, float]:
         """(mean loss, score) of the network on ``(x, y)``, without training behaviour."""
@@ -564,6 +501,79 @@ class Trainer:
         validation data, or no epoch finished yet).
         """
         return self.early_stopping.restore(self.network)
+
+
+def _minibatch_epoch(
+    trainer: Trainer, epoch: int, x, y, sample_weight, take_rows, block_bytes, lengths
+) -> tuple[float, int]:
+    """One pass over the rows: a forward, backward and update per batch.
+
+    Returns the mean training loss and the number of batches."""
+    net, opt = trainer.network, trainer.optimizer
+    params, grads = net.parameters(), net.gradients()
+    n, bs = x.shape[0], trainer.batch_size
+    arrays = (x, y) if sample_weight is None else (x, y, sample_weight)
+    arrays += () if lengths is None else (lengths,)
+    if trainer.shuffle or take_rows is not None:
+        # the buffers the shuffled rows are copied into, whole batches of them
+        row_bytes = math.prod(x.shape[1:]) * x.dtype.itemsize
+        block = min(n, bs * max(1, block_bytes // (bs * row_bytes)))
+        perm = trainer.rng.permutation(n) if trainer.shuffle else np.arange(n)
+        batches = _shuffled_batches(arrays, perm, bs, block, take_rows)
+    else:
+        batches = _ordered_batches(arrays, n, bs)
+    total = 0.0
+    for batch, (xb, yb, *rest) in enumerate(batches, start=1):
+        w = None if sample_weight is None else rest[0]
+        lb = None if lengths is None else rest[-1]
+        loss = net.compute_loss(net.forward(xb, training=True, lengths=lb), yb, w)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(epoch, batch, loss, opt.learning_rate, before_update=trainer.step == 0)
+        net.backward()
+        if trainer.clip_norm is not None:
+            clip_grad_norm(grads, trainer.clip_norm)
+        if trainer.schedule is not None:
+            opt.learning_rate = trainer.schedule(trainer.step, trainer.base_lr)
+        opt.step(params, grads)
+        trainer.step += 1
+        total += loss * (xb.shape[0] if w is None else float(w.sum()))
+    trainer.samples_seen += n
+    # The last update of an epoch can overflow the weights after its
+    # loss was computed; never let non-finite weights pass as trained.
+    if not all(np.isfinite(p).all() for p in params):
+        raise TrainingDiverged(epoch, batch, math.nan, opt.learning_rate)
+    return total / (n if sample_weight is None else float(sample_weight.sum())), batch
+
+
+def _full_batch_epoch(trainer: Trainer, epoch: int, x, y, sample_weight, take_rows, lengths=None) -> float:
+    """One step of a full-batch optimizer (L-BFGS), whose closure is the loss over all the rows.
+
+    The rows are neither shuffled nor batched (``batch_size`` and ``shuffle`` do not apply);
+    the optimizer evaluates the loss and gradient as often as its line search needs.
+    Returns the loss before the step, as a mini-batch epoch reports its batches' losses
+    before their updates. A sparse ``x`` is densified once for the epoch (``take_rows``).
+    """
+    net, opt = trainer.network, trainer.optimizer
+    params, grads = net.parameters(), net.gradients()
+    n = x.shape[0]
+    if take_rows is not None:
+        x = take_rows(x, np.arange(n))
+
+    def closure() -> float:
+        loss = net.compute_loss(net.forward(x, training=True, lengths=lengths), y, sample_weight)
+        net.backward()
+        return loss
+
+    if trainer.schedule is not None:
+        opt.learning_rate = trainer.schedule(trainer.step, trainer.base_lr)
+    loss = opt.step(params, grads, closure)
+    if not math.isfinite(loss):
+        raise TrainingDiverged(epoch, 1, loss, opt.learning_rate, before_update=trainer.step == 0)
+    trainer.step += 1
+    trainer.samples_seen += n
+    if not all(np.isfinite(p).all() for p in params):
+        raise TrainingDiverged(epoch, 1, math.nan, opt.learning_rate)
+    return loss
 
 
 def format_epoch(record: dict, epochs: int) -> str:

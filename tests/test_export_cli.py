@@ -22,8 +22,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from scratchnn import sources
-from scratchnn.data import Scaler, TargetScaler
+from scratchnn.data import Scaler, TargetScaler, sources
 from scratchnn.data.columns import ColumnPlan
 from scratchnn.serialization import load_network
 from scratchnn.validation import check_features

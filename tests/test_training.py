@@ -280,7 +280,7 @@ def test_lbfgs_takes_one_full_batch_step_per_epoch_and_a_float32_network_stays_f
     opt = LBFGS(max_iter=1, max_eval=26, history_size=10)
     seen = []
     forward = net.forward
-    net.forward = lambda xb, training=False: seen.append(xb.shape[0]) or forward(xb, training)
+    net.forward = lambda xb, training=False, lengths=None: seen.append(xb.shape[0]) or forward(xb, training)
     history = Trainer(net, opt, batch_size=16, seed=rng).fit(x, y, epochs=10, verbose=False)
     assert set(seen) == {x.shape[0]}  # every evaluation on all the rows, never a mini-batch
     assert len(seen) == opt.func_evals > len(history) == 10 == opt.n_iter  # a line search per epoch
@@ -291,7 +291,7 @@ def test_lbfgs_takes_one_full_batch_step_per_epoch_and_a_float32_network_stays_f
 
 
 def test_lbfgs_from_the_settings_stops_at_max_fun_evaluations():
-    from scratchnn.config import build, fit
+    from scratchnn.recipe.train import build, fit
 
     x, y, _, _ = data()
     config = TrainingConfig(optimizer="lbfgs", max_fun=15, epochs=100, hidden_units=16)

@@ -211,8 +211,8 @@ def plots_dir(args) -> str:
 
 def load_predictor(path: str) -> Predictor:
     """The ``Predictor`` of a model file written by train or tune (a damaged file or metadata: exit 2)."""
+    from ..data.sequences import is_sequence_model
     from ..serialization import load_network
-    from .sequences import is_sequence_model
 
     try:
         with from_user():

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from .. import metrics
-from ..data.sequences import SequenceScaler, is_sequence_npz, load_sequences
+from ..data.sequences import SequenceScaler, is_sequence_model, is_sequence_npz, load_sequences
 from ..data.splits import encode_labels, encode_with, stratified_split
 from ..files import atomic_write
 from ..hyperparameter_tuning import check_grid
@@ -29,7 +29,7 @@ from ..tuning.files import format_value, parse_grid
 from . import common, outputs
 from .errors import UserError, from_user
 
-__all__ = ["evaluate", "is_sequence_model", "is_sequence_source", "predict", "train", "tune"]
+__all__ = ["evaluate", "is_sequence_source", "predict", "train", "tune"]
 
 DEFAULT_LAYERS = "lstm32-last-dense"
 
@@ -37,10 +37,6 @@ DEFAULT_LAYERS = "lstm32-last-dense"
 def is_sequence_source(path) -> bool:
     """True for an ``.npz`` file whose ``X`` is 3-D: sequences."""
     return is_sequence_npz(path)
-
-
-def is_sequence_model(meta: dict) -> bool:
-    return isinstance(meta, dict) and "sequence_scaler" in meta
 
 
 def _read(path: str, need_labels: bool = True):

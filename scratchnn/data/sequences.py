@@ -23,7 +23,14 @@ import numpy as np
 
 from ..validation import check_sequence_lengths
 
-__all__ = ["SequenceData", "SequenceScaler", "is_sequence_npz", "load_sequences", "real_steps"]
+__all__ = [
+    "SequenceData",
+    "SequenceScaler",
+    "is_sequence_model",
+    "is_sequence_npz",
+    "load_sequences",
+    "real_steps",
+]
 
 
 @dataclass
@@ -34,6 +41,11 @@ class SequenceData:
     x: np.ndarray
     lengths: np.ndarray | None
     labels: np.ndarray | None
+
+
+def is_sequence_model(meta: dict) -> bool:
+    """Whether a model file's metadata is a sequence model's (it carries a ``SequenceScaler``)."""
+    return isinstance(meta, dict) and "sequence_scaler" in meta
 
 
 def is_sequence_npz(path) -> bool:

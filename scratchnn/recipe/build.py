@@ -146,6 +146,21 @@ def build_network(
     text = spec if isinstance(spec, str) else format_layers(spec)
     specs = parse_layers(spec) if isinstance(spec, str) else list(spec)
     shape = _input_shape(input_shape)
+    ctx = _context(text, n_outputs, seed, dtype, batch_size)
+    front, shape, sequences = _front(specs, shape, text)
+    body, shape = _build_body(specs, shape, ctx)
+    if shape != (n_outputs,) and not (sequences and shape[-1:] == (n_outputs,)):  # or one output per step
+        last = specs[-1]
+        raise _token_error(
+            text, last.position, last.token,
+            f"is the last layer and outputs {_shape_text(shape)}, but the network needs {n_outputs} outputs "
+            "(end with a bare 'dense' to get them)",
+        )  # fmt: skip
+    return NeuralNetwork(front + body.layers, _loss(loss, label_smoothing, task))
+
+
+def _context(text: str, n_outputs, seed, dtype, batch_size) -> BuildContext:
+    """What every keyword's builder shares: the output width, one Generator, the dtype, the batch size."""
     if not isinstance(n_outputs, (int, np.integer)) or isinstance(n_outputs, bool) or n_outputs < 1:
         raise ValueError(f"n_outputs must be a positive integer, got {n_outputs!r}")
     ctx = BuildContext(
@@ -156,6 +171,16 @@ def build_network(
     )
     ctx.text = text
     ctx.block = lambda block_specs, block_shape: _build_block(block_specs, block_shape, ctx)[0]
+    return ctx
+
+
+def _front(specs: list, shape: tuple, text: str) -> tuple[list[Layer], tuple, bool]:
+    """``(layers put in front, the shape the spec's first layer sees, sequences?)``.
+
+    Rows of images get a ``Reshape`` when the first layer needs images; a
+    ``(T, F)`` input or a spec starting with ``embed`` reads sequences; any other
+    input enters as rows of ``prod(shape)`` values.
+    """
     front: list[Layer] = []
     if specs[0].layer in _IMAGE_LAYERS or (specs[0].keyword == "bn" and len(shape) == 3):
         if len(shape) != 3:
@@ -170,22 +195,19 @@ def build_network(
         shape = (int(np.prod(shape)),)  # rows enter the network
     if front:
         shape = front[0].output_shape(shape)
+    return front, shape, sequences
+
+
+def _build_body(specs: list, shape: tuple, ctx: BuildContext):
+    """The spec's layers for an input of ``shape``; a layer that does not fit is named as ``layers: ...``."""
     try:
-        body, shape = _build_block(specs, shape, ctx)
+        return _build_block(specs, shape, ctx)
     except ValueError as exc:
         if str(exc).startswith("layers: "):
             raise
         if str(exc).startswith(ctx.label):  # the size bound names the token itself
             raise ValueError(f"layers: {exc}") from None
         raise ValueError(f"layers: {ctx.label} does not fit: {exc}") from None
-    if shape != (n_outputs,) and not (sequences and shape[-1:] == (n_outputs,)):  # or one output per step
-        last = specs[-1]
-        raise _token_error(
-            text, last.position, last.token,
-            f"is the last layer and outputs {_shape_text(shape)}, but the network needs {n_outputs} outputs "
-            "(end with a bare 'dense' to get them)",
-        )  # fmt: skip
-    return NeuralNetwork(front + body.layers, _loss(loss, label_smoothing, task))
 
 
 _ACTIVATION_KEYWORDS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "leaky_relu": "lrelu",
