@@ -70,7 +70,7 @@ def _make_files(d: Path) -> None:
     _write(d / "duplicate_header.csv", "a,a,label\n" + _rows(GOOD))
     _write(d / "only_label.csv", "label\nx\ny\n")
     (d / "latin1.csv").write_bytes(HEADER.encode() + "1,2,caf\xe9\n".encode("latin-1"))
-    _write(d / "notes.txt", "not data\n")
+    _write(d / "notes.dat", "not data\n")
 
     np.savez(d / "no_X.npz", y=np.arange(4))
     np.savez(d / "X_1d.npz", X=np.arange(4.0), y=np.arange(4))
@@ -158,7 +158,7 @@ CASES = {
     # -- data sources
     "unknown data set": (train_on("mnist"), 2, ["data", "'mnist'"]),
     "missing csv": (train_on("absent.csv"), 2, ["not found", "absent.csv"]),
-    "not csv or npz": (train_on("notes.txt"), 2, ["'notes.txt'"]),
+    "not csv, npz or txt": (train_on("notes.dat"), 2, ["'notes.dat'"]),
     "ragged csv": (train_on("ragged.csv"), 2, ["ragged.csv", "line 4", "2 cells", "3 columns"]),
     "non-numeric cell": (train_on("words.csv"), 2, ["words.csv", "column 'b'", "line 5", "'eight'"]),
     "empty cell": (train_on("empty_cell.csv"), 2, ["empty_cell.csv", "missing value", "'b'", "line 3"]),
