@@ -147,7 +147,8 @@ def load_source(
         _check_target_unused(source, target)
         return _load_npz(source)
     raise ValueError(
-        f"data must be one of {', '.join(BUILTIN)}, or a path ending in .csv or .npz (a .txt file trains a language model), got {source!r}"
+        f"data must be one of {', '.join(BUILTIN)}, or a path ending in .csv or .npz "
+        f"(a .txt file trains a language model), got {source!r}"
     )
 
 
