@@ -20,10 +20,8 @@ def test_shuffled_batches_are_the_plain_slices_of_the_permuted_data(n, batch_siz
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((n, 3)), rng.integers(0, 4, n)
     perm = rng.permutation(n)
-    x_block, y_block = np.empty((block, 3)), np.empty(block, dtype=y.dtype)
     got = [
-        (xb.copy(), yb.copy())
-        for xb, yb in trainer_module._shuffled_batches(x, y, perm, batch_size, x_block, y_block)
+        (xb.copy(), yb.copy()) for xb, yb in trainer_module._shuffled_batches((x, y), perm, batch_size, block)
     ]
     want = [(x[perm][s : s + batch_size], y[perm][s : s + batch_size]) for s in range(0, n, batch_size)]
     assert len(got) == len(want)

@@ -155,9 +155,9 @@ def _fit_and_save(args, data: TextData, model: LanguageModel, settings: LMTraini
     progress.close()
     score = model.score(data)
     meta["result"] = {"steps": settings.iters, **{f"val_{k}": v for k, v in score.items()}}
-    model_path = folder.path(common.MODEL_FILE)
+    model_path = folder.path(outputs.MODEL_FILE)
     model.save(model_path, meta)
-    history_path = folder.path(common.HISTORY_FILE)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, {"steps": history})
     written = [model_path, history_path, *_plots(model, data, history, folder)]
     folder.finish()
@@ -170,9 +170,9 @@ def _save_interrupted(model: LanguageModel, meta: dict, records: list, steps: in
     if not all(np.all(np.isfinite(p)) for p in model.network.parameters()):
         print("interrupted; the weights are not finite, so nothing was saved", file=sys.stderr)
         return
-    model_path = folder.path(common.MODEL_FILE)
+    model_path = folder.path(outputs.MODEL_FILE)
     model.save(model_path, {**meta, "result": {"steps": steps}})
-    history_path = folder.path(common.HISTORY_FILE)
+    history_path = folder.path(outputs.HISTORY_FILE)
     common.write_json(history_path, {"steps": records, "interrupted": True})
     folder.finish(complete=False)
     print(
