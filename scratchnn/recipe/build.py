@@ -185,8 +185,9 @@ def _front(specs: list, shape: tuple, text: str) -> tuple[list[Layer], tuple, bo
     if specs[0].layer in _IMAGE_LAYERS or (specs[0].keyword == "bn" and len(shape) == 3):
         if len(shape) != 3:
             why = (
-                f"needs images, but the input is {_shape_text(shape)}: give the image shape (C, H, W) "
-                "(--image-shape CxHxW on the command line) or start with reshape<C>x<H>x<W>"
+                f"needs images, but the input is {_shape_text(shape)}: start the spec with "
+                "reshape<C>x<H>x<W> (as an estimator's layers must), or give the image shape with "
+                "--image-shape CxHxW on the command line"
             )
             raise _token_error(text, specs[0].position, specs[0].token, why)
         front.append(Reshape(shape))
