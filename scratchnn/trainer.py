@@ -210,9 +210,17 @@ class TrainingData:
     lengths_test: np.ndarray | None = None
 
 
+def _ndim(x) -> int | None:
+    """``np.ndim(x)``, or None for what is not an array at all (a ragged nested list): the checks name it."""
+    try:
+        return np.ndim(x)
+    except ValueError:
+        return None
+
+
 def _check_x(x, name: str, dtype, n_features, lengths):
     """Rows ``(N, F)`` (no lengths) or padded sequences ``(N, T, F)`` with their lengths."""
-    if np.ndim(x) == 3:
+    if _ndim(x) == 3:
         return check_sequences(x, name, dtype=dtype, lengths=lengths, n_features=n_features)
     if lengths is not None:
         raise ValueError(f"lengths go with sequences (N, T, F), but {name} is not 3-D")
@@ -252,8 +260,11 @@ def check_training_data(
     pairs, lengths = {}, {"val": lengths_val, "test": lengths_test}
     for name, x, y in (("val", x_val, y_val), ("test", x_test, y_test)):
         if x is not None:
-            if np.ndim(x) != x_train.ndim:
-                raise ValueError(f"x_{name} must have the rank of x_train ({x_train.ndim}), got {np.ndim(x)}")
+            if _ndim(x) != x_train.ndim:
+                raise ValueError(
+                    f"x_{name} must have the rank of x_train: both 2-D rows (n_samples, n_features) or both "
+                    f"3-D sequences, got x_train of shape {x_train.shape}, x_{name} of {_ndim(x)} dimensions"
+                )
             x, lengths[name] = _check_x(x, f"x_{name}", dtype, x_train.shape[-1], lengths[name])
             y = rules.check_targets(y, f"y_{name}", n_samples=x.shape[0], n_outputs=n_outputs,
                                     x_name=f"x_{name}", dtype=dtype)  # fmt: skip

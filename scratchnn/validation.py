@@ -289,7 +289,10 @@ def check_sequences(x, name: str = "x", dtype=None, lengths=None, n_features: in
     with np.errstate(over="ignore"):
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if n_features is not None and arr.shape[2] != n_features:
-        raise ValueError(f"{name} has {arr.shape[2]} features per step, but the network expects {n_features}")
+        raise ValueError(
+            f"{name} must be 2-D rows (n_samples, {n_features}) or sequences (n_samples, n_steps, "
+            f"{n_features}) for this network, got shape {arr.shape}"
+        )
     return arr, check_sequence_lengths(lengths, arr.shape[0], arr.shape[1], f"lengths of {name}")
 
 

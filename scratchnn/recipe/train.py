@@ -146,6 +146,11 @@ def check_data(
     """
     if not isinstance(config, _Config):
         raise TypeError(f"config must be a TrainingConfig, got {config!r}")
+    if isinstance(x_train, np.ndarray) and x_train.ndim == 3:  # the rows of a table, a CSV, an image set
+        raise ValueError(
+            f"x_train must be a 2-D array of rows (n_samples, n_features) here, got shape {x_train.shape}; "
+            "sequences (N, T, F) train through Trainer.fit with their lengths"
+        )
     return check_training_data(
         x_train, y_train, x_val, y_val, task=infer_task(config.loss, y_train) if task is None else task,
         dtype=config.dtype, n_outputs=n_outputs, patience=config.patience, tol=config.tol,
