@@ -99,6 +99,7 @@ class Task:
     name = "classification"
     metric = "accuracy"
     numeric = False
+    exclusive = True  # one class per row: the largest output wins (softmax, argmax)
 
     def check_targets(self, y, name: str, *, n_samples: int, n_outputs, x_name: str, dtype) -> np.ndarray:
         """Targets ``y`` checked for this task: integer labels ``(N,)`` or one-hot rows
@@ -125,6 +126,7 @@ class Task:
 
 class _Multilabel(Task):
     name = "multilabel"
+    exclusive = False
 
     def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
         """0/1 columns ``(N, n_outputs)``, in ``dtype``."""
@@ -150,6 +152,7 @@ class _Regression(Task):
     name = "regression"
     metric = "r2"
     numeric = True
+    exclusive = False
 
     def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
         """Numbers ``(N,)`` (one output) or ``(N, n_outputs)``, in ``dtype``."""

@@ -36,7 +36,7 @@ def read_and_prepare(args) -> tuple[sources.Dataset, data.Prepared, str]:
         task, why = choose_task(
             ds.labels, getattr(args, "task", "auto"), target=ds.target, source=ds.name, lines=ds.lines
         )
-    if task == "regression":
+    if TASKS[task].numeric:
         check_target(ds)
     columns = None
     if not ds.is_plain or impute is not None:

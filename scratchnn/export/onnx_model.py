@@ -44,6 +44,7 @@ import numpy as np
 
 from ..files import atomic_write
 from ..layers.base import check_dtype
+from ..losses import TASKS
 from .onnx_layers import Graph, UnsupportedLayerError, add_layer
 from .parts import ModelParts, model_parts
 
@@ -340,7 +341,7 @@ def _outputs(parts: ModelParts, g: Graph, y: str, helper) -> list:
     if per_step is not None:  # a sequence model's outputs (N, T, C), one per step
         n_out = per_step
     rows = ["N", "T"] if per_step is not None else ["N"]
-    if task == "classification":
+    if TASKS[task].exclusive:
         # the first of equal maxima, as np.argmax, over the last axis: (N, C) -> (N,), (N, T, C) -> (N, T)
         label = g.op("ArgMax", [y], "label", axis=-1, keepdims=0)
         proba = g.op("Softmax", [y], "probabilities", axis=-1)
@@ -348,7 +349,7 @@ def _outputs(parts: ModelParts, g: Graph, y: str, helper) -> list:
             helper.make_tensor_value_info(label, int64, rows),
             helper.make_tensor_value_info(proba, float_type, [*rows, n_out]),
         ]
-    if task == "multilabel":
+    if not TASKS[task].numeric:  # multilabel: k yes/no columns
         positive = g.op("Greater", [y, g.const("zero", 0.0)], "positive")
         label = g.op("Cast", [positive], "label", to=int64)
         proba = g.op("Sigmoid", [y], "probabilities")

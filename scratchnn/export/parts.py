@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..data import Scaler, TargetScaler
 from ..data.columns import ColumnPlan
+from ..losses import TASKS
 from ..network import NeuralNetwork
 from ..serialization import ModelFileError, load_network
 
@@ -73,10 +74,10 @@ def from_metadata(network: NeuralNetwork, meta: dict, source: str = "the model")
     except ValueError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
     names = meta.get("label_names")
-    if names is not None and network.task == "classification" and len(names) != network.n_outputs:
+    if names is not None and TASKS[network.task].exclusive and len(names) != network.n_outputs:
         raise ModelFileError(
             f"{source}: {len(names)} label names for a network with {network.n_outputs} outputs"
         )
-    if network.task == "regression" and meta.get("task") == "regression" and target is None:
+    if TASKS[network.task].numeric and meta.get("task") == network.task and target is None:
         raise ModelFileError(f"{source}: a regression model without its target scaler")
     return ModelParts(network, scaler, plan, target, names, meta.get("feature_names"))
