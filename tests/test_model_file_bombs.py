@@ -33,6 +33,7 @@ import zlib
 
 import numpy as np
 import pytest
+from process_memory import PEAK_RSS
 
 import scratchnn
 import scratchnn.serialization as serialization
@@ -386,20 +387,20 @@ def test_a_child_process_refusing_every_bomb_stays_under_100_mb_above_its_baseli
         paths.append(str(path))
     good = tmp_path / "good.npz"
     scratchnn.save(build_mlp(4, 3, 2, seed=0), good)
-    script = textwrap.dedent(
+    script = PEAK_RSS + textwrap.dedent(
         """
-        import json, resource, sys
+        import json, sys
         from scratchnn.serialization import ModelFileError, load_network
         load_network(sys.argv[1])  # warm up: imports, caches
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = peak_rss()
         refused = 0
         for path in sys.argv[2:]:
             try:
                 load_network(path)
             except ModelFileError:
                 refused += 1
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"refused": refused, "growth_kb": peak - base}))
+        peak = peak_rss()
+        print(json.dumps({"refused": refused, "growth_kb": (peak - base) // 1024}))
         """
     )
     done = subprocess.run(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from process_memory import PEAK_RSS
 from test_golden_outputs import DIGITS_ROWS_CSV, GOLDEN, environment
 
 from scratchnn import serialization
@@ -37,8 +38,10 @@ PEAK_LIMIT = 300 * MB
 TIME_LIMIT = 30.0
 
 # Runs the command line in this child and reports its own peak memory and time to a file.
-MEASURE = """
-import json, resource, runpy, sys, time
+MEASURE = (
+    PEAK_RSS
+    + """
+import json, runpy, sys, time
 out, sys.argv = sys.argv[1], ["scratchnn", *sys.argv[2:]]
 start, code = time.perf_counter(), 0
 try:
@@ -46,11 +49,12 @@ try:
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     with open(out, "w") as f:
         json.dump({"code": code, "peak": peak, "seconds": time.perf_counter() - start}, f)
 sys.exit(code)
 """
+)
 
 
 def measured(*args, cwd: Path) -> tuple[subprocess.CompletedProcess, dict]:
@@ -125,8 +129,10 @@ def test_tune_refuses_a_grid_spec_past_the_size_limit(tmp_path):
 
 
 def test_the_estimator_refuses_layers_past_the_size_limit_before_allocating():
-    script = """
-import resource, time
+    script = (
+        PEAK_RSS
+        + """
+import time
 import numpy as np
 from scratchnn.sklearn import ScratchNNClassifier
 x, y = np.random.default_rng(0).standard_normal((40, 64)), np.arange(40) % 3
@@ -135,8 +141,9 @@ try:
     ScratchNNClassifier(layers="dense300000000-dense", epochs=1).fit(x, y)
 except ValueError as exc:
     print(exc)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.perf_counter() - start)
+print(peak_rss(), time.perf_counter() - start)
 """
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=environment()
     )

@@ -173,7 +173,7 @@ def run_trials(todo, base, seed, data, n_jobs, scheduler):
         ) from None
     with client:
         # The data travels to each worker once, and trials carry only its key.
-        # client.scatter puts one copy of the whole checked data, as a plain tuple of
+        # client.scatter puts one copy of the whole checked data, as plain tuples of
         # its fields (x_train, y_train, x_val, y_val, ...) whose size Dask can measure,
         # on every worker (broadcast) under a single key; a worker
         # that joins later copies it from a peer on its first trial. Each trial is
@@ -184,16 +184,25 @@ def run_trials(todo, base, seed, data, n_jobs, scheduler):
         # the function the worker's local copy. tests/test_dask.py checks on the
         # scheduler that every trial task depends on that one key and that each
         # task's own message is a tiny fraction of the data's size.
-        plain = tuple(getattr(data, f.name) for f in fields(data))
+        plain = _in_measurable_chunks(tuple(getattr(data, f.name) for f in fields(data)))
         [data_future] = client.scatter([plain], broadcast=True, hash=False)
         with parallel_config(backend="dask", client=client):
             parallel = Parallel(return_as="generator")
             yield from parallel(delayed(_run_trial_on_worker)(p, base, seed, data_future) for p in todo)
 
 
+def _in_measurable_chunks(values: tuple) -> tuple:
+    """``values`` as a tuple of tuples of at most 10 items each.
+
+    Dask sizes a tuple of more than 10 items from a random sample of 10 of them,
+    so a flat tuple of the data's fields could be priced at a fraction of its bytes.
+    """
+    return tuple(values[i : i + 10] for i in range(0, len(values), 10))
+
+
 def _run_trial_on_worker(params, base, seed, data):
     """``run_trial`` on a Dask worker; ``data`` arrives as the worker's copy of the scattered fields."""
-    return run_trial(params, base, seed, TrainingData(*data))
+    return run_trial(params, base, seed, TrainingData(*(value for chunk in data for value in chunk)))
 
 
 # -- worker processes on this machine ----------------------------------------------------------
