@@ -96,6 +96,49 @@ def test_generate_prints_the_prompt_and_the_same_text_for_the_same_seed(trained,
     assert other.stdout != first.stdout
 
 
+def test_tune_trains_each_grid_point_and_keeps_the_lowest_validation_loss(workdir):
+    grid = "layers=charlstm,gpt;learning_rate=0.001,0.003"
+    result = scratchnn("tune", "--data", "corpus.txt", "--grid", grid, *TINY, "--out", "tuned", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "corpus.txt is text" in result.stdout
+    lines = (workdir / "tuned" / "results.csv").read_text().splitlines()
+    assert lines[0] == "layers,learning_rate,val_loss,status"
+    rows = [line.split(",") for line in lines[1:]]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("charlstm", "0.001", "ok"),
+        ("charlstm", "0.003", "ok"),
+        ("gpt", "0.001", "ok"),
+        ("gpt", "0.003", "ok"),
+    ]
+    best = min(rows, key=lambda r: float(r[2]))
+    assert (
+        f"Best settings: layers={best[0]}, learning_rate={best[1]} (validation loss {float(best[2]):.4f})"
+        in (result.stdout)
+    )
+    # the saved model is the best trial's: evaluate scores it at the same loss
+    evaluated = scratchnn("evaluate", "--model", "tuned/model.npz", "--data", "corpus.txt", cwd=workdir)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"Validation loss: {float(best[2]):.4f}" in evaluated.stdout
+    meta = load_network(workdir / "tuned" / "model.npz")[1]
+    assert meta["tuning"]["best_params"] == {"layers": best[0], "learning_rate": best[1]}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--grid", "hidden_units=16,32"], "--grid 'hidden_units' is not a setting of a language model"),
+        (["--grid", "learning_rate=0.01", "--jobs", "2"], "--jobs is for tables"),
+        (["--grid", "layers=gpt,dense64-dense"], "layers must be one of ['charlstm', 'gpt']"),
+    ],
+)
+def test_bad_tune_input_on_a_text_is_one_line_and_exit_status_2(workdir, args, message):
+    result = scratchnn("tune", "--data", "corpus.txt", *args, *TINY, "--out", "badtune", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert not (workdir / "badtune").exists()
+
+
 def test_the_char_lstm_preset_trains_from_the_command_line(workdir):
     result = scratchnn(
         "train", "--data", "corpus.txt", "--layers", "charlstm", *TINY, "--out", "lstm", cwd=workdir

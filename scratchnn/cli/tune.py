@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..data.text import is_text_source
 from ..hyperparameter_tuning import (
     DEFAULT_GRID,
     SchedulerError,
@@ -16,7 +17,7 @@ from ..hyperparameter_tuning import (
 from ..losses import TASKS
 from ..recipe.config import SETTINGS_BY_NAME
 from ..tuning.files import METRICS, ResumeError, format_value, parse_grid, record_path
-from . import common, options, outputs, sequences, tables
+from . import common, options, outputs, sequences, tables, text
 from .errors import Interrupted, UserError, from_user
 from .train import data_inputs, fit_and_save
 
@@ -87,6 +88,12 @@ def add_arguments(parser) -> None:
         help="epochs of the final training of the best settings "
         f"(default: train's, {options.default_help('epochs', SETTINGS_BY_NAME['epochs'].default)})",
     )
+    text.add_arguments(
+        parser.add_argument_group(
+            "a language model on a text file (SOURCE ending in .txt): each trial runs --iters steps, "
+            "else --epochs passes"
+        )
+    )
     options.add_force(parser, "the earlier run in DIR, its results.csv included")
     options.add_common(parser)
 
@@ -107,6 +114,8 @@ def _trial_line(done: int, total: int, row: dict) -> str:
 def run(args) -> int:
     if sequences.is_sequence_source(args.data):
         return sequences.tune(args)
+    if is_text_source(args.data):
+        return text.tune(args)
     try:
         grid = parse_grid(";".join(args.grid)) if args.grid else DEFAULT_GRID
     except ValueError as exc:
