@@ -166,6 +166,15 @@ _ERFC_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-
            2.33520497626869185e-3)  # fmt: skip
 
 
+# For float32, the odd/even rational approximation on [-4, 4] that Eigen uses for float (and so
+# TensorFlow and JAX on the CPU): erf(x) = x P(x**2) / Q(x**2), within 4.2e-7 of erf; past 4, erf is 1
+# in float32. Highest power first.
+_ERF32_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06, -5.69250639462346e-05,
+            -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02)  # fmt: skip
+_ERF32_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03, -7.37332916720468e-03,
+            -1.42647390514189e-02)  # fmt: skip
+
+
 def _ratio(z: np.ndarray, num: tuple, den: tuple) -> np.ndarray:
     """A ratio of polynomials in ``z``, evaluated by Horner's rule:
     ``(num[-1] z^k + num[0] z^(k-1) + ... + num[k-1]) / (z^k + den[0] z^(k-1) + ... + den[k-1])``.
@@ -186,7 +195,9 @@ def erf(x) -> np.ndarray:
     """The error function ``erf(x) = 2 / sqrt(pi) * integral_0^x exp(-t**2) dt``, element-wise.
 
     NumPy has none, so this is W. J. Cody's rational approximation (as in
-    SciPy), within a unit or two in the last place of float64 everywhere. On
+    SciPy), within a unit or two in the last place of float64 everywhere
+    (float32 input takes Eigen's shorter approximation, within 4.2e-7: see
+    ``_erf_float32``; twelve passes over the array instead of Cody's masks). On
     ``y = |x|``, in three ranges:
 
     * ``y <= 0.46875``: ``erf(x) = x * R1(y**2)``;
@@ -202,6 +213,8 @@ def erf(x) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
+    if x.dtype == np.float32:
+        return _erf_float32(x)
     y = np.abs(x)
     out = np.empty_like(y)
     small = y <= 0.46875
@@ -219,6 +232,26 @@ def erf(x) -> np.ndarray:
         erfc *= np.exp(-s * s) * np.exp(-(yy - s) * (yy + s))
         out[mask] = (0.5 - erfc) + 0.5  # 1 - erfc, rounded as Cody does
     return np.copysign(out, x)
+
+
+def _horner(z: np.ndarray, coefficients: tuple) -> np.ndarray:
+    """``c[0] z^k + c[1] z^(k-1) + ... + c[k]``, in place on one new array."""
+    out = z * coefficients[0]
+    out += coefficients[1]
+    for c in coefficients[2:]:
+        out *= z
+        out += c
+    return out
+
+
+def _erf_float32(x: np.ndarray) -> np.ndarray:
+    """``erf`` of a float32 array: ``x P(x**2) / Q(x**2)`` on ``x`` clipped to [-4, 4] (Eigen's)."""
+    x = np.clip(x, -4.0, 4.0)
+    x2 = x * x
+    out = _horner(x2, _ERF32_P)
+    out *= x
+    out /= _horner(x2, _ERF32_Q)
+    return out
 
 
 class GELU(Layer):
