@@ -177,6 +177,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def report(rows: list[dict], repeats: int, load: str) -> str:
+    """The RESULTS.md section of a run of ``run``."""
+    return (
+        "## A training step of the baby GPT (W8, benchmarks/gpt.py)\n\n"
+        f"Load average (1, 5, 15 min) during the run: {load}. Median of {repeats} steps, float32, batch {B} "
+        f"x {T}, {L} layers, {H} heads, {C} channels, {V} characters; the same weights and batch in both; "
+        "the step is forward, cross-entropy, backward, clipping at 1.0 and AdamW in two groups. Ratio: "
+        "scratchnn's median over PyTorch's.\n\n" + table(rows)
+    )
+
+
+def write_section(path: Path, section: str) -> None:
+    from benchmarks.sections import replace_section
+
+    replace_section(path, "<!-- gpt:start -->", "<!-- gpt:end -->", section)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="at most 5 repeats; print the table only")
@@ -187,20 +204,15 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats)))
         return
-    rows = run(
-        [int(t) for t in args.threads.split(",")], min(args.repeats, 5) if args.quick else args.repeats
-    )
-    text = table(rows)
-    print(text)
-    if not args.quick:
-        from benchmarks.sections import replace_section
+    from benchmarks.run import loadavg
 
-        section = (
-            "## A training step of the baby GPT (benchmarks/gpt.py)\n\n"
-            f"Median of {args.repeats} steps, float32, batch {B} x {T}, {L} layers, {H} heads, {C} channels, "
-            f"{V} characters; the same weights and batch in both.\n\n" + text
-        )
-        replace_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- gpt:start -->", "<!-- gpt:end -->", section)
+    load_start = loadavg()
+    repeats = min(args.repeats, 5) if args.quick else args.repeats
+    rows = run([int(t) for t in args.threads.split(",")], repeats)
+    print(table(rows))
+    if not args.quick:
+        load = f"{load_start} at the start, {loadavg()} at the end"
+        write_section(ROOT / "benchmarks" / "RESULTS.md", report(rows, repeats, load))
 
 
 if __name__ == "__main__":

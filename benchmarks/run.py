@@ -26,6 +26,11 @@ Workloads (the acceptance figures are float32; W1 and W2 are also run in float64
   PyTorch: see ``benchmarks/cnn.py``, which writes its own section.
 * W7: a training step of a 1-layer LSTM against ``torch.nn.LSTM`` at 1 and 2
   threads: see ``benchmarks/rnn.py``, which writes its own section.
+* W8: a training step of nanoGPT's baby GPT against the same model in plain
+  PyTorch at 1 and 2 threads, with the step's bare matrix products as the
+  floor: see ``benchmarks/gpt.py``, which writes its own section. (The whole
+  2000-step run in both, from the same weights on the same batches, is
+  ``benchmarks/gpt_curve.py``: minutes, so not part of this run.)
 
 Every implementation does the same work: the same architecture, batch size and
 number of updates, a fresh permutation of the training set each epoch, and the
@@ -58,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cnn, csv_load, rnn  # noqa: E402
+from benchmarks import cnn, csv_load, gpt, rnn  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -599,7 +604,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 # -- main --------------------------------------------------------------------------------------------------
-WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV", "W5", "W6", "W7")
+WORKLOADS = ("W1", "W2", "W3", "W4", "MEM", "CSV", "W5", "W6", "W7", "W8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -669,11 +674,15 @@ def main(argv: list[str] | None = None) -> int:
         results["CNN"] = cnn.run(args.quick, cnn_workloads)
     if "W7" in only:
         results["RNN"] = rnn.run(args.quick)
+    gpt_repeats = 3 if args.quick else 30
+    if "W8" in only:
+        print("  W8   a training step of the baby GPT, at 1 and 2 threads", flush=True)
+        results["GPT"] = gpt.run([1, 2], gpt_repeats)
     info["load_end"] = loadavg()
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)
-    csv_section = cnn_section = rnn_section = None
+    csv_section = cnn_section = rnn_section = gpt_section = None
     if "CSV" in results:
         csv_section = csv_load.report(results["CSV"], args.quick)
         print(csv_section)
@@ -685,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
         load = f"{info['load_start']} at the start, {info['load_end']} at the end"
         rnn_section = rnn.report(results["RNN"], load)
         print(rnn_section)
+    if "GPT" in results:
+        load = f"{info['load_start']} at the start, {info['load_end']} at the end"
+        gpt_section = gpt.report(results["GPT"], gpt_repeats, load)
+        print(gpt_section)
     if output is not None:
         write_section(output, section)
         if csv_section is not None:
@@ -693,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
             cnn.write_section(output, cnn_section)
         if rnn_section is not None:
             rnn.write_section(output, rnn_section)
+        if gpt_section is not None:
+            gpt.write_section(output, gpt_section)
         print(f"wrote {output}")
     return 0
 

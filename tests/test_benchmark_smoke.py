@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,11 @@ def test_quick_benchmark_prints_and_writes_every_table(tmp_path):
     assert text.count("<!-- speed:start -->") == 1
     assert text.count("<!-- speed:end -->") == 1
     assert text.count("<!-- csv:start -->") == text.count("<!-- csv:end -->") == 1
+    assert text.count("<!-- gpt:start -->") == text.count("<!-- gpt:end -->") == 1
+    gpt_rows = re.findall(
+        r"^\| ([12]) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| \d+ \|$", text, re.M
+    )
+    assert gpt_rows == ["1", "2"], text
     for expected in (
         "| W1 | float32 | scratchnn |",
         "| W1 | float64 | torch |",
@@ -52,6 +58,7 @@ def test_quick_benchmark_prints_and_writes_every_table(tmp_path):
         "| scratchnn | ",
         "`scratchnn predict` on 1 row",
         "QUICK: at these tiny sizes the targets say nothing",
+        "## A training step of the baby GPT (W8, benchmarks/gpt.py)",
     ):
         assert expected in text, f"{expected!r} missing from the report"
         assert expected in proc.stdout
