@@ -1,6 +1,6 @@
 """ScratchNNRegressor: the target standardised and restored, one or several outputs, the regression
-losses, and the conveniences it shares with the classifier (partial_fit, warm_start, sample_weight,
-coefs_, early stopping scored by R², sparse X)."""
+losses (the Poisson loss on the raw target), and the conveniences it shares with the classifier
+(partial_fit, warm_start, sample_weight, coefs_, early stopping scored by R², sparse X)."""
 
 from __future__ import annotations
 
@@ -90,9 +90,40 @@ def test_each_regression_loss_trains(loss, cls):
 
 def test_a_classification_loss_is_refused_naming_the_loss():
     with pytest.raises(
-        ValueError, match=r"loss must be one of \['mse', 'huber', 'mae'\] .* got 'cross-entropy'"
+        ValueError, match=r"loss must be one of \['mse', 'huber', 'mae', 'poisson'\] .* got 'cross-entropy'"
     ):
         ScratchNNRegressor(loss="cross-entropy").fit(*friedman(50))
+
+
+def counts(n=400, seed=0):
+    """Features and Poisson counts of mean exp(X @ w + 0.5), w of size about 1."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    return X, rng.poisson(np.exp(X @ np.array([0.6, -0.4, 0.2]) + 0.5)).astype(float)
+
+
+def test_poisson_loss_keeps_the_target_raw_and_predicts_exp_of_the_outputs():
+    X, y = counts()
+    reg = ScratchNNRegressor(loss="poisson", early_stopping=True, **FAST).fit(X, y)
+    assert type(reg.network_.loss).__name__ == "PoissonLoss"
+    assert reg.out_activation_ == "exp"
+    # no standardisation: a centred count is negative, and the outputs are log-means
+    np.testing.assert_array_equal(reg.target_scaler_.mean, [0.0])
+    np.testing.assert_array_equal(reg.target_scaler_.scale, [1.0])
+    np.testing.assert_allclose(reg.predict(X), np.exp(reg.network_.forward(X)).ravel(), rtol=1e-12)
+    assert np.all(reg.predict(X) > 0)
+    # the validation score is R² of the predicted means, not of their logs
+    assert 0.3 < reg.best_validation_score_ < 1
+    assert reg.score(X, y) > 0.3
+
+
+def test_poisson_loss_refuses_a_negative_target_naming_y_and_the_value():
+    X, y = counts(50)
+    y[7] = -3.0
+    with pytest.raises(
+        ValueError, match=r"y must be >= 0 for the poisson loss \(counts or rates\), got -3.0"
+    ):
+        ScratchNNRegressor(loss="poisson").fit(X, y)
 
 
 def test_partial_fit_continues_and_keeps_the_first_calls_standardisation():
