@@ -72,7 +72,8 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     out_activation_ : str
         The function from the outputs to the predictions: "identity" ("exp" for ``"poisson"``).
     validation_scores_ : list of float or None
-        R² on the held-out rows after every epoch of the last ``fit`` with early stopping.
+        R² on the held-out rows after every epoch of the last ``fit`` with early stopping (NaN for
+        an epoch whose loss diverged, which ends training, as scikit-learn's).
     best_validation_score_ : float or None
         The validation R² of the epoch whose weights were kept (early stopping only).
     n_iter_ : int
