@@ -19,7 +19,10 @@ two more). Where scratchnn differs by design the assertion says so in a comment:
   ``validation_scores_`` still holds scikit-learn's score (accuracy or R²);
 * a binary classifier has two softmax outputs, not one logistic output;
 * scratchnn warns (``ConvergenceWarning``) when lbfgs stops before converging, as scikit-learn, but
-  not when a mini-batch optimizer runs out of epochs: that is the number of epochs asked for.
+  not when a mini-batch optimizer runs out of epochs: that is the number of epochs asked for;
+* a loss that diverges with early stopping on ends training, as scikit-learn's, with the epoch
+  scored NaN and the best weights kept, and scratchnn says so (``ConvergenceWarning``); without
+  early stopping it stays an error with a hint (``TrainingDiverged``), never NaN weights kept.
 
 Tests of a private attribute of scikit-learn's implementation keep their public intent, the
 private part left out: ``test_gradient`` (``_loss_grad_lbfgs``: the same finite differences run
@@ -30,10 +33,7 @@ through the public ``coefs_``/``intercepts_`` instead), ``test_n_iter_no_change`
 ``test_learning_rate_warmstart``/``test_adaptive_learning_rate`` (``_optimizer.learning_rate``:
 the trainer's optimizer's rate, also private).
 
-Not ported, and why (``NOT_PORTED`` below lists it):
-
-* ``test_mlp_diverging_loss`` expects a diverging fit to finish with NaN validation scores; in
-  scratchnn a non-finite loss is an error with a hint, never weights full of NaN kept silently.
+Every test of the file is ported (``NOT_PORTED`` below would list any that is not, with the reason).
 """
 
 from __future__ import annotations
@@ -96,10 +96,8 @@ SGD = {"optimizer": "momentum", "momentum": 0.9}
 #: scikit-learn's solver="lbfgs", with its default alpha=1e-4 as weight decay (see the module's docstring)
 LBFGS = {"optimizer": "lbfgs", "weight_decay": 1e-6}
 
-#: The tests of scikit-learn's test_mlp.py that are not ported, with the reason.
-NOT_PORTED = {
-    "test_mlp_diverging_loss": "a diverging loss is an error with a hint in scratchnn, not NaN scores",
-}
+#: The tests of scikit-learn's test_mlp.py that are not ported, with the reason: none.
+NOT_PORTED: dict[str, str] = {}
 
 #: scikit-learn's global_random_seed fixture, as fixed seeds
 GLOBAL_RANDOM_SEEDS = [42, 0, 1]
@@ -669,6 +667,21 @@ def test_mlp_partial_fit_after_fit(estimator):
     mlp = estimator(early_stopping=True, random_state=0).fit(X_iris, y_iris)
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         mlp.partial_fit(X_iris, y_iris)
+
+
+def test_mlp_diverging_loss():
+    # A diverging fit with early stopping finishes, its last validation score NaN (scikit-learn's
+    # issue 29504). scratchnn says so, and keeps the best epoch's weights (as scikit-learn)
+    mlp = ScratchNNRegressor(
+        hidden_units=100, activation="identity", weight_decay=1e-6, schedule="constant", learning_rate=1.0,
+        shuffle=True, epochs=20, early_stopping=True, n_iter_no_change=10, random_state=0, batch_size=200,
+        **SGD,
+    )  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch"):
+        mlp.fit(X_iris, y_iris)
+    # In python, float("nan") != float("nan")
+    assert str(mlp.validation_scores_[-1]) == str(np.nan)
+    assert isinstance(mlp.validation_scores_[-1], float)
 
 
 def test_mlp_sample_weight_with_early_stopping():
