@@ -17,7 +17,7 @@ so weights of 1 give the plain mean, an integer weight counts a row that many
 times, and scaling all weights changes nothing. A batch whose weights sum to
 0 has loss 0 and gradient 0 (it holds nothing to learn from).
 
-Targets of the element-wise losses (squared, absolute, Huber, binary
+Targets of the element-wise losses (squared, absolute, Huber, Poisson, binary
 cross-entropy) have the outputs' shape ``(N, C)``, and ``l_i`` is the mean over
 the ``C`` columns, so the unweighted loss is the mean over all ``N * C``
 elements, as torch's ``reduction="mean"``. A 1-D target ``(N,)`` against a
@@ -41,6 +41,7 @@ __all__ = [
     "Loss",
     "MeanAbsoluteError",
     "MeanSquaredError",
+    "PoissonLoss",
     "SoftmaxCrossEntropy",
     "Task",
     "log_softmax",
@@ -190,6 +191,10 @@ class Loss(Configurable):
     """
 
     task: str = "classification"
+    #: Whether a numeric target may be standardised for training (``data.TargetScaler``). True
+    #: when the outputs are the predictions themselves (an identity link): standardising the
+    #: target then only asks the last layer for standardised outputs. False for a log link.
+    standardise_target: bool = True
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         raise NotImplementedError
@@ -209,13 +214,20 @@ class Loss(Configurable):
             y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype
         )
 
+    def inverse_link(self, outputs: np.ndarray) -> np.ndarray:
+        """The outputs as the quantity they model: here the outputs themselves (an identity link);
+        ``exp(outputs)`` for a log link (``PoissonLoss``)."""
+        return outputs
+
     def predict(self, outputs: np.ndarray) -> np.ndarray:
-        """What a network trained with this loss predicts from its ``outputs`` (``Task.predict``)."""
-        return TASKS[self.task].predict(outputs)
+        """What a network trained with this loss predicts from its ``outputs``: ``Task.predict``
+        of ``inverse_link(outputs)``."""
+        return TASKS[self.task].predict(self.inverse_link(outputs))
 
     def score(self, outputs: np.ndarray, y: np.ndarray) -> float:
-        """Accuracy, or R^2 for numbers, of ``outputs`` against checked targets ``y`` (``Task.score``)."""
-        return TASKS[self.task].score(outputs, y)
+        """Accuracy, or R^2 for numbers, of ``outputs`` against checked targets ``y`` (``Task.score``
+        of ``inverse_link(outputs)``)."""
+        return TASKS[self.task].score(self.inverse_link(outputs), y)
 
 
 class _ElementwiseLoss(Loss):
@@ -338,6 +350,59 @@ class HuberLoss(_ValueLoss):
 
     def get_config(self) -> dict:
         return {"delta": self.delta, **super().get_config()}
+
+
+class PoissonLoss(_ElementwiseLoss):
+    """Poisson loss with a log link, as ``torch.nn.PoissonNLLLoss(log_input=True, full=False)``
+    and scikit-learn's ``MLPRegressor(loss="poisson")`` (its half Poisson deviance).
+
+    For counts (or rates) ``y >= 0``, the network outputs the *log* of the predicted mean,
+    ``z = log(mu)``, so that ``mu = exp(z)`` is positive whatever the weights. The loss is the
+    negative log-likelihood of ``y ~ Poisson(mu)`` without its terms free of ``z`` (``log(y!)``;
+    scikit-learn's half deviance adds ``y log y - y`` instead, so that a perfect fit scores 0;
+    neither changes the gradient). For outputs ``z (N, C)`` and targets ``y (N, C)``::
+
+        e = exp(z) - y * z                de/dz = exp(z) - y
+        L = mean(exp(z) - y * z)          dL/dz = (exp(z) - y) / (N * C)
+
+    The gradient is prediction minus target once more, as for softmax with cross-entropy: the
+    log is the Poisson's canonical link. A network trained with it predicts ``exp(z)``
+    (``inverse_link``), and its targets are never standardised (``standardise_target``):
+    centring counts would make some negative, and outputs that are log-means are not
+    standardised by standardising the target. Targets must be ``>= 0`` (``check_targets``).
+
+    Overflow: ``exp(z)`` is infinite above ``z = log(max)`` (709.8 in float64, 88.7 in float32).
+    ``forward`` then returns ``inf`` (without NumPy's warning): the loss is not representable and
+    the trainer stops with ``TrainingDiverged``. ``inverse_link`` clips ``z`` there first, so a
+    prediction is at most the dtype's largest number, never ``inf``.
+    """
+
+    task = "regression"
+    standardise_target = False
+
+    def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
+        """Numbers ``(N,)`` or ``(N, n_outputs)`` (``Task.check_targets``), none of them negative."""
+        y = super().check_targets(
+            y, name, n_samples=n_samples, n_outputs=n_outputs, x_name=x_name, dtype=dtype
+        )
+        negative = y[y < 0]
+        if negative.size:
+            raise ValueError(
+                f"{name} must be >= 0 for the poisson loss (counts or rates), got {float(negative[0])!r} "
+                f"({negative.size} negative values)"
+            )
+        return y
+
+    def inverse_link(self, outputs):
+        """``exp(outputs)``, the predicted means, with the outputs clipped where ``exp`` would overflow."""
+        dtype = outputs.dtype
+        largest = np.nextafter(dtype.type(np.log(np.finfo(dtype).max)), dtype.type(0))
+        return np.exp(np.minimum(outputs, largest))
+
+    def _pointwise(self, outputs, targets):
+        with np.errstate(over="ignore"):  # exp(z) = inf: the loss is inf, which the trainer reports
+            mean = np.exp(outputs)
+        return mean - targets * outputs, mean - targets
 
 
 class BCEWithLogitsLoss(_ElementwiseLoss):
@@ -530,6 +595,7 @@ LOSSES = {
     "mse": MeanSquaredError,
     "mae": MeanAbsoluteError,
     "huber": HuberLoss,
+    "poisson": PoissonLoss,
     "bce": BCEWithLogitsLoss,
 }
 

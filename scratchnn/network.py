@@ -202,7 +202,7 @@ class NeuralNetwork:
         "classification" (``SoftmaxCrossEntropy``, or a value loss declared with
         ``task="classification"``): a class per row; "multilabel"
         (``BCEWithLogitsLoss``): k yes/no columns; "regression" (``MeanSquaredError``,
-        ``HuberLoss``, ``MeanAbsoluteError``): k numbers per row.
+        ``HuberLoss``, ``MeanAbsoluteError``, ``PoissonLoss``): k numbers per row.
         """
         return self.loss.task
 
@@ -277,7 +277,8 @@ class NeuralNetwork:
 
         classification: class labels ``(N,)``, the index of the largest output;
         multilabel: ``(N, k)`` of 0/1, 1 where the logit is positive (probability > 0.5);
-        regression: the outputs ``(N, k)`` themselves (in the units the network was trained on).
+        regression: the outputs ``(N, k)`` themselves (in the units the network was trained on),
+        or ``exp`` of them for a log link (``PoissonLoss``: the outputs are log-means).
         ``lengths (N,)``: the real lengths of padded sequences ``x (N, T, F)``.
         """
         x, lengths = self._check_x(x, lengths)

@@ -358,6 +358,20 @@ def test_a_numeric_target_takes_the_regression_defaults_for_every_setting_not_ty
     assert not (files / "df").exists()
 
 
+def test_loss_poisson_is_a_one_line_error_naming_the_estimator_that_takes_it(files):
+    # the command line standardises a numeric target, which poisson's log link cannot take
+    proc = scratchnn(
+        "train", "--data", "diabetes.csv", "--out", "dp", "--loss", "poisson", cwd=files, status=2
+    )
+    assert_one_line_error(
+        proc,
+        "--loss poisson needs the raw target",
+        "ScratchNNRegressor",
+        "a numeric target takes mse, mae, huber",
+    )
+    assert not (files / "dp").exists()
+
+
 def test_task_regression_on_text_labels_is_a_one_line_error(files):
     proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
                      cwd=files, status=2)  # fmt: skip

@@ -1,12 +1,12 @@
-"""Losses: Huber, absolute error, binary cross-entropy on logits, and sample weights on every loss.
+"""Losses: Huber, absolute error, Poisson, binary cross-entropy on logits, and sample weights on every loss.
 
 PyTorch in float64 is the oracle (values and gradients within 1e-10): the
-three new losses against ``HuberLoss``, ``L1Loss`` and ``BCEWithLogitsLoss``,
-including residuals just beside the kinks (never on them, where the
-derivative is a convention), and every loss with ``sample_weight`` against
-torch's per-sample losses (``reduction="none"``) weighted by hand. Then
-central differences for the new losses, weighted or not, and for whole small
-regression networks.
+four new losses against ``HuberLoss``, ``L1Loss``, ``PoissonNLLLoss`` and
+``BCEWithLogitsLoss``, including residuals just beside the kinks (never on
+them, where the derivative is a convention), and every loss with
+``sample_weight`` against torch's per-sample losses (``reduction="none"``)
+weighted by hand. Then central differences for the new losses, weighted or
+not, and for whole small regression networks.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from scratchnn.losses import (
     HuberLoss,
     MeanAbsoluteError,
     MeanSquaredError,
+    PoissonLoss,
     SoftmaxCrossEntropy,
     log_softmax,
     loss_from_config,
@@ -148,6 +149,69 @@ def test_bce_with_logits_value_and_gradient_match_torch(targets, scale, weights)
     close(got[1], got[3])
 
 
+def counts_case(shape=(9, 4), scale: float = 1.0, seed: int = 8):
+    """(log-mean outputs z, Poisson counts y drawn around exp(z), with some zeros)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(shape) * scale
+    return z, rng.poisson(np.exp(np.clip(z, -5, 5))).astype(float)
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("scale", [1.0, 4.0])
+def test_poisson_loss_value_and_gradient_match_torch_poisson_nll_loss(scale, weights):
+    z, y = counts_case(scale=scale)
+    assert (y == 0).any()  # the y * z term vanishes there: the loss is exp(z) alone
+    w = weights_for(weights, 9)
+
+    def torch_fn(zt, reduction):
+        return torch.nn.PoissonNLLLoss(log_input=True, full=False, reduction=reduction)(zt, t64(y))
+
+    got = ours_and_torch(PoissonLoss(), z, y, torch_fn, w)
+    np.testing.assert_allclose(got[0], got[2], rtol=1e-12, atol=ATOL)  # exp(z) grows with the scale
+    np.testing.assert_allclose(got[1], got[3], rtol=1e-12, atol=ATOL)
+
+
+def test_poisson_loss_is_the_mean_of_exp_z_minus_y_z_and_predicts_exp_z():
+    z = np.array([[0.0, 1.0], [np.log(3.0), -2.0]])
+    y = np.array([[1.0, 0.0], [2.0, 5.0]])
+    loss = PoissonLoss()
+    value = loss.forward(z, y)
+    close(value, np.mean([1.0 - 0.0, np.e, 3.0 - 2.0 * np.log(3.0), np.exp(-2.0) + 10.0]))
+    close(loss.backward(), (np.exp(z) - y) / 4)  # prediction minus target, over N * C
+    close(loss.predict(z), np.exp(z))
+    assert loss.task == "regression"
+    assert not loss.standardise_target
+
+
+def test_poisson_loss_overflows_to_inf_without_a_warning_and_predicts_finite_values():
+    z = np.array([[1e4], [-1e4], [0.0]])  # warnings are errors in this suite
+    assert PoissonLoss().forward(z, np.array([1.0, 2.0, 0.0])) == np.inf  # the trainer's divergence
+    for dtype in (np.float64, np.float32):
+        mu = PoissonLoss().predict(z.astype(dtype))
+        assert mu.dtype == dtype
+        assert np.isfinite(mu).all()
+        assert mu[0, 0] == pytest.approx(np.finfo(dtype).max, rel=1e-5)  # clipped, not inf
+        assert mu[1, 0] == 0.0
+        assert mu[2, 0] == 1.0
+
+
+@pytest.mark.parametrize("y", [[1.0, -0.5, 2.0], [[0.0, 3.0], [-2.0, -1.0]]])
+def test_poisson_loss_refuses_negative_targets_naming_them_and_the_value(y):
+    n = len(y)
+    first = -0.5 if n == 3 else -2.0
+    count = 1 if n == 3 else 2
+    with pytest.raises(
+        ValueError, match=rf"y_train must be >= 0 for the poisson loss .* got {first} \({count} neg"
+    ):
+        PoissonLoss().check_targets(
+            np.array(y), "y_train", n_samples=n, n_outputs=None, x_name="x_train", dtype=np.float64
+        )
+    ok = PoissonLoss().check_targets(
+        np.abs(y), "y_train", n_samples=n, n_outputs=None, x_name="x_train", dtype=np.float32
+    )
+    assert ok.dtype == np.float32
+
+
 def test_bce_with_logits_takes_a_single_column_of_binary_targets_as_1d():
     z = np.array([[2.0], [-1.0], [0.5]])
     loss = BCEWithLogitsLoss()
@@ -214,9 +278,10 @@ ALL_LOSSES = [
     MeanSquaredError,
     MeanAbsoluteError,
     HuberLoss,
+    PoissonLoss,
     BCEWithLogitsLoss,
 ]
-IDS = ["cross-entropy", "cross-entropy-smoothed", "mse", "mae", "huber", "bce"]
+IDS = ["cross-entropy", "cross-entropy-smoothed", "mse", "mae", "huber", "poisson", "bce"]
 
 
 def batch(make, n=6, c=3, seed=5):
@@ -227,6 +292,8 @@ def batch(make, n=6, c=3, seed=5):
         return loss, z, rng.integers(0, c, n)
     if isinstance(loss, BCEWithLogitsLoss):
         return loss, z, rng.integers(0, 2, (n, c)).astype(float)
+    if isinstance(loss, PoissonLoss):
+        return loss, z, rng.poisson(2.0, (n, c)).astype(float)
     return loss, z, rng.standard_normal((n, c))
 
 
@@ -289,10 +356,12 @@ TOL = 1e-6
 
 
 @pytest.mark.parametrize("weights", [None, "random"])
-@pytest.mark.parametrize("make", [MeanAbsoluteError, HuberLoss, lambda: HuberLoss(0.4), BCEWithLogitsLoss])
+@pytest.mark.parametrize(
+    "make", [MeanAbsoluteError, HuberLoss, lambda: HuberLoss(0.4), PoissonLoss, BCEWithLogitsLoss]
+)
 def test_new_loss_gradients_match_central_differences(make, weights):
     loss, z, t = batch(make, n=7, c=4, seed=6)
-    if not isinstance(loss, BCEWithLogitsLoss):
+    if isinstance(loss, (MeanAbsoluteError, HuberLoss)):
         # keep residuals away from the kinks by more than the finite-difference step
         d = z - t
         d[np.abs(d) < 1e-3] = 0.5
@@ -306,7 +375,9 @@ def test_new_loss_gradients_match_central_differences(make, weights):
     assert relative_error(analytic, numeric) < TOL
 
 
-@pytest.mark.parametrize("make", [MeanSquaredError, MeanAbsoluteError, HuberLoss, BCEWithLogitsLoss])
+@pytest.mark.parametrize(
+    "make", [MeanSquaredError, MeanAbsoluteError, HuberLoss, PoissonLoss, BCEWithLogitsLoss]
+)
 def test_a_small_network_with_each_regression_loss_passes_the_gradient_check(make):
     rng = np.random.default_rng(7)
     layers = [Dense(5, 6, seed=rng, dtype=np.float64), Tanh(), Dense(6, 2, seed=rng, dtype=np.float64)]
@@ -315,11 +386,12 @@ def test_a_small_network_with_each_regression_loss_passes_the_gradient_check(mak
             p[...] = rng.standard_normal(p.shape) * 0.5
     net = NeuralNetwork(layers, make())
     x = rng.standard_normal((8, 5))
-    y = (
-        rng.integers(0, 2, (8, 2)).astype(float)
-        if make is BCEWithLogitsLoss
-        else rng.standard_normal((8, 2)) * 3
-    )
+    if make is BCEWithLogitsLoss:
+        y = rng.integers(0, 2, (8, 2)).astype(float)
+    elif make is PoissonLoss:
+        y = rng.poisson(3.0, (8, 2)).astype(float)
+    else:
+        y = rng.standard_normal((8, 2)) * 3
     assert check_gradients(net, x, y) < TOL
 
 
@@ -332,6 +404,7 @@ def test_the_name_table_holds_the_names_the_settings_use_and_rebuilds_each_loss_
         "mse": MeanSquaredError,
         "mae": MeanAbsoluteError,
         "huber": HuberLoss,
+        "poisson": PoissonLoss,
         "bce": BCEWithLogitsLoss,
     }
     for loss in (
@@ -339,6 +412,7 @@ def test_the_name_table_holds_the_names_the_settings_use_and_rebuilds_each_loss_
         MeanSquaredError(),
         MeanAbsoluteError(),
         HuberLoss(0.7),
+        PoissonLoss(),
         BCEWithLogitsLoss(),
     ):
         again = loss_from_config(type(loss).__name__, loss.get_config())

@@ -5,19 +5,24 @@ Each test keeps the intent and the thresholds of the original, with the paramete
 ``hidden_layer_sizes`` -> ``hidden_units``, ``max_iter`` -> ``epochs``, ``learning_rate_init`` ->
 ``learning_rate``, ``learning_rate`` -> ``schedule``, ``solver`` -> ``optimizer`` ("sgd" with
 scikit-learn's default momentum 0.9 is our ``"momentum"``), ``activation="logistic"`` ->
-``"sigmoid"``; ``tol``, ``n_iter_no_change``, ``power_t``, ``max_fun``, ``shuffle``,
-``early_stopping``, ``validation_fraction``, ``warm_start``, ``random_state`` and ``verbose`` keep
-their names. scikit-learn's L2 term ``alpha / (2 n) ||W||^2`` on a loss of ``mse / 2`` is our
+``"sigmoid"``, ``loss="squared_error"`` -> ``"mse"``; ``loss="poisson"``, ``tol``,
+``n_iter_no_change``, ``power_t``, ``max_fun``, ``shuffle``, ``early_stopping``,
+``validation_fraction``, ``warm_start``, ``random_state`` and ``verbose`` keep their names.
+scikit-learn's L2 term ``alpha / (2 n) ||W||^2`` on a loss of ``mse / 2`` is our
 ``weight_decay = alpha / n`` for classes and ``2 alpha / n`` for regression (about 1e-6 for its
-default ``alpha=1e-4`` on 100-200 rows); where scikit-learn's default solver (adam) or
-``batch_size="auto"`` (``min(200, n_samples)``) matters, it is given. Where scratchnn differs by
-design the assertion says so in a comment:
+default ``alpha=1e-4`` on 100-200 rows; ``alpha=0`` is ``weight_decay=0``); where scikit-learn's
+default solver (adam), ``max_iter`` (200) or ``batch_size="auto"`` (``min(200, n_samples)``)
+matters, it is given. scikit-learn's ``global_random_seed`` fixture is a few fixed seeds (42 and
+two more). Where scratchnn differs by design the assertion says so in a comment:
 
 * early stopping watches the validation *loss* (the meaning of ``patience`` throughout scratchnn);
   ``validation_scores_`` still holds scikit-learn's score (accuracy or R²);
 * a binary classifier has two softmax outputs, not one logistic output;
 * scratchnn warns (``ConvergenceWarning``) when lbfgs stops before converging, as scikit-learn, but
-  not when a mini-batch optimizer runs out of epochs: that is the number of epochs asked for.
+  not when a mini-batch optimizer runs out of epochs: that is the number of epochs asked for;
+* a loss that diverges with early stopping on ends training, as scikit-learn's, with the epoch
+  scored NaN and the best weights kept, and scratchnn says so (``ConvergenceWarning``); without
+  early stopping it stays an error with a hint (``TrainingDiverged``), never NaN weights kept.
 
 Tests of a private attribute of scikit-learn's implementation keep their public intent, the
 private part left out: ``test_gradient`` (``_loss_grad_lbfgs``: the same finite differences run
@@ -28,11 +33,7 @@ through the public ``coefs_``/``intercepts_`` instead), ``test_n_iter_no_change`
 ``test_learning_rate_warmstart``/``test_adaptive_learning_rate`` (``_optimizer.learning_rate``:
 the trainer's optimizer's rate, also private).
 
-Not ported, and why (``NOT_PORTED`` below lists them):
-
-* ``test_mlp_diverging_loss`` expects a diverging fit to finish with NaN validation scores; in
-  scratchnn a non-finite loss is an error with a hint, never weights full of NaN kept silently;
-* ``test_mlp_vs_poisson_glm_equivalent``: scratchnn has no Poisson loss.
+Every test of the file is ported (``NOT_PORTED`` below would list any that is not, with the reason).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from sklearn.datasets import (
     make_regression,
 )
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import LabelBinarizer, MinMaxScaler, scale
 from sklearn.utils._testing import assert_allclose, assert_almost_equal, assert_array_equal
@@ -94,11 +96,11 @@ SGD = {"optimizer": "momentum", "momentum": 0.9}
 #: scikit-learn's solver="lbfgs", with its default alpha=1e-4 as weight decay (see the module's docstring)
 LBFGS = {"optimizer": "lbfgs", "weight_decay": 1e-6}
 
-#: The tests of scikit-learn's test_mlp.py that are not ported, with the reason.
-NOT_PORTED = {
-    "test_mlp_diverging_loss": "a diverging loss is an error with a hint in scratchnn, not NaN scores",
-    "test_mlp_vs_poisson_glm_equivalent": "scratchnn has no Poisson loss",
-}
+#: The tests of scikit-learn's test_mlp.py that are not ported, with the reason: none.
+NOT_PORTED: dict[str, str] = {}
+
+#: scikit-learn's global_random_seed fixture, as fixed seeds
+GLOBAL_RANDOM_SEEDS = [42, 0, 1]
 
 
 def test_alpha():
@@ -667,6 +669,21 @@ def test_mlp_partial_fit_after_fit(estimator):
         mlp.partial_fit(X_iris, y_iris)
 
 
+def test_mlp_diverging_loss():
+    # A diverging fit with early stopping finishes, its last validation score NaN (scikit-learn's
+    # issue 29504). scratchnn says so, and keeps the best epoch's weights (as scikit-learn)
+    mlp = ScratchNNRegressor(
+        hidden_units=100, activation="identity", weight_decay=1e-6, schedule="constant", learning_rate=1.0,
+        shuffle=True, epochs=20, early_stopping=True, n_iter_no_change=10, random_state=0, batch_size=200,
+        **SGD,
+    )  # fmt: skip
+    with pytest.warns(ConvergenceWarning, match="diverged in epoch"):
+        mlp.fit(X_iris, y_iris)
+    # In python, float("nan") != float("nan")
+    assert str(mlp.validation_scores_[-1]) == str(np.nan)
+    assert isinstance(mlp.validation_scores_[-1], float)
+
+
 def test_mlp_sample_weight_with_early_stopping():
     # Weights of one are no weights, through the validation split too
     X, y = make_regression(n_samples=100, n_features=2, n_informative=2, random_state=42)
@@ -677,6 +694,27 @@ def test_mlp_sample_weight_with_early_stopping():
     m1 = ScratchNNRegressor(**params).fit(X, y, sample_weight=np.ones_like(y))
     m2 = ScratchNNRegressor(**params).fit(X, y, sample_weight=None)
     assert_allclose(m1.predict(X), m2.predict(X))
+
+
+@pytest.mark.parametrize("seed", GLOBAL_RANDOM_SEEDS)
+def test_mlp_vs_poisson_glm_equivalent(seed):
+    # MLP with Poisson loss and no hidden layer equals GLM
+    n = 100
+    rng = np.random.default_rng(seed)
+    X = np.linspace(0, 1, n)
+    y = rng.poisson(np.exp(X + 1))
+    X = X.reshape(n, -1)
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
+    # No hidden layer is one hidden unit with the identity activation: different coefficients,
+    # the same predictions
+    params = dict(hidden_units=(1,), activation="identity", weight_decay=0.0, optimizer="lbfgs", tol=1e-7,
+                  epochs=200)  # fmt: skip
+    mlp = ScratchNNRegressor(loss="poisson", random_state=np.random.RandomState(seed + 1), **params).fit(X, y)
+    assert_allclose(mlp.predict(X), glm.predict(X), rtol=1e-4)
+    # The same does not work with the squared error because the output activation is
+    # the identity instead of the exponential.
+    mlp = ScratchNNRegressor(loss="mse", random_state=np.random.RandomState(seed + 1), **params).fit(X, y)
+    assert not np.allclose(mlp.predict(X), glm.predict(X), rtol=1e-4)
 
 
 def test_minimum_input_sample_size():

@@ -289,6 +289,16 @@ def test_config_train_standardises_the_target_and_returns_its_scaler():
     assert classified.target_scaler is None
 
 
+def test_config_train_refuses_the_poisson_loss_whose_log_link_needs_the_raw_target():
+    x, y = friedman(60)
+    config = TrainingConfig(hidden_units=4, loss="poisson", epochs=1)
+    with pytest.raises(ValueError, match=r"loss='poisson' needs the raw target, but train and grid_search "
+                                         r"standardise .*ScratchNNRegressor\(loss='poisson'\)"):  # fmt: skip
+        train(config, x, y)
+    with pytest.raises(ValueError, match="loss='poisson' needs the raw target"):
+        grid_search(x[:40], y[:40], x[40:], y[40:], grid={"loss": ["mse", "poisson"]}, epochs=1)
+
+
 def test_integer_labels_with_mse_stay_the_seeds_classification_on_one_hot_codes():
     x, y = teacher_data(np.random.default_rng(0), 90, 4, 3)
     net, history = train(TrainingConfig(hidden_units=8, loss="mse", epochs=3), x[:60], y[:60], x[60:], y[60:])

@@ -1,6 +1,7 @@
 """ScratchNNRegressor: the target standardised and restored, one or several outputs, the regression
-losses, and the conveniences it shares with the classifier (partial_fit, warm_start, sample_weight,
-coefs_, early stopping scored by R², sparse X)."""
+losses (the Poisson loss on the raw target), and the conveniences it shares with the classifier
+(partial_fit, warm_start, sample_weight, coefs_, early stopping scored by R² and ending a diverging
+fit, sparse X)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import make_friedman1, make_regression
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from scratchnn import TrainingDiverged
 from scratchnn.sklearn import ScratchNNRegressor
 
 
@@ -90,9 +92,85 @@ def test_each_regression_loss_trains(loss, cls):
 
 def test_a_classification_loss_is_refused_naming_the_loss():
     with pytest.raises(
-        ValueError, match=r"loss must be one of \['mse', 'huber', 'mae'\] .* got 'cross-entropy'"
+        ValueError, match=r"loss must be one of \['mse', 'huber', 'mae', 'poisson'\] .* got 'cross-entropy'"
     ):
         ScratchNNRegressor(loss="cross-entropy").fit(*friedman(50))
+
+
+def counts(n=400, seed=0):
+    """Features and Poisson counts of mean exp(X @ w + 0.5), w of size about 1."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    return X, rng.poisson(np.exp(X @ np.array([0.6, -0.4, 0.2]) + 0.5)).astype(float)
+
+
+def test_poisson_loss_keeps_the_target_raw_and_predicts_exp_of_the_outputs():
+    X, y = counts()
+    reg = ScratchNNRegressor(loss="poisson", early_stopping=True, **FAST).fit(X, y)
+    assert type(reg.network_.loss).__name__ == "PoissonLoss"
+    assert reg.out_activation_ == "exp"
+    # no standardisation: a centred count is negative, and the outputs are log-means
+    np.testing.assert_array_equal(reg.target_scaler_.mean, [0.0])
+    np.testing.assert_array_equal(reg.target_scaler_.scale, [1.0])
+    np.testing.assert_allclose(reg.predict(X), np.exp(reg.network_.forward(X)).ravel(), rtol=1e-12)
+    assert np.all(reg.predict(X) > 0)
+    # the validation score is R² of the predicted means, not of their logs
+    assert 0.3 < reg.best_validation_score_ < 1
+    assert reg.score(X, y) > 0.3
+
+
+def test_poisson_loss_refuses_a_negative_target_naming_y_and_the_value():
+    X, y = counts(50)
+    y[7] = -3.0
+    with pytest.raises(
+        ValueError, match=r"y must be >= 0 for the poisson loss \(counts or rates\), got -3.0"
+    ):
+        ScratchNNRegressor(loss="poisson").fit(X, y)
+
+
+def diverging(**params):
+    """A regressor whose momentum SGD at rate 1 diverges within a few epochs on unscaled features."""
+    X, y = friedman(200)
+    settings = dict(
+        activation="identity", optimizer="momentum", learning_rate=1.0, schedule="constant", batch_size=200,
+        epochs=30, random_state=0,
+    )  # fmt: skip
+    return ScratchNNRegressor(**{**settings, **params}), X * 10, y
+
+
+def test_a_diverging_fit_with_early_stopping_keeps_the_best_epochs_finite_weights_and_warns():
+    reg, X, y = diverging(early_stopping=True)
+    with pytest.warns(ConvergenceWarning, match=r"diverged in epoch \d+ .* try a smaller learning rate"):
+        reg.fit(X, y)
+    scores = reg.validation_scores_
+    assert len(scores) == len(reg.loss_curve_) == reg.n_iter_ < reg.epochs
+    assert np.isnan(scores[-1])
+    assert np.isfinite(scores[:-1]).all()
+    best = reg.history_.best_epoch
+    assert best is not None
+    assert reg.best_validation_score_ == scores[best - 1]
+    assert all(np.isfinite(w).all() for w in reg.coefs_ + reg.intercepts_)
+    assert np.isfinite(reg.predict(X)).all()
+
+
+def test_a_diverging_first_epoch_falls_back_to_the_weights_training_started_from():
+    reg, X, y = diverging(early_stopping=True, warm_start=True, batch_size=10, epochs=3)
+    reg.set_params(learning_rate=1e-5).fit(X, y)  # a stable fit first, then a warm fit that diverges
+    before = [w.copy() for w in reg.coefs_ + reg.intercepts_]
+    with pytest.warns(
+        ConvergenceWarning, match="diverged in epoch 1 .* kept the best weights, those it started from"
+    ):
+        reg.set_params(learning_rate=1e6).fit(X, y)
+    assert reg.n_iter_ == 1
+    assert np.isnan(reg.validation_scores_[0])
+    for w, w0 in zip(reg.coefs_ + reg.intercepts_, before):
+        np.testing.assert_array_equal(w, w0)
+
+
+def test_a_diverging_fit_without_early_stopping_is_still_an_error():
+    reg, X, y = diverging(early_stopping=False)
+    with pytest.raises(TrainingDiverged, match="try a smaller learning rate than 1"):
+        reg.fit(X, y)
 
 
 def test_partial_fit_continues_and_keeps_the_first_calls_standardisation():

@@ -114,9 +114,13 @@ def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
         return config
     with from_user():
         config = config.replace(**{k: v for k, v in REGRESSION_DEFAULTS.items() if k not in given})
-    numeric = [name for name, cls in LOSSES.items() if TASKS[cls.task].numeric]  # mse, mae, huber
+    # mse, mae, huber: not poisson, whose log link needs the raw target, which the command line standardises
+    numeric = [name for name, cls in LOSSES.items() if TASKS[cls.task].numeric and cls.standardise_target]
     if config.loss not in numeric:
-        raise UserError(f"--loss {config.loss} is for classes; a numeric target takes {', '.join(numeric)}")
+        why = "is for classes"
+        if TASKS[LOSSES[config.loss].task].numeric:
+            why = "needs the raw target, but the command line standardises it (ScratchNNRegressor takes it)"
+        raise UserError(f"--loss {config.loss} {why}; a numeric target takes {', '.join(numeric)}")
     return config
 
 

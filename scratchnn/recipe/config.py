@@ -45,7 +45,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("activation", "relu", "activation of the hidden layers", kind=str, choices=tuple(ACTIVATIONS)),
     Setting("loss", "cross-entropy", "loss: softmax cross-entropy for classes, binary cross-entropy (bce) "
             "for multilabel 0/1 columns, or for numbers mean squared error (also on one-hot codes of class "
-            "labels), huber or mean absolute error (mae)", kind=str, choices=tuple(LOSSES)),
+            "labels), huber, mean absolute error (mae) or, for counts, poisson (a log link: the outputs are "
+            "log-means; the scikit-learn regressor only, which keeps the target raw)", kind=str,
+            choices=tuple(LOSSES)),
     Setting("optimizer", "sgd", "sgd, momentum (SGD with momentum), adam, adamw (Adam with decoupled "
             "weight decay), or lbfgs (full batch: an epoch is one L-BFGS iteration with a strong-Wolfe line "
             "search over all the rows, which chooses the step, so learning_rate, schedule, batch_size and "

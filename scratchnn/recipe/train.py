@@ -208,6 +208,11 @@ def _train(
     """
     scaler = None
     if TASKS[data.task].numeric:
+        if not LOSSES[config.loss].standardise_target:  # a log link (poisson) needs the raw target
+            raise ValueError(
+                f"loss={config.loss!r} needs the raw target, but train and grid_search standardise a "
+                f"numeric target; fit scratchnn.sklearn.ScratchNNRegressor(loss={config.loss!r}) instead"
+            )
         dtype = np.dtype(config.dtype)
         scaler = TargetScaler.fit(data.y_train)
         y_val = None if data.y_val is None else scaler.transform(data.y_val).astype(dtype)

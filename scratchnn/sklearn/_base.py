@@ -155,6 +155,53 @@ def _scale_error(X, exc: TrainingDiverged | None = None) -> ValueError | None:
     )
 
 
+def _epoch_or_divergence(estimator, X, y, sw, *, keep_best: bool) -> tuple[float, TrainingDiverged | None]:
+    """One epoch of ``estimator`` (its ``_epoch``): ``(its training loss, None)``, or ``(the loss that
+    was not finite, the TrainingDiverged)`` when early stopping keeps best weights to fall back to.
+
+    A non-finite loss (or weights) is an error with a hint: the input's scale (``_scale_error``)
+    or, by ``TrainingDiverged``, the learning rate. With early stopping (``keep_best``) it ends
+    training instead, as in scikit-learn, whose diverged epoch scores NaN and whose best weights
+    are restored: no NaN weights are kept either way.
+    """
+    try:
+        return estimator._epoch(X, y, sw, epoch=estimator.n_iter_ + 1), None
+    except TrainingDiverged as exc:
+        scale_error = _scale_error(X, exc)
+        if scale_error is not None:
+            raise scale_error from None
+        if not keep_best:
+            raise
+        return exc.loss, exc
+
+
+def _validation(trainer, x_val, y_val, epoch: int, diverged: TrainingDiverged | None):
+    """``(validation loss, score, divergence)`` of the trainer's network after ``epoch``. After a
+    divergence both are NaN (scikit-learn's score of a diverged epoch); a validation loss that is
+    not finite (finite weights can still overflow) is a divergence too."""
+    if diverged is not None:
+        return math.nan, math.nan, diverged
+    net = trainer.network
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # judged by isfinite below
+        outputs = net.forward(x_val, training=False)
+        val_loss = float(net.compute_loss(outputs, y_val))
+    if not math.isfinite(val_loss):
+        lr = trainer.optimizer.learning_rate
+        return val_loss, math.nan, TrainingDiverged(epoch, trainer.last_batches, val_loss, lr)
+    return val_loss, net.loss.score(outputs, y_val), None
+
+
+def _warn_diverged(exc: TrainingDiverged, best_epoch: int | None) -> None:
+    """Say that early stopping ended a diverging fit (scikit-learn's ends it silently), and which
+    weights it kept: ``best_epoch``'s, or with None those training started from."""
+    kept = "those it started from" if best_epoch is None else f"epoch {best_epoch}'s"
+    warnings.warn(
+        f"{exc}; early stopping ended training there and kept the best weights, {kept}",
+        ConvergenceWarning,
+        stacklevel=5,  # fit's caller: through _run and _fit
+    )
+
+
 def _field(key: str, value) -> str:
     return f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}"
 
@@ -314,21 +361,20 @@ class BaseScratchNN(FittedNetworkMixin, BaseEstimator):
 
     def _run(self, config, X, y, sw, x_val, y_val, epochs: int, patience: int | None) -> None:
         """Train ``epochs`` epochs, updating the curves; stop on ``patience`` (validation loss
-        with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``."""
+        with ``x_val``, else the training loss), as scikit-learn's ``_update_no_improvement_count``.
+
+        With early stopping a diverging loss ends training instead of raising (``_epoch_or_divergence``)."""
         net, trainer = self.network_, self._trainer
         score_name = "val_" + net.loss.metric
         tol = float(getattr(config, "tol", 0.0))
         params = net.parameters() + net.buffers()
-        best_params, waited, best = None, 0, math.inf
+        # early stopping's best weights start as the weights training starts from, as scikit-learn's
+        # _best_coefs: what a divergence in the first epoch falls back to
+        best_params = None if x_val is None else [p.copy() for p in params]
+        waited, best, diverged = 0, math.inf, None
         history = self.history_
         for _ in range(epochs):
-            try:
-                loss = self._epoch(X, y, sw, epoch=self.n_iter_ + 1)
-            except TrainingDiverged as exc:
-                scale_error = _scale_error(X, exc)
-                if scale_error is not None:
-                    raise scale_error from None
-                raise
+            loss, diverged = _epoch_or_divergence(self, X, y, sw, keep_best=x_val is not None)
             self.n_iter_ += 1
             self.t_ += X.shape[0]
             self.loss_curve_.append(loss)
@@ -336,13 +382,15 @@ class BaseScratchNN(FittedNetworkMixin, BaseEstimator):
             record = {"epoch": self.n_iter_, "loss": loss}
             monitored = loss
             if x_val is not None:
-                outputs = net.forward(x_val, training=False)
-                record["val_loss"] = monitored = float(net.compute_loss(outputs, y_val))
-                record[score_name] = score = net.loss.score(outputs, y_val)
+                monitored, score, diverged = _validation(trainer, x_val, y_val, self.n_iter_, diverged)
+                record["val_loss"], record[score_name] = monitored, score
                 self.validation_scores_.append(score)
             history.append(record)
             if self.verbose:
                 print(_verbose_line(record), flush=True)
+            if diverged is not None:
+                _warn_diverged(diverged, history.best_epoch)
+                break
             waited = waited + 1 if monitored > best - tol else 0
             if monitored < best:
                 best = monitored
@@ -360,7 +408,7 @@ class BaseScratchNN(FittedNetworkMixin, BaseEstimator):
                 history.stopped_early = True
                 break
         opt = trainer.optimizer
-        if opt.full_batch and not (opt.converged or history.stopped_early):
+        if opt.full_batch and diverged is None and not (opt.converged or history.stopped_early):
             budget = f"max_fun={opt.max_fun} evaluations" if opt.exhausted else f"epochs={epochs}"
             warnings.warn(
                 f"lbfgs stopped at {budget} before converging (largest gradient entry still above "

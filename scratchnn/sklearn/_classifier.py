@@ -63,7 +63,8 @@ class ScratchNNClassifier(ClassifierMixin, BaseScratchNN):
     out_activation_ : str
         The output's function: "softmax" (multilabel: "logistic").
     validation_scores_ : list of float or None
-        Accuracy on the held-out rows after every epoch of the last ``fit`` with early stopping.
+        Accuracy on the held-out rows after every epoch of the last ``fit`` with early stopping (NaN
+        for an epoch whose loss diverged, which ends training, as scikit-learn's).
     best_validation_score_ : float or None
         The validation accuracy of the epoch whose weights were kept (early stopping only).
     n_iter_ : int

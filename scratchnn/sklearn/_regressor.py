@@ -1,4 +1,5 @@
-"""``ScratchNNRegressor``: a linear output trained on the standardised target."""
+"""``ScratchNNRegressor``: a linear output trained on the standardised target (on the raw one for
+the Poisson loss, whose outputs are log-means)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 
 from ..data import TargetScaler
+from ..losses import make_loss
 from ..recipe.config import REGRESSION_DEFAULTS
 from ..validation import check_float_range
 from ._base import ESTIMATOR_DEFAULTS, BaseScratchNN, _has_partial_fit
 
 __all__ = ["ScratchNNRegressor"]
+
+#: scikit-learn's ``out_activation_`` by loss, where the predictions are not the outputs themselves.
+OUT_ACTIVATIONS = {"poisson": "exp"}
 
 
 class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
@@ -22,10 +27,15 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
 
     The counterpart of :class:`ScratchNNClassifier`: the same settings (generated from
     ``scratchnn.recipe.config.SETTINGS``), a linear output layer (one unit per target column) and a
-    regression loss (``"mse"`` by default, ``"huber"`` or ``"mae"``). ``y`` of shape (n_samples,)
-    or (n_samples, k). The target is standardised (each column to mean 0 and standard deviation 1,
-    with the statistics of the first ``fit``) for training, so the default learning rate suits any
-    units, and ``predict`` undoes it: predictions are in the target's own units.
+    regression loss (``"mse"`` by default, scikit-learn's ``"squared_error"``, or ``"huber"``,
+    ``"mae"`` or ``"poisson"``). ``y`` of shape (n_samples,) or (n_samples, k). The target is
+    standardised (each column to mean 0 and standard deviation 1, with the statistics of the first
+    ``fit``) for training, so the default learning rate suits any units, and ``predict`` undoes it:
+    predictions are in the target's own units.
+
+    ``loss="poisson"`` (scikit-learn's) fits counts or rates ``y >= 0``: the outputs are log-means,
+    the loss the Poisson deviance (``scratchnn.losses.PoissonLoss``) and ``predict`` returns their
+    ``exp``. The target is then kept raw, not standardised: centring it would make counts negative.
 
     The defaults (one hidden layer of 256 tanh units, Adam at 0.003 with a cosine schedule over 150
     epochs of batches of 64, weight decay 0.006, float64) are what ``benchmarks/regression.py``
@@ -41,9 +51,9 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     n_outputs_ : int
         Number of target columns.
     network_ : scratchnn.NeuralNetwork
-        The trained network (its outputs are standardised targets).
+        The trained network (its outputs are standardised targets; log-means for ``"poisson"``).
     target_scaler_ : scratchnn.data.TargetScaler
-        The target's standardisation, undone by ``predict``.
+        The target's standardisation, undone by ``predict`` (the identity for ``"poisson"``).
     coefs_ : list of ndarray
         ``coefs_[i]`` of shape (n_in, n_out): the weight matrix of the i-th Dense layer, the
         network's own array (a view: writing into it changes the network).
@@ -51,7 +61,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         ``intercepts_[i]`` of shape (n_out,): the i-th Dense layer's bias, the network's own array.
         Assigning a list to ``coefs_`` or ``intercepts_`` writes it into the network (same shapes).
     loss_curve_ : list of float
-        Mean training loss (on the standardised target) of every epoch run.
+        Mean training loss (on the standardised target; the raw one for ``"poisson"``) of every epoch.
     best_loss_ : float or None
         The lowest training loss so far; None with early stopping (which watches the validation
         loss), as scikit-learn's.
@@ -60,9 +70,10 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     n_layers_ : int
         Number of layers of units, the input and the output counted (``len(coefs_) + 1``).
     out_activation_ : str
-        The output's function: "identity".
+        The function from the outputs to the predictions: "identity" ("exp" for ``"poisson"``).
     validation_scores_ : list of float or None
-        R² on the held-out rows after every epoch of the last ``fit`` with early stopping.
+        R² on the held-out rows after every epoch of the last ``fit`` with early stopping (NaN for
+        an epoch whose loss diverged, which ends training, as scikit-learn's).
     best_validation_score_ : float or None
         The validation R² of the epoch whose weights were kept (early stopping only).
     n_iter_ : int
@@ -84,7 +95,7 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
     """
 
     _defaults: ClassVar[dict] = {**ESTIMATOR_DEFAULTS, **REGRESSION_DEFAULTS}
-    _losses = ("mse", "huber", "mae")
+    _losses = ("mse", "huber", "mae", "poisson")
     _y_check: ClassVar[dict] = {"multi_output": True, "y_numeric": True}
 
     @available_if(_has_partial_fit)
@@ -109,22 +120,26 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _targets(self, y, config, *, reset: bool, incremental: bool, classes=None, sample_weight=None):
-        """``(standardised targets (N, k) in the network's dtype, k, config)``."""
+        """``(standardised targets (N, k) in the network's dtype, k, config)``; raw for a log link."""
         y2 = np.asarray(y, dtype=np.float64)
         y2 = y2.reshape(-1, 1) if y2.ndim == 1 else y2
+        loss = make_loss(config.loss)
+        y2 = loss.check_targets(y2, "y", n_samples=y2.shape[0], n_outputs=None, x_name="X", dtype=np.float64)
         if reset:
             self.n_outputs_ = y2.shape[1]
-            self.target_scaler_ = TargetScaler.fit(
-                y2, sample_weight
-            )  # weighted: a weight of 2 is a row twice
+            if loss.standardise_target:  # weighted: a weight of 2 is a row twice
+                self.target_scaler_ = TargetScaler.fit(y2, sample_weight)
+            else:  # poisson's outputs are log-means: a standardised target would break the log link
+                k = y2.shape[1]
+                self.target_scaler_ = TargetScaler(np.zeros(k), np.ones(k), ndim=2)
         elif y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} target columns, but the first fit had {self.n_outputs_}")
         scaled = self.target_scaler_.transform(y2)
-        check_float_range(scaled, config.dtype, "y (standardised)")
+        check_float_range(scaled, config.dtype, "y (standardised)" if loss.standardise_target else "y")
         return np.ascontiguousarray(scaled, dtype=config.dtype), self.n_outputs_, config
 
     def _out_activation(self) -> str:
-        return "identity"
+        return OUT_ACTIVATIONS.get(self._architecture["loss"], "identity")
 
     def _split(self, X, targets, sw, y):
         n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
@@ -150,15 +165,16 @@ class ScratchNNRegressor(RegressorMixin, BaseScratchNN):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The network's outputs with the target's standardisation undone (float32 for float32 ``X``
-            and ``dtype``, else float64); 1-D when there is one target column, as scikit-learn's
-            ``MLPRegressor``.
+            The network's outputs with the target's standardisation undone (``exp`` of them for
+            ``"poisson"``; float32 for float32 ``X`` and ``dtype``, else float64); 1-D when there is
+            one target column, as scikit-learn's ``MLPRegressor``.
         """
         # float32 rows into float32 weights give float32 predictions, anything else float64: the
         # dtype NumPy's promotion gives the product of the two, as scikit-learn's
         outputs = self._outputs(X)
+        predicted = self.network_.loss.predict(outputs)
         dtype = np.result_type(getattr(X, "dtype", np.float64), self.network_.dtype)
-        y = self.target_scaler_.inverse_transform(outputs).astype(dtype, copy=False)
+        y = self.target_scaler_.inverse_transform(predicted).astype(dtype, copy=False)
         return y.ravel() if y.shape[1] == 1 else y
 
     def __sklearn_tags__(self):
