@@ -29,10 +29,12 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "install Debian's chromium first: sudo apt-get install chromium"; exit 1; }
 
+# The test files are shared out to two worker processes, a file at a time (its module fixtures built
+# once); each process's BLAS uses one thread, so two workers keep two cores busy without contending.
 test: $(VENV)/.test-deps chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(ARGS)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile $(ARGS)
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, make current NumPy pick slow
 # kernels; the benchmark runs without them (only here: never in the tests).

@@ -234,14 +234,12 @@ def _offline_page(browser, base: str):
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
     page.blocked, page.errors = [], []
 
-    def route(r):
-        if r.request.url.startswith(base):
-            r.continue_()
-        else:
-            page.blocked.append(r.request.url)
-            r.abort()
+    def block(r):
+        page.blocked.append(r.request.url)
+        r.abort()
 
-    page.route("**/*", route)
+    # A pattern the browser's driver matches itself: only requests outside base reach Python.
+    page.route(re.compile("^(?!" + re.escape(base) + ")"), block)
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     return page
