@@ -195,6 +195,9 @@ class Loss(Configurable):
     #: when the outputs are the predictions themselves (an identity link): standardising the
     #: target then only asks the last layer for standardised outputs. False for a log link.
     standardise_target: bool = True
+    #: The link between the outputs and what they model, as ``inverse_link`` undoes it: "identity",
+    #: or "log" (the outputs are log-means), which an exported graph follows with an ``Exp``.
+    link: str = "identity"
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         raise NotImplementedError
@@ -379,6 +382,7 @@ class PoissonLoss(_ElementwiseLoss):
 
     task = "regression"
     standardise_target = False
+    link = "log"
 
     def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):
         """Numbers ``(N,)`` or ``(N, n_outputs)`` (``Task.check_targets``), none of them negative."""

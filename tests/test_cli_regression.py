@@ -372,6 +372,15 @@ def test_loss_poisson_is_a_one_line_error_naming_the_estimator_that_takes_it(fil
     assert not (files / "dp").exists()
 
 
+@pytest.mark.parametrize(("loss", "fits"), [("poisson", "regression"), ("bce", "multilabel")])
+def test_a_loss_for_other_targets_on_classes_is_a_one_line_error(files, loss, fits):
+    proc = scratchnn("train", "--data", "iris", "--out", "dl", "--loss", loss, cwd=files, status=2)
+    assert_one_line_error(
+        proc, f"--loss {loss} fits {fits} targets; classification takes cross-entropy, mse, mae, huber"
+    )
+    assert not (files / "dl").exists()
+
+
 def test_task_regression_on_text_labels_is_a_one_line_error(files):
     proc = scratchnn("train", "--data", "table.csv", "--out", "x", "--impute", "mean", "--task", "regression",
                      cwd=files, status=2)  # fmt: skip

@@ -47,7 +47,7 @@ from scratchnn.layers import (
     Sigmoid,
     Tanh,
 )
-from scratchnn.losses import BCEWithLogitsLoss, MeanSquaredError, SoftmaxCrossEntropy
+from scratchnn.losses import BCEWithLogitsLoss, MeanSquaredError, PoissonLoss, SoftmaxCrossEntropy
 from scratchnn.network import NeuralNetwork
 
 N_ROWS = 1000
@@ -246,6 +246,18 @@ def test_multilabel_and_bare_regression_networks_give_their_outputs(tmp_path):
     to_onnx(reg, tmp_path / "reg.onnx")
     (prediction,) = session(tmp_path / "reg.onnx").run(None, {"features": x})
     np.testing.assert_allclose(prediction, reg.predict(x), rtol=0, atol=1e-12)
+
+
+def test_a_poisson_network_predicts_the_mean_its_outputs_are_the_log_of(tmp_path):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((N_ROWS, 4))
+    net = NeuralNetwork(
+        [Dense(4, 8, seed=rng, dtype=np.float64), Tanh(), Dense(8, 1, seed=rng)], PoissonLoss()
+    )
+    to_onnx(net, tmp_path / "counts.onnx")
+    (prediction,) = session(tmp_path / "counts.onnx").run(None, {"features": x})
+    np.testing.assert_allclose(prediction, net.predict(x), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(prediction, np.exp(net.forward(x)), rtol=1e-12, atol=0)
 
 
 def test_every_layer_type_of_the_library_has_an_onnx_and_a_pytorch_mapping():

@@ -16,7 +16,7 @@ from .. import data
 from ..data import sources
 from ..data.columns import ColumnPlan
 from ..data.targets import TASK_OPTIONS, choose_task
-from ..losses import LOSSES, TASKS
+from ..losses import LOSSES, TASKS, make_loss
 from ..recipe.config import REGRESSION_DEFAULTS, SETTINGS_BY_NAME
 from . import common
 from .errors import UserError, from_user
@@ -111,6 +111,10 @@ def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
     """The training settings for the task: a numeric target takes ``REGRESSION_DEFAULTS``
     (mean squared error, Adam at 0.003, ...) for every setting not in ``given``, the ones typed."""
     if not TASKS[prep.task].numeric:
+        if not _fits(config.loss, prep.task):
+            fits = [name for name in LOSSES if _fits(name, prep.task)]
+            kind = LOSSES[config.loss].task
+            raise UserError(f"--loss {config.loss} fits {kind} targets; {prep.task} takes {', '.join(fits)}")
         return config
     with from_user():
         config = config.replace(**{k: v for k, v in REGRESSION_DEFAULTS.items() if k not in given})
@@ -122,6 +126,23 @@ def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
             why = "needs the raw target, but the command line standardises it (ScratchNNRegressor takes it)"
         raise UserError(f"--loss {config.loss} {why}; a numeric target takes {', '.join(numeric)}")
     return config
+
+
+def _fits(loss: str, task: str) -> bool:
+    try:
+        make_loss(loss, task=task)
+    except ValueError:
+        return False
+    return True
+
+
+def _fits(loss: str, task: str) -> bool:
+    """Whether ``loss`` can train a network for ``task`` (mse can fit one-hot classes)."""
+    try:
+        make_loss(loss, task=task)
+    except ValueError:
+        return False
+    return True
 
 
 def metadata(args, ds: sources.Dataset, prep: data.Prepared) -> dict:

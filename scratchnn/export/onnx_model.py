@@ -357,6 +357,8 @@ def _outputs(parts: ModelParts, g: Graph, y: str, helper) -> list:
             helper.make_tensor_value_info(label, int64, [*rows, n_out]),
             helper.make_tensor_value_info(proba, float_type, [*rows, n_out]),
         ]
+    if net.loss.link == "log":  # a log-mean (PoissonLoss): the prediction is exp(outputs)
+        y = g.op("Exp", [y], "output.mean")
     ts = parts.target_scaler
     if ts is None:
         out = g.op("Identity", [y], "prediction")
