@@ -41,11 +41,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -59,6 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import cnn, csv_load, rnn  # noqa: E402
+from benchmarks.measuring import child_peak, loadavg, print_peak, status_mb, torch_epochs  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -143,21 +142,7 @@ def run_torch(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
     loss_fn = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    n = xt.shape[0]
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        x_shuf, y_shuf = xt[perm], yt[perm]
-        total = 0.0
-        for start in range(0, n, batch_size):
-            xb, yb = x_shuf[start : start + batch_size], y_shuf[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * xb.shape[0]
-    return time.perf_counter() - t0
+    return torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, epochs, seed)
 
 
 def run_sklearn(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
@@ -342,19 +327,6 @@ def bench_w4(sizes: Sizes, quick: bool):
 
 
 # -- peak memory, each workload in a fresh process ----------------------------------------------------
-def _status_mb(key: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB.
-
-    Read from /proc rather than ``getrusage``: Linux carries ``ru_maxrss`` over an
-    ``exec``, so a child would report the peak of the parent it was forked from.
-    """
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"{key} not found in /proc/self/status")
-
-
 def memory_child(spec: str) -> None:
     """Run one training in this process and print its peak RSS as JSON (``--memory-child``)."""
     workload, impl, dtype, size = spec.split(":")
@@ -363,7 +335,7 @@ def memory_child(spec: str) -> None:
         import torch  # noqa: F401
     if workload == "W1":
         import sklearn.datasets  # noqa: F401  (Digits comes from scikit-learn)
-    baseline = _status_mb("VmRSS")
+    baseline = status_mb("VmRSS")
     if workload == "W1":
         x, y = digits()
         x = x.astype(dtype)
@@ -372,8 +344,7 @@ def memory_child(spec: str) -> None:
         x, y = synthetic(int(size), dtype)
         args = (x, y, W2_HIDDEN, 0.01, 128, 1)
     IMPLS[impl](*args)
-    peak = _status_mb("VmHWM")
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak, "dataset_mb": (x.nbytes + y.nbytes) / 2**20}))
+    print_peak(baseline, x, y)
 
 
 def bench_memory(sizes: Sizes):
@@ -382,10 +353,7 @@ def bench_memory(sizes: Sizes):
     for workload, impl in specs:
         size = sizes.w1_epochs if workload == "W1" else sizes.w2_rows  # epochs for W1, rows for W2
         spec = f"{workload}:{impl}:float32:{size}"
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", spec], capture_output=True, text=True, check=True
-        )
-        record = json.loads(out.stdout.strip().splitlines()[-1])
+        record = child_peak([__file__, "--memory-child", spec])
         record.update(workload=workload, impl=impl)
         rows.append(record)
         print(
@@ -430,14 +398,6 @@ def machine() -> dict:
         "sklearn": sklearn.__version__,
         "openblas_env": {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
-
-
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 # -- the report ---------------------------------------------------------------------------------------------
