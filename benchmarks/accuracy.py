@@ -27,12 +27,8 @@ left alone.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import datetime
 import io
-import os
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +42,9 @@ for path in (ROOT, ROOT / "examples"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from benchmarks.measuring import loadavg  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
+from benchmarks.tables import arguments, chosen_methods, provenance  # noqa: E402
 from scratchnn.data import load_digits_split  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -136,13 +134,6 @@ def measure(methods: list[str], seeds: list[int], epochs: int | None = None, pro
     return results
 
 
-def _load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def report(results: dict, seeds: list[int], info: dict) -> str:
     """The markdown section: how it was measured, then one row per method."""
     seed_cols = " | ".join(f"seed {s}" for s in seeds)
@@ -176,23 +167,9 @@ def write_section(path: Path, section: str) -> None:
     replace_section(path, START, END, section)
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
-    return values
-
-
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3, 4], help="default 0,1,2,3,4")
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}"
-    )
+    parser = arguments(__doc__, METHODS)
     parser.add_argument(
         "--epochs",
         type=int,
@@ -201,22 +178,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write the table into")
     args = parser.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        parser.error(f"--methods must name methods among {list(METHODS)}, got {args.methods!r}")
+    methods = chosen_methods(parser, args.methods, METHODS)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be a positive integer, got {args.epochs}")
 
-    info = {
-        "command": " ".join(["python benchmarks/accuracy.py", *argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, NumPy {np.__version__}",
-        "load_before": _load(),
-    }
+    info = provenance("benchmarks/accuracy.py", argv)
     results = measure(methods, args.seeds, args.epochs, progress=print)
-    info["load_after"] = _load()
+    info["load_after"] = loadavg()
     section = report(results, args.seeds, info)
     print(section)
     write_section(args.output, section)

@@ -24,10 +24,6 @@ and ``<!-- regression:end -->`` of the output file; the rest of the file is left
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
-import platform
 import statistics
 import sys
 import time
@@ -41,7 +37,9 @@ for path in (ROOT, ROOT / "examples"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from benchmarks.measuring import loadavg  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
+from benchmarks.tables import arguments, chosen_methods, provenance  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- regression:start -->", "<!-- regression:end -->"
@@ -143,13 +141,6 @@ def measure(methods: list[str], seeds: list[int], datasets=DATASETS, progress=No
     return results
 
 
-def _load() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
 def report(results: dict, seeds: list[int], info: dict) -> str:
     """The markdown section: how it was measured, then one table per data set."""
     lines = [
@@ -185,43 +176,20 @@ def report(results: dict, seeds: list[int], info: dict) -> str:
     return "\n".join(lines)
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
-    return values
-
-
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=_int_list, default=[0, 1, 2, 3, 4], help="default 0,1,2,3,4")
-    parser.add_argument(
-        "--methods", default=",".join(METHODS), help=f"comma-separated subset of {','.join(METHODS)}"
-    )
+    parser = arguments(__doc__, METHODS)
     parser.add_argument("--datasets", default=",".join(DATASETS), help="diabetes, friedman1 or both")
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write the table into")
     args = parser.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        parser.error(f"--methods must name methods among {list(METHODS)}, got {args.methods!r}")
+    methods = chosen_methods(parser, args.methods, METHODS)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if not datasets or any(d not in DATASETS for d in datasets):
         parser.error(f"--datasets must name data sets among {list(DATASETS)}, got {args.datasets!r}")
 
-    info = {
-        "command": " ".join(["python benchmarks/regression.py", *argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, NumPy {np.__version__}",
-        "load_before": _load(),
-    }
+    info = provenance("benchmarks/regression.py", argv)
     results = measure(methods, args.seeds, datasets, progress=print)
-    info["load_after"] = _load()
+    info["load_after"] = loadavg()
     section = report(results, args.seeds, info)
     print(section)
     replace_section(args.output, START, END, section)
