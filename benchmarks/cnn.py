@@ -52,6 +52,7 @@ from benchmarks.measuring import (  # noqa: E402
     measure_and_report,
     print_peak,
     status_mb,
+    targets_table,
     torch_epochs,
 )
 from benchmarks.sections import replace_section  # noqa: E402
@@ -382,8 +383,7 @@ def report(results: dict, load: str) -> str:
         lines.append("")
     rows = checks(results)
     if rows:
-        lines += ["CNN targets:", "", "| target | measured | met |", "| --- | --- | --- |"]
-        lines += [f"| {t} | {m} | {'yes' if ok else 'NO'} |" for t, m, ok in rows]
+        lines += ["CNN targets:", "", *targets_table(rows)]
         lines.append("")
     return "\n".join(lines)
 

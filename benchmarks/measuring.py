@@ -2,8 +2,8 @@
 
 The machine's load average around a run; NumPy's and PyTorch's threads held to
 the same count; PyTorch's side of a training run (the loop every scratchnn
-``Trainer`` run is compared with); and peak resident memory, measured in a
-fresh child process that prints it as one JSON line.
+``Trainer`` run is compared with); peak resident memory, measured in a
+fresh child process that prints it as one JSON line; and the targets table.
 """
 
 from __future__ import annotations
@@ -99,3 +99,12 @@ def child_peak(args: list[str]) -> dict:
     """Run ``python *args`` (a benchmark's own memory child) and return the JSON its last line prints."""
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def targets_table(checks: list[tuple[str, str, bool]]) -> list[str]:
+    """The markdown lines of the targets table a speed section ends with: target, measured, met."""
+    return [
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+        *(f"| {target} | {measured} | {'yes' if ok else 'NO'} |" for target, measured, ok in checks),
+    ]

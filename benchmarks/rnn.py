@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measuring import limit_threads, measure_and_report  # noqa: E402
+from benchmarks.measuring import limit_threads, measure_and_report, targets_table  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn.layers import LSTM  # noqa: E402
 
@@ -136,8 +136,7 @@ def report(results: dict, load: str) -> str:
                 f"| {threads} | {impl} | {med * 1e3:.2f} | {min(ts) * 1e3:.2f} | {max(ts) * 1e3:.2f} | "
                 f"{ours / med:.3f} |"
             )
-    lines += ["", "LSTM targets:", "", "| target | measured | met |", "| --- | --- | --- |"]
-    lines += [f"| {t} | {m} | {'yes' if ok else 'NO'} |" for t, m, ok in checks(results)]
+    lines += ["", "LSTM targets:", "", *targets_table(checks(results))]
     lines.append("")
     return "\n".join(lines)
 

@@ -57,7 +57,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import cnn, csv_load, rnn  # noqa: E402
-from benchmarks.measuring import child_peak, loadavg, print_peak, status_mb, torch_epochs  # noqa: E402
+from benchmarks.measuring import (  # noqa: E402
+    child_peak,
+    loadavg,
+    print_peak,
+    status_mb,
+    targets_table,
+    torch_epochs,
+)
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -507,8 +514,7 @@ def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str]
                 "second each, less than it takes to start the workers. Only a full run checks the targets.",
                 "",
             ]
-        lines += ["| target | measured | met |", "| --- | --- | --- |"]
-        lines += [f"| {target} | {measured} | {'yes' if ok else 'NO'} |" for target, measured, ok in checks]
+        lines += targets_table(checks)
         lines.append("")
     return "\n".join(lines)
 
