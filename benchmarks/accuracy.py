@@ -41,16 +41,8 @@ for path in (ROOT, ROOT / "examples"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from benchmarks.measuring import loadavg  # noqa: E402
+from benchmarks import measuring, tables  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
-from benchmarks.tables import (  # noqa: E402
-    arguments,
-    chosen_methods,
-    generated,
-    provenance,
-    score_row,
-    separator,
-)
 from scratchnn.data import load_digits_split  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -152,13 +144,13 @@ def report(results: dict, seeds: list[int], info: dict) -> str:
         "validation split carved from the training rows; scikit-learn: `fit`), with BLAS and OpenMP "
         "limited to one thread for every method.",
         "",
-        f"{generated(info)} (shared machine).",
+        f"{tables.generated(info)} (shared machine).",
         "",
         f"| method | mean | std | {seed_cols} | time per run (s) |",
-        separator(len(seeds)),
+        tables.separator(len(seeds)),
     ]
     for m, r in results.items():
-        lines.append(score_row(METHODS[m][0], r["accuracy"], r["seconds"], digits=4))
+        lines.append(tables.score_row(METHODS[m][0], r["accuracy"], r["seconds"], digits=4))
     return "\n".join(lines)
 
 
@@ -169,7 +161,7 @@ def write_section(path: Path, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    parser = arguments(__doc__, METHODS)
+    parser = tables.arguments(__doc__, METHODS)
     parser.add_argument(
         "--epochs",
         type=int,
@@ -178,13 +170,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write the table into")
     args = parser.parse_args(argv)
-    methods = chosen_methods(parser, args.methods, METHODS)
+    methods = tables.chosen_methods(parser, args.methods, METHODS)
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be a positive integer, got {args.epochs}")
 
-    info = provenance("benchmarks/accuracy.py", argv)
+    info = tables.provenance("benchmarks/accuracy.py", argv)
     results = measure(methods, args.seeds, args.epochs, progress=print)
-    info["load_after"] = loadavg()
+    info["load_after"] = measuring.loadavg()
     section = report(results, args.seeds, info)
     print(section)
     write_section(args.output, section)

@@ -46,15 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measuring import (  # noqa: E402
-    child_peak,
-    limit_threads,
-    measure_and_report,
-    print_peak,
-    status_mb,
-    targets_table,
-    torch_epochs,
-)
+from benchmarks import measuring  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -203,7 +195,7 @@ def run_torch(workload: str, x, y, seed: int = 0) -> float:
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=0.003, weight_decay=0.01)
     xt, yt = torch.from_numpy(x).reshape(-1, *shape), torch.from_numpy(y)
-    return torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, 1, seed)
+    return measuring.torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, 1, seed)
 
 
 def run_floor(workload: str, x, y, seed: int = 0) -> float:
@@ -258,7 +250,7 @@ def measure(workload: str, sizes: CnnSizes) -> dict:
     out = {}
     for threads in sizes.threads:
         times = {name: [] for name in impls}
-        with limit_threads(threads):
+        with measuring.limit_threads(threads):
             for name in impls:
                 IMPLS[name](workload, *warm)
             for _ in range(repeats):
@@ -277,16 +269,16 @@ def memory_child(spec: str) -> None:
         import torch  # noqa: F401
     import scratchnn  # noqa: F401
 
-    baseline = status_mb("VmRSS")
+    baseline = measuring.status_mb("VmRSS")
     x, y = synthetic_images(int(rows))
     IMPLS[impl]("W6", x, y)
-    print_peak(baseline, x, y)
+    measuring.print_peak(baseline, x, y)
 
 
 def measure_memory(sizes: CnnSizes) -> dict:
     rows = {}
     for impl in sizes.memory:
-        rows[impl] = child_peak([__file__, "--memory-child", f"{impl}:{sizes.w6_rows}"])
+        rows[impl] = measuring.child_peak([__file__, "--memory-child", f"{impl}:{sizes.w6_rows}"])
         r = rows[impl]
         print(
             f"  W6 memory {impl:9s} peak {r['peak_mb']:.1f} MB (after imports {r['baseline_mb']:.1f} MB, "
@@ -383,7 +375,7 @@ def report(results: dict, load: str) -> str:
         lines.append("")
     rows = checks(results)
     if rows:
-        lines += ["CNN targets:", "", *targets_table(rows)]
+        lines += ["CNN targets:", "", *measuring.targets_table(rows)]
         lines.append("")
     return "\n".join(lines)
 
@@ -411,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1:
             parser.error(f"--repeats must be a positive integer, got {args.repeats}")
         sizes.repeats = sizes.w5_repeats = args.repeats
-    section = measure_and_report(lambda: run(args.quick, only, sizes), report)
+    section = measuring.measure_and_report(lambda: run(args.quick, only, sizes), report)
     output = args.output
     if output is None and not args.quick and set(only) == {"W5", "W6"}:
         output = RESULTS

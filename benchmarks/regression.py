@@ -34,16 +34,8 @@ for path in (ROOT, ROOT / "examples"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from benchmarks.measuring import loadavg  # noqa: E402
+from benchmarks import measuring, tables  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
-from benchmarks.tables import (  # noqa: E402
-    arguments,
-    chosen_methods,
-    generated,
-    provenance,
-    score_row,
-    separator,
-)
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 START, END = "<!-- regression:start -->", "<!-- regression:end -->"
@@ -157,7 +149,8 @@ def report(results: dict, seeds: list[int], info: dict) -> str:
         "random_state=0)`. Time: mean wall-clock seconds of one `fit` (the recipe: its whole search on "
         "validation folds of the training rows), BLAS and OpenMP on one thread for every method.",
         "",
-        f"{generated(info)} (shared machine, so times are comparable within one table, not across runs).",
+        f"{tables.generated(info)} (shared machine, so times are comparable within one table, "
+        "not across runs).",
     ]
     for d, by_method in results.items():
         split_cols = " | ".join(f"S={s}" for s in seeds)
@@ -166,27 +159,27 @@ def report(results: dict, seeds: list[int], info: dict) -> str:
             f"**{d}**",
             "",
             f"| method | mean R² | std | {split_cols} | fit time (s) |",
-            separator(len(seeds)),
+            tables.separator(len(seeds)),
         ]
         for m, r in by_method.items():
-            lines.append(score_row(METHODS[m][0], r["r2"], r["seconds"], digits=3))
+            lines.append(tables.score_row(METHODS[m][0], r["r2"], r["seconds"], digits=3))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
-    parser = arguments(__doc__, METHODS)
+    parser = tables.arguments(__doc__, METHODS)
     parser.add_argument("--datasets", default=",".join(DATASETS), help="diabetes, friedman1 or both")
     parser.add_argument("--output", type=Path, default=RESULTS, help="markdown file to write the table into")
     args = parser.parse_args(argv)
-    methods = chosen_methods(parser, args.methods, METHODS)
+    methods = tables.chosen_methods(parser, args.methods, METHODS)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if not datasets or any(d not in DATASETS for d in datasets):
         parser.error(f"--datasets must name data sets among {list(DATASETS)}, got {args.datasets!r}")
 
-    info = provenance("benchmarks/regression.py", argv)
+    info = tables.provenance("benchmarks/regression.py", argv)
     results = measure(methods, args.seeds, datasets, progress=print)
-    info["load_after"] = loadavg()
+    info["load_after"] = measuring.loadavg()
     section = report(results, args.seeds, info)
     print(section)
     replace_section(args.output, START, END, section)

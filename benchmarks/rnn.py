@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.measuring import limit_threads, measure_and_report, targets_table  # noqa: E402
+from benchmarks import measuring  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn.layers import LSTM  # noqa: E402
 
@@ -90,7 +90,7 @@ def run(quick: bool = False, sizes: RnnSizes | None = None) -> dict:
     times = {}
     for threads in sizes.threads:
         out = {name: [] for name in steps}
-        with limit_threads(threads):
+        with measuring.limit_threads(threads):
             for _ in range(sizes.warmup):
                 for step in steps.values():
                     step()
@@ -136,7 +136,7 @@ def report(results: dict, load: str) -> str:
                 f"| {threads} | {impl} | {med * 1e3:.2f} | {min(ts) * 1e3:.2f} | {max(ts) * 1e3:.2f} | "
                 f"{ours / med:.3f} |"
             )
-    lines += ["", "LSTM targets:", "", *targets_table(checks(results))]
+    lines += ["", "LSTM targets:", "", *measuring.targets_table(checks(results))]
     lines.append("")
     return "\n".join(lines)
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1:
             parser.error(f"--repeats must be a positive integer, got {args.repeats}")
         sizes.repeats = args.repeats
-    section = measure_and_report(lambda: run(args.quick, sizes), report)
+    section = measuring.measure_and_report(lambda: run(args.quick, sizes), report)
     output = args.output if args.output is not None or args.quick else RESULTS
     if output is not None:
         write_section(output, section)

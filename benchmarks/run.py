@@ -56,15 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cnn, csv_load, rnn  # noqa: E402
-from benchmarks.measuring import (  # noqa: E402
-    child_peak,
-    loadavg,
-    print_peak,
-    status_mb,
-    targets_table,
-    torch_epochs,
-)
+from benchmarks import cnn, csv_load, measuring, rnn  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -149,7 +141,7 @@ def run_torch(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
     loss_fn = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    return torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, epochs, seed)
+    return measuring.torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, epochs, seed)
 
 
 def run_sklearn(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
@@ -342,7 +334,7 @@ def memory_child(spec: str) -> None:
         import torch  # noqa: F401
     if workload == "W1":
         import sklearn.datasets  # noqa: F401  (Digits comes from scikit-learn)
-    baseline = status_mb("VmRSS")
+    baseline = measuring.status_mb("VmRSS")
     if workload == "W1":
         x, y = digits()
         x = x.astype(dtype)
@@ -351,7 +343,7 @@ def memory_child(spec: str) -> None:
         x, y = synthetic(int(size), dtype)
         args = (x, y, W2_HIDDEN, 0.01, 128, 1)
     IMPLS[impl](*args)
-    print_peak(baseline, x, y)
+    measuring.print_peak(baseline, x, y)
 
 
 def bench_memory(sizes: Sizes):
@@ -360,7 +352,7 @@ def bench_memory(sizes: Sizes):
     for workload, impl in specs:
         size = sizes.w1_epochs if workload == "W1" else sizes.w2_rows  # epochs for W1, rows for W2
         spec = f"{workload}:{impl}:float32:{size}"
-        record = child_peak([__file__, "--memory-child", spec])
+        record = measuring.child_peak([__file__, "--memory-child", spec])
         record.update(workload=workload, impl=impl)
         rows.append(record)
         print(
@@ -514,7 +506,7 @@ def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str]
                 "second each, less than it takes to start the workers. Only a full run checks the targets.",
                 "",
             ]
-        lines += targets_table(checks)
+        lines += measuring.targets_table(checks)
         lines.append("")
     return "\n".join(lines)
 
@@ -611,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    info["load_start"] = loadavg()
+    info["load_start"] = measuring.loadavg()
     print(f"CPU {info['cpu']} ({info['cores']}), NumPy {info['numpy']}, load {info['load_start']}")
     for b in info["blas"]:
         print(f"NumPy's BLAS: {b}")
@@ -635,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         results["CNN"] = cnn.run(args.quick, cnn_workloads)
     if "W7" in only:
         results["RNN"] = rnn.run(args.quick)
-    info["load_end"] = loadavg()
+    info["load_end"] = measuring.loadavg()
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)
