@@ -286,3 +286,16 @@ def test_the_playground_and_the_command_line_read_a_csv_file_to_the_same_arrays(
         with pytest.raises(ValueError, match=str(path)) as playground:
             datasets.read_points_csv(bad, "a", "b", "kind", str(path))
         assert str(playground.value) == str(cli.value)
+
+
+def test_every_page_is_its_body_in_the_shared_layout_with_a_menu_naming_every_page():
+    from scratchnn.playground.server import PAGES, page_html
+
+    for path, (_, title, _, script) in PAGES.items():
+        html = page_html(path)
+        assert html.startswith("<!doctype html>")
+        assert f"<title>{title}</title>" in html
+        assert html.count("<header>") == 1
+        assert all(f'<a href="{href}">{name}</a>' in html for href, (_, _, name, _) in PAGES.items())
+        assert html.endswith(f'<script src="/static/{script}"></script>\n</body>\n</html>\n')
+        assert "{" not in html  # every slot of the layout filled
