@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -97,6 +98,14 @@ def request(url: str, data: bytes | None = None, method: str | None = None, head
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def pixels(png: bytes):
+    """A screenshot's pixels, ``(height, width, 3)`` RGB as int16 (so that differences can be negative)."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
 def chromium_path() -> str:

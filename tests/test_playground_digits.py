@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from playground_support import Browser, Server, screenshot_dir
+from playground_support import screenshot_dir
 
 from scratchnn.data import load_digits_split
 
@@ -28,20 +27,6 @@ DRAW = """async (runs) => {
   while (digits.answered !== digits.version) await new Promise((done) => setTimeout(done, 2));
   return [digits.image, digits.proba, document.getElementById("prediction").textContent];
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    b = Browser()
-    yield b
-    b.close()
 
 
 def bitmap_of(image: np.ndarray) -> np.ndarray:
