@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from playground_support import ROOT, env
+from playground_support import ROOT, bitmap_of, env
 
 import scratchnn
 from scratchnn.data import load_digits_split
@@ -205,17 +205,6 @@ def test_digits_test_images_survive_the_preprocessing_when_drawn_large():
         correct += int(model.proba(seen[None]).argmax() == label)
     assert np.mean(errors) < 2
     assert correct / len(images) >= 0.9
-
-
-def bitmap_of(image: np.ndarray) -> np.ndarray:
-    """A 32x32 binary bitmap whose 4x4 blocks hold as many on pixels as the 8x8 image's values, row by row."""
-    bitmap = np.zeros((32, 32), dtype=np.uint8)
-    for i in range(8):
-        for j in range(8):
-            block = np.zeros(16, dtype=np.uint8)
-            block[: image[i, j]] = 1
-            bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
-    return bitmap
 
 
 def test_uploaded_labels_are_ordered_as_the_command_line_orders_them():
