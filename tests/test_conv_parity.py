@@ -150,10 +150,10 @@ def test_conv2d_in_chunks_gives_the_same_outputs_and_gradients(monkeypatch):
 # -- pooling, flatten, reshape ----------------------------------------------------
 
 
-def assert_matches_torch(layer, torch_fn, x, rng, atol: float = ATOL) -> np.ndarray:
+def assert_matches_torch(layer, torch_fn, x, rng, atol: float = ATOL, training: bool = True) -> np.ndarray:
     """``layer``'s output and input gradient on ``x`` against ``torch_fn``'s, under one random upstream
     gradient; returns the output. ``atol=0``: exactly equal (a layer that only rearranges numbers)."""
-    out = layer.forward(x, training=True)
+    out = layer.forward(x, training=training)
     g = rng.standard_normal(out.shape)
     dx = layer.backward(g)
     xt = t64(x, True)
@@ -228,6 +228,14 @@ def batchnorm_pair(dims: int, size: int, momentum: float, eps: float):
     return ours, theirs
 
 
+def batchnorm_step(ours, theirs, x, rng, training: bool) -> None:
+    """One forward and backward of both BatchNorms on ``x``: outputs and every gradient agree."""
+    theirs.zero_grad()
+    assert_matches_torch(ours, theirs, x, rng, training=training)
+    close(ours.dgamma, theirs.weight.grad.numpy())
+    close(ours.dbeta, theirs.bias.grad.numpy())
+
+
 def bn_input(rng, dims: int, batch: int, size: int, channels_last: bool) -> np.ndarray:
     if dims == 1:
         return rng.standard_normal((batch, size)) * 3 + 1.5  # not already normalised
@@ -264,18 +272,7 @@ def test_batchnorm_matches_torch_over_10_training_steps_then_in_evaluation(
     theirs.train()
     for step in range(10):
         batch = 7 if step % 3 else 2  # a batch of 2 too: the smallest the unbiased variance allows
-        x = bn_input(rng, dims, batch, size, channels_last)
-        out = ours.forward(x, training=True)
-        g = rng.standard_normal(out.shape)
-        dx = ours.backward(g)
-        xt = t64(x, True)
-        theirs.zero_grad()
-        yt = theirs(xt)
-        yt.backward(t64(g))
-        close(out, yt.detach().numpy())
-        close(dx, xt.grad.numpy())
-        close(ours.dgamma, theirs.weight.grad.numpy())
-        close(ours.dbeta, theirs.bias.grad.numpy())
+        batchnorm_step(ours, theirs, bn_input(rng, dims, batch, size, channels_last), rng, training=True)
         close(ours.running_mean, theirs.running_mean.numpy())
         close(ours.running_var, theirs.running_var.numpy())
     # the statistics moved well away from their start (0 and 1): the comparison is not of constants
@@ -283,18 +280,7 @@ def test_batchnorm_matches_torch_over_10_training_steps_then_in_evaluation(
     assert np.abs(ours.running_var - 1).max() > 2
 
     theirs.eval()
-    x = bn_input(rng, dims, 5, size, channels_last)
-    out = ours.forward(x, training=False)
-    g = rng.standard_normal(out.shape)
-    dx = ours.backward(g)
-    xt = t64(x, True)
-    theirs.zero_grad()
-    yt = theirs(xt)
-    yt.backward(t64(g))
-    close(out, yt.detach().numpy())
-    close(dx, xt.grad.numpy())
-    close(ours.dgamma, theirs.weight.grad.numpy())
-    close(ours.dbeta, theirs.bias.grad.numpy())
+    batchnorm_step(ours, theirs, bn_input(rng, dims, 5, size, channels_last), rng, training=False)
     close(ours.running_var, theirs.running_var.numpy())  # evaluation leaves the statistics alone
 
 
