@@ -17,29 +17,44 @@ def scratchnn_command(module: bool = False) -> list[str]:
     return [sys.executable, "-m", "scratchnn"] if module or SCRIPT is None else [SCRIPT]
 
 
-def scratchnn(*args, cwd, status: int | None = 0, module: bool = False) -> subprocess.CompletedProcess:
-    """``scratchnn ARGS`` run in ``cwd`` (plots drawn off screen), finished; its exit status must be
-    ``status`` (None: any)."""
-    proc = subprocess.run(
+def cli_env(**extra: str) -> dict:
+    """This environment with plots drawn off screen (``MPLBACKEND=Agg``) and ``extra`` set."""
+    return dict(os.environ, MPLBACKEND="Agg", **extra)
+
+
+def run(args, cwd, timeout: float = TIMEOUT, module: bool = False) -> subprocess.CompletedProcess:
+    """``scratchnn ARGS`` run in ``cwd`` until it exits, whatever its exit status."""
+    return subprocess.run(
         [*scratchnn_command(module), *map(str, args)],
         cwd=cwd,
-        env=dict(os.environ, MPLBACKEND="Agg"),
+        env=cli_env(),
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=timeout,
     )
+
+
+def scratchnn(*args, cwd, status: int | None = 0, module: bool = False) -> subprocess.CompletedProcess:
+    """``scratchnn ARGS`` run in ``cwd``; its exit status must be ``status`` (None: any)."""
+    proc = run(args, cwd, module=module)
     assert status is None or proc.returncode == status, (
         f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     )
     return proc
 
 
-def assert_one_line_error(proc, *fragments) -> None:
-    """A user's mistake: exit status 2, one line ``error: ...`` holding each fragment, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+def error_line(proc, status: int = 2) -> str:
+    """The one line ``error: ...`` a user's mistake prints, checked: exit ``status``, no traceback."""
+    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def assert_one_line_error(proc, *fragments) -> None:
+    """A user's mistake (``error_line``) whose line holds each of ``fragments``."""
+    line = error_line(proc)
     for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+        assert fragment in line, (fragment, line)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import cli_env, scratchnn_command
 
 from scratchnn import NeuralNetwork, data
 from scratchnn.data import sources
@@ -32,15 +32,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 TIMEOUT = 300  # generous: only reached if something hangs
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "scratchnn"]  # pragma: no cover - console script not installed
-
-
 def _env() -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env = cli_env(PYTHONUNBUFFERED="1")
     env.pop("PYTHONWARNINGS", None)
     return env
 
@@ -53,7 +46,7 @@ def _restore_sigint() -> None:
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [*_command(), *args],
+        [*scratchnn_command(), *args],
         cwd=cwd,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -65,7 +58,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*_command(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
+        [*scratchnn_command(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
     )
 
 
