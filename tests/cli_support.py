@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -31,6 +32,26 @@ def run(args, cwd, timeout: float = TIMEOUT, module: bool = False) -> subprocess
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def _restore_sigint() -> None:
+    # A child started from a non-interactive shell may inherit SIGINT ignored;
+    # Python then never raises KeyboardInterrupt. Give it the default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(args, cwd, env: dict | None = None) -> subprocess.Popen:
+    """``scratchnn ARGS`` started in ``cwd``, its output piped (unbuffered), ready to be stopped with
+    Ctrl-C (``send_signal(SIGINT)``); ``env`` replaces the environment."""
+    return subprocess.Popen(
+        [*scratchnn_command(), *map(str, args)],
+        cwd=cwd,
+        env=cli_env(PYTHONUNBUFFERED="1") if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_restore_sigint,
     )
 
 

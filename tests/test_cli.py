@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_support import SCRIPT, TIMEOUT, assert_one_line_error, scratchnn, scratchnn_command
+from cli_support import SCRIPT, TIMEOUT, assert_one_line_error, scratchnn, scratchnn_command, start
 
 from scratchnn import cli
 from scratchnn.data import Scaler
@@ -376,15 +376,7 @@ def test_unexpected_errors_exit_1_and_debug_shows_the_traceback(monkeypatch, cap
 
 
 def test_ctrl_c_during_train_saves_the_best_model_and_exits_130(tmp_path):
-    proc = subprocess.Popen(
-        [*scratchnn_command(), "train", "--data", "digits", "--out", "o", "--epochs", "100000"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a shell that starts us in the background ignores SIGINT; the child must not inherit that
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["train", "--data", "digits", "--out", "o", "--epochs", "100000"], tmp_path)
     try:
         epochs = 0
         while epochs < 2:

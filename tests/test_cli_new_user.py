@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cli_support
 import numpy as np
-from cli_support import TIMEOUT, cli_env, run, scratchnn_command
+from cli_support import TIMEOUT, cli_env, run, scratchnn_command, start
 
 _MEASURE = """
 import resource, subprocess, sys
@@ -327,17 +327,7 @@ def test_force_then_ctrl_c_keeps_the_earlier_runs_plots(tmp_path):
     assert first.returncode == 0, first.stderr
     plots = {p.name: p.read_bytes() for p in (tmp_path / "o").glob("*.png")}
     assert "learning_curves.png" in plots
-    env = cli_env(PYTHONUNBUFFERED="1")
-    args = ["train", "--data", "iris", "--epochs", "100000", "--force", "--out", "o"]
-    proc = subprocess.Popen(
-        [*scratchnn_command(), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["train", "--data", "iris", "--epochs", "100000", "--force", "--out", "o"], tmp_path)
     try:
         for line in proc.stdout:
             if line.startswith("Epoch 2/"):
@@ -473,17 +463,7 @@ def test_ctrl_c_while_tune_waits_for_a_silent_scheduler_stops_it_at_once(tmp_pat
     import psutil
 
     silent, port = _listener(None)
-    env = cli_env()
-    args = ["tune", "--data", "iris", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", "t"]
-    proc = subprocess.Popen(
-        [*scratchnn_command(), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["tune", "--data", "iris", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", "t"], tmp_path)
     try:
         child = psutil.Process(proc.pid)
         deadline = time.time() + 120

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_support import cli_env, scratchnn_command
+from cli_support import cli_env, scratchnn_command, start
 
 from scratchnn import NeuralNetwork, data
 from scratchnn.data import sources
@@ -38,22 +38,8 @@ def _env() -> dict:
     return env
 
 
-def _restore_sigint() -> None:
-    # A child started from a non-interactive shell may inherit SIGINT ignored;
-    # Python then never raises KeyboardInterrupt. Give it the default back.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*scratchnn_command(), *args],
-        cwd=cwd,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_restore_sigint,
-    )
+    return start(args, cwd, env=_env())
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
