@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import measuring  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -196,20 +195,7 @@ def run_torch(workload: str, x, y, seed: int = 0) -> float:
     else:
         optimizer = torch.optim.AdamW(model.parameters(), lr=0.003, weight_decay=0.01)
     xt, yt = torch.from_numpy(x).reshape(-1, *shape), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    n = xt.shape[0]
-    t0 = time.perf_counter()
-    perm = torch.randperm(n, generator=gen)
-    x_shuf, y_shuf = xt[perm], yt[perm]
-    total = 0.0
-    for start in range(0, n, batch_size):
-        xb, yb = x_shuf[start : start + batch_size], y_shuf[start : start + batch_size]
-        optimizer.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * xb.shape[0]
-    return time.perf_counter() - t0
+    return measuring.torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, 1, seed)
 
 
 def run_floor(workload: str, x, y, seed: int = 0) -> float:
@@ -248,26 +234,6 @@ IMPLS = {"scratchnn": run_scratchnn, "torch": run_torch, "matmul floor": run_flo
 
 
 # -- measuring -------------------------------------------------------------------------------------
-def limit_threads(n: int):
-    """A context in which NumPy's BLAS (and every other pool) and PyTorch use ``n`` threads."""
-    import contextlib
-
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    @contextlib.contextmanager
-    def ctx():
-        old = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            with threadpool_limits(limits=n):
-                yield
-        finally:
-            torch.set_num_threads(old)
-
-    return ctx()
-
-
 def data_for(workload: str, sizes: CnnSizes):
     if workload == "W5":
         x, y = digits_fit()
@@ -284,7 +250,7 @@ def measure(workload: str, sizes: CnnSizes) -> dict:
     out = {}
     for threads in sizes.threads:
         times = {name: [] for name in impls}
-        with limit_threads(threads):
+        with measuring.limit_threads(threads):
             for name in impls:
                 IMPLS[name](workload, *warm)
             for _ in range(repeats):
@@ -296,15 +262,6 @@ def measure(workload: str, sizes: CnnSizes) -> dict:
     return {"rows": x.shape[0], "times": out}
 
 
-def _status_mb(key: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process in MB, from /proc."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"{key} not found in /proc/self/status")
-
-
 def memory_child(spec: str) -> None:
     """Train W6 once in this process (``--memory-child impl:rows``); print the peak RSS as JSON."""
     impl, rows = spec.split(":")
@@ -312,23 +269,16 @@ def memory_child(spec: str) -> None:
         import torch  # noqa: F401
     import scratchnn  # noqa: F401
 
-    baseline = _status_mb("VmRSS")
+    baseline = measuring.status_mb("VmRSS")
     x, y = synthetic_images(int(rows))
     IMPLS[impl]("W6", x, y)
-    peak = _status_mb("VmHWM")
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak, "dataset_mb": (x.nbytes + y.nbytes) / 2**20}))
+    measuring.print_peak(baseline, x, y)
 
 
 def measure_memory(sizes: CnnSizes) -> dict:
     rows = {}
     for impl in sizes.memory:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--memory-child", f"{impl}:{sizes.w6_rows}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows[impl] = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows[impl] = measuring.child_peak([__file__, "--memory-child", f"{impl}:{sizes.w6_rows}"])
         r = rows[impl]
         print(
             f"  W6 memory {impl:9s} peak {r['peak_mb']:.1f} MB (after imports {r['baseline_mb']:.1f} MB, "
@@ -425,8 +375,7 @@ def report(results: dict, load: str) -> str:
         lines.append("")
     rows = checks(results)
     if rows:
-        lines += ["CNN targets:", "", "| target | measured | met |", "| --- | --- | --- |"]
-        lines += [f"| {t} | {m} | {'yes' if ok else 'NO'} |" for t, m, ok in rows]
+        lines += ["CNN targets:", "", *measuring.targets_table(rows)]
         lines.append("")
     return "\n".join(lines)
 
@@ -449,18 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     if not only or not set(only) <= {"W5", "W6"}:
         parser.error(f"--only must name W5 and/or W6, got {args.only!r}")
-    from benchmarks.run import loadavg
-
     sizes = dataclasses.replace(QUICK if args.quick else CnnSizes())
     if args.repeats is not None:
         if args.repeats < 1:
             parser.error(f"--repeats must be a positive integer, got {args.repeats}")
         sizes.repeats = sizes.w5_repeats = args.repeats
-    load_start = loadavg()
-    results = run(args.quick, only, sizes)
-    section = report(results, f"{load_start} at the start, {loadavg()} at the end")
-    print()
-    print(section)
+    section = measuring.measure_and_report(lambda: run(args.quick, only, sizes), report)
     output = args.output
     if output is None and not args.quick and set(only) == {"W5", "W6"}:
         output = RESULTS

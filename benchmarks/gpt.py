@@ -204,7 +204,7 @@ def main(argv=None) -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats)))
         return
-    from benchmarks.run import loadavg
+    from benchmarks.measuring import loadavg
 
     load_start = loadavg()
     repeats = min(args.repeats, 5) if args.quick else args.repeats

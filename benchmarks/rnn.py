@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.cnn import limit_threads  # noqa: E402
+from benchmarks import measuring  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn.layers import LSTM  # noqa: E402
 
@@ -90,7 +90,7 @@ def run(quick: bool = False, sizes: RnnSizes | None = None) -> dict:
     times = {}
     for threads in sizes.threads:
         out = {name: [] for name in steps}
-        with limit_threads(threads):
+        with measuring.limit_threads(threads):
             for _ in range(sizes.warmup):
                 for step in steps.values():
                     step()
@@ -136,8 +136,7 @@ def report(results: dict, load: str) -> str:
                 f"| {threads} | {impl} | {med * 1e3:.2f} | {min(ts) * 1e3:.2f} | {max(ts) * 1e3:.2f} | "
                 f"{ours / med:.3f} |"
             )
-    lines += ["", "LSTM targets:", "", "| target | measured | met |", "| --- | --- | --- |"]
-    lines += [f"| {t} | {m} | {'yes' if ok else 'NO'} |" for t, m, ok in checks(results)]
+    lines += ["", "LSTM targets:", "", *measuring.targets_table(checks(results))]
     lines.append("")
     return "\n".join(lines)
 
@@ -152,18 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="write the section here")
     parser.add_argument("--repeats", type=int, default=None, help="timed steps of each (after a warm-up)")
     args = parser.parse_args(argv)
-    from benchmarks.run import loadavg
-
     sizes = QUICK if args.quick else RnnSizes()
     if args.repeats is not None:
         if args.repeats < 1:
             parser.error(f"--repeats must be a positive integer, got {args.repeats}")
         sizes.repeats = args.repeats
-    load_start = loadavg()
-    results = run(args.quick, sizes)
-    section = report(results, f"{load_start} at the start, {loadavg()} at the end")
-    print()
-    print(section)
+    section = measuring.measure_and_report(lambda: run(args.quick, sizes), report)
     output = args.output if args.output is not None or args.quick else RESULTS
     if output is not None:
         write_section(output, section)

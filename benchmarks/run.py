@@ -46,11 +46,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -63,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import cnn, csv_load, gpt, rnn  # noqa: E402
+from benchmarks import cnn, csv_load, gpt, measuring, rnn  # noqa: E402
 from benchmarks.sections import replace_section  # noqa: E402
 from scratchnn import SGD, Trainer, build_mlp  # noqa: E402
 from scratchnn.hyperparameter_tuning import DEFAULT_GRID, grid_search  # noqa: E402
@@ -148,21 +146,7 @@ def run_torch(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
     loss_fn = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-    n = xt.shape[0]
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
-        x_shuf, y_shuf = xt[perm], yt[perm]
-        total = 0.0
-        for start in range(0, n, batch_size):
-            xb, yb = x_shuf[start : start + batch_size], y_shuf[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * xb.shape[0]
-    return time.perf_counter() - t0
+    return measuring.torch_epochs(model, loss_fn, optimizer, xt, yt, batch_size, epochs, seed)
 
 
 def run_sklearn(x, y, hidden, lr, batch_size, epochs, seed=0) -> float:
@@ -347,19 +331,6 @@ def bench_w4(sizes: Sizes, quick: bool):
 
 
 # -- peak memory, each workload in a fresh process ----------------------------------------------------
-def _status_mb(key: str) -> float:
-    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB.
-
-    Read from /proc rather than ``getrusage``: Linux carries ``ru_maxrss`` over an
-    ``exec``, so a child would report the peak of the parent it was forked from.
-    """
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"{key} not found in /proc/self/status")
-
-
 def memory_child(spec: str) -> None:
     """Run one training in this process and print its peak RSS as JSON (``--memory-child``)."""
     workload, impl, dtype, size = spec.split(":")
@@ -368,7 +339,7 @@ def memory_child(spec: str) -> None:
         import torch  # noqa: F401
     if workload == "W1":
         import sklearn.datasets  # noqa: F401  (Digits comes from scikit-learn)
-    baseline = _status_mb("VmRSS")
+    baseline = measuring.status_mb("VmRSS")
     if workload == "W1":
         x, y = digits()
         x = x.astype(dtype)
@@ -377,8 +348,7 @@ def memory_child(spec: str) -> None:
         x, y = synthetic(int(size), dtype)
         args = (x, y, W2_HIDDEN, 0.01, 128, 1)
     IMPLS[impl](*args)
-    peak = _status_mb("VmHWM")
-    print(json.dumps({"baseline_mb": baseline, "peak_mb": peak, "dataset_mb": (x.nbytes + y.nbytes) / 2**20}))
+    measuring.print_peak(baseline, x, y)
 
 
 def bench_memory(sizes: Sizes):
@@ -387,10 +357,7 @@ def bench_memory(sizes: Sizes):
     for workload, impl in specs:
         size = sizes.w1_epochs if workload == "W1" else sizes.w2_rows  # epochs for W1, rows for W2
         spec = f"{workload}:{impl}:float32:{size}"
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", spec], capture_output=True, text=True, check=True
-        )
-        record = json.loads(out.stdout.strip().splitlines()[-1])
+        record = measuring.child_peak([__file__, "--memory-child", spec])
         record.update(workload=workload, impl=impl)
         rows.append(record)
         print(
@@ -435,14 +402,6 @@ def machine() -> dict:
         "sklearn": sklearn.__version__,
         "openblas_env": {k: os.environ.get(k, "unset") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
-
-
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 # -- the report ---------------------------------------------------------------------------------------------
@@ -552,8 +511,7 @@ def report(results: dict, info: dict, sizes: Sizes, quick: bool, argv: list[str]
                 "second each, less than it takes to start the workers. Only a full run checks the targets.",
                 "",
             ]
-        lines += ["| target | measured | met |", "| --- | --- | --- |"]
-        lines += [f"| {target} | {measured} | {'yes' if ok else 'NO'} |" for target, measured, ok in checks]
+        lines += measuring.targets_table(checks)
         lines.append("")
     return "\n".join(lines)
 
@@ -650,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    info["load_start"] = loadavg()
+    info["load_start"] = measuring.loadavg()
     print(f"CPU {info['cpu']} ({info['cores']}), NumPy {info['numpy']}, load {info['load_start']}")
     for b in info["blas"]:
         print(f"NumPy's BLAS: {b}")
@@ -678,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     if "W8" in only:
         print("  W8   a training step of the baby GPT, at 1 and 2 threads", flush=True)
         results["GPT"] = gpt.run([1, 2], gpt_repeats)
-    info["load_end"] = loadavg()
+    info["load_end"] = measuring.loadavg()
     section = report(results, info, sizes, args.quick, argv, time.perf_counter() - t_start)
     print()
     print(section)

@@ -48,26 +48,32 @@ from scratchnn import language_model as lm
 from scratchnn.data.text import TextData, python_source, read_text
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line of a character-model example, described by ``doc``'s first paragraph."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--corpus", metavar="PATH", help="a UTF-8 text file (default: Python's own source)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--iters", type=int, default=2000, help="optimizer steps (default: %(default)s)")
     parser.add_argument(
         "--sample", type=int, default=300, help="characters sampled at the end (default: %(default)s)"
     )
-    args = parser.parse_args(argv)
-    if args.corpus:
-        text, name = read_text(args.corpus), args.corpus
-    else:
-        text, name = python_source()
+    return parser
+
+
+def run(args: argparse.Namespace, layers: str, label: str, **overrides) -> None:
+    """Train the ``layers`` model on the corpus, printing its progress, a sample and the validation loss.
+
+    ``overrides`` replace ``LMTraining``'s defaults (nanoGPT's run); ``label`` names the model.
+    """
+    text, name = (read_text(args.corpus), args.corpus) if args.corpus else python_source()
     data = TextData.from_text(text, name=name)
-    network, block_size = lm.build_network("gpt", len(data.vocab), seed=args.seed)
-    settings = lm.LMTraining(iters=args.iters, warmup_iters=min(100, args.iters // 10))
+    network, block_size = lm.build_network(layers, len(data.vocab), seed=args.seed)
+    settings = lm.LMTraining(iters=args.iters, warmup_iters=min(100, args.iters // 10), **overrides)
     n_params = sum(p.size for p in network.parameters())
     print(f"Corpus: {name}: {len(text)} characters, {len(data.vocab)} distinct")
     print(
-        f"GPT: {n_params} parameters; {settings.iters} steps of {settings.batch_size} windows of {block_size}"
+        f"{label}: {n_params} parameters; {settings.iters} steps of {settings.batch_size} windows of "
+        f"{block_size}"
     )
     tic = time.perf_counter()
 
@@ -80,12 +86,15 @@ def main(argv=None) -> None:
 
     lm.train(network, data, block_size, settings, seed=args.seed, callback=report)
     print(f"Trained in {time.perf_counter() - tic:.0f} s. A sample:")
-    model = lm.LanguageModel(network, data.vocab, block_size, "gpt")
+    model = lm.LanguageModel(network, data.vocab, block_size, layers)
     print(
         model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], args.sample, seed=args.seed)
     )
-    score = model.score(data)
-    print(f"Validation loss: {score['loss']:.4f}")
+    print(f"Validation loss: {model.score(data)['loss']:.4f}")
+
+
+def main(argv=None) -> None:
+    run(arguments(__doc__).parse_args(argv), "gpt", "GPT")
 
 
 if __name__ == "__main__":

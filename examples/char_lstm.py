@@ -23,48 +23,13 @@ has offline.
 
 from __future__ import annotations
 
-import argparse
-import time
-
-from scratchnn import language_model as lm
-from scratchnn.data.text import TextData, python_source, read_text
+from char_gpt import arguments, run  # examples/char_gpt.py: the same run, with another model and settings
 
 SETTINGS = {"batch_size": 32, "learning_rate": 2e-3, "min_lr": 2e-4, "weight_decay": 0.0, "clip": 5.0}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", metavar="PATH", help="a UTF-8 text file (default: Python's own source)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iters", type=int, default=2000, help="optimizer steps (default: %(default)s)")
-    parser.add_argument(
-        "--sample", type=int, default=300, help="characters sampled at the end (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    text, name = (read_text(args.corpus), args.corpus) if args.corpus else python_source()
-    data = TextData.from_text(text, name=name)
-    network, block_size = lm.build_network("charlstm", len(data.vocab), seed=args.seed)
-    settings = lm.LMTraining(iters=args.iters, warmup_iters=min(100, args.iters // 10), **SETTINGS)
-    n_params = sum(p.size for p in network.parameters())
-    print(f"Corpus: {name}: {len(text)} characters, {len(data.vocab)} distinct")
-    shape = f"{settings.batch_size} x {block_size} characters"
-    print(f"LSTM: {n_params} parameters; {settings.iters} steps of {shape}")
-    tic = time.perf_counter()
-
-    def report(rec: dict) -> None:
-        if "tokens_per_s" in rec:
-            return
-        train = "" if rec["loss"] is None else f"train loss {rec['loss']:.4f}, "
-        elapsed = time.perf_counter() - tic
-        print(f"step {rec['step']:5d}: {train}val loss {rec['val_loss']:.4f} ({elapsed:.0f} s)")
-
-    lm.train(network, data, block_size, settings, seed=args.seed, callback=report)
-    print(f"Trained in {time.perf_counter() - tic:.0f} s. A sample:")
-    model = lm.LanguageModel(network, data.vocab, block_size, "charlstm")
-    print(
-        model.generate("\n" if "\n" in data.vocab.chars else data.vocab.chars[0], args.sample, seed=args.seed)
-    )
-    print(f"Validation loss: {model.score(data)['loss']:.4f}")
+    run(arguments(__doc__).parse_args(argv), "charlstm", "LSTM", **SETTINGS)
 
 
 if __name__ == "__main__":

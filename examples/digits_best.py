@@ -65,13 +65,13 @@ dropout's masks and the batch order, so the same seed prints the same output.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script from anywhere: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _cli import arguments, parse  # examples/_cli.py, beside this script
 from threadpoolctl import threadpool_limits
 
 from scratchnn.data import load_digits_split, train_val_split
@@ -96,6 +96,19 @@ RECIPE = TrainingConfig(
 GRID = {"dropout": [0.0, 0.3]}
 
 
+def splits(seed: int, log=print) -> tuple[tuple, tuple]:
+    """``(x_train, x_test, y_train, y_test)`` of ``load_digits_split(seed=seed)`` and
+    ``(x_fit, x_val, y_fit, y_val)``, the training rows with 20% held out (stratified) for validation.
+    """
+    x_train, x_test, y_train, y_test = load_digits_split(seed=seed)
+    x_fit, x_val, y_fit, y_val = train_val_split(x_train, y_train, val_size=0.2, seed=seed)
+    log(
+        f"Digits: {len(x_train)} training rows ({len(x_val)} held out for validation "
+        f"while choosing), {len(x_test)} test rows"
+    )
+    return (x_train, x_test, y_train, y_test), (x_fit, x_val, y_fit, y_val)
+
+
 def digits_best(seed: int = 0, *, epochs: int = RECIPE.epochs, log=print) -> float:
     """Choose settings on a validation split, train on the whole training set; return test accuracy.
 
@@ -104,12 +117,7 @@ def digits_best(seed: int = 0, *, epochs: int = RECIPE.epochs, log=print) -> flo
     each line of the report (``print`` by default; pass ``lambda line: None``
     to silence it).
     """
-    x_train, x_test, y_train, y_test = load_digits_split(seed=seed)
-    x_fit, x_val, y_fit, y_val = train_val_split(x_train, y_train, val_size=0.2, seed=seed)
-    log(
-        f"Digits: {len(x_train)} training rows ({len(x_val)} held out for validation "
-        f"while choosing), {len(x_test)} test rows"
-    )
+    (x_train, x_test, y_train, y_test), (x_fit, x_val, y_fit, y_val) = splits(seed, log)
     base = RECIPE.replace(epochs=epochs)
     # Tiny matrices gain nothing from BLAS threads, and on a shared machine
     # threads waiting for each other cost more than they save.
@@ -130,16 +138,8 @@ def digits_best(seed: int = 0, *, epochs: int = RECIPE.epochs, log=print) -> flo
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split and all training (default 0)")
-    parser.add_argument(
-        "--epochs", type=int, default=RECIPE.epochs, help=f"epochs per run (default {RECIPE.epochs})"
-    )
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
+    parser = arguments(__doc__, epochs=RECIPE.epochs, seed_help="seed for the split and all training")
+    args = parse(parser, argv)
     return digits_best(args.seed, epochs=args.epochs)
 
 

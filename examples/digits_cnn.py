@@ -66,7 +66,6 @@ shifts and the batch order, so the same seed prints the same output whatever
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -74,10 +73,11 @@ if __package__ in (None, ""):  # run as a script from anywhere: make the reposit
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from _cli import arguments, parse  # examples/_cli.py, beside this script
+from digits_best import splits  # the same splits as examples/digits_best.py, so the figures compare
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from scratchnn.data import load_digits_split, train_val_split
 from scratchnn.recipe.config import TrainingConfig
 from scratchnn.recipe.train import build
 from scratchnn.validation import check_random_state
@@ -148,12 +148,7 @@ def digits_cnn(seed: int = 0, *, epochs: int = RECIPE.epochs, jobs: int = 2, log
     validation split, the weights, the shifts and the batch order; ``jobs``
     (processes for the candidates) changes only the time it takes.
     """
-    x_train, x_test, y_train, y_test = load_digits_split(seed=seed)
-    x_fit, x_val, y_fit, y_val = train_val_split(x_train, y_train, val_size=0.2, seed=seed)
-    log(
-        f"Digits: {len(x_train)} training rows ({len(x_val)} held out for validation "
-        f"while choosing), {len(x_test)} test rows"
-    )
+    (x_train, x_test, y_train, y_test), (x_fit, x_val, y_fit, y_val) = splits(seed, log)
     config = RECIPE.replace(epochs=epochs)
     log(f"Network: {config.layers}")
     seeds = np.random.SeedSequence(seed).spawn(len(GRID["shift"]) + 1)
@@ -178,21 +173,11 @@ def digits_cnn(seed: int = 0, *, epochs: int = RECIPE.epochs, jobs: int = 2, log
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split and all training (default 0)")
-    parser.add_argument(
-        "--epochs", type=int, default=RECIPE.epochs, help=f"epochs per run (default {RECIPE.epochs})"
-    )
+    parser = arguments(__doc__, epochs=RECIPE.epochs, seed_help="seed for the split and all training")
     parser.add_argument(
         "--jobs", type=int, default=2, help="processes training the candidates side by side (default 2)"
     )
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
-    if args.jobs < 1:
-        parser.error(f"--jobs must be a positive integer, got {args.jobs}")
+    args = parse(parser, argv, positive=("epochs", "jobs"))
     return digits_cnn(args.seed, epochs=args.epochs, jobs=args.jobs)
 
 

@@ -32,7 +32,6 @@ run (for a quick check).
 
 from __future__ import annotations
 
-import argparse
 import importlib.resources
 import sys
 import warnings
@@ -42,12 +41,11 @@ if __package__ in (None, ""):  # run as a script from anywhere: make the reposit
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from _cli import arguments, parse  # examples/_cli.py, beside this script
+from _lstm_head import LSTMHead, train  # examples/_lstm_head.py
 from threadpoolctl import threadpool_limits
 
-from scratchnn.layers import LSTM, Dense
 from scratchnn.losses import MeanAbsoluteError
-from scratchnn.optimizers import AdamW
-from scratchnn.schedules import make_schedule
 from scratchnn.validation import check_random_state
 
 EPOCHS = 20
@@ -80,50 +78,13 @@ def windows(series: np.ndarray, start: int, stop: int, window: int):
     return x[:, :, None].astype(np.float32), series[idx, None].astype(np.float32)
 
 
-def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
-    """Scale ``grads`` in place to a global norm of at most ``max_norm``, as ``clip_grad_norm_`` in torch."""
-    norm = float(np.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads)))
-    if norm > max_norm:
-        for g in grads:
-            g *= max_norm / (norm + 1e-6)
-    return norm
-
-
-class Forecaster:
-    """LSTM over the window -> its last state -> Dense(1)."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        self.lstm = LSTM(1, HIDDEN, return_sequences=False, seed=rng)
-        self.head = Dense(HIDDEN, 1, init="xavier", seed=rng)
-        self.loss = MeanAbsoluteError()
-        self.params = self.lstm.params + self.head.params
-        self.grads = self.lstm.grads + self.head.grads
-
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        return self.head.forward(self.lstm.forward(x, training), training)
-
-    def train_step(self, x, y, optimizer) -> float:
-        loss = self.loss.forward(self.forward(x, training=True), y)
-        self.lstm.backward(self.head.backward(self.loss.backward()), input_grad=False)
-        clip_grad_norm(self.grads, 1.0)
-        optimizer.step(self.params, self.grads)
-        return loss
-
-
-def fit(x, y, epochs: int, seed: int) -> Forecaster:
+def fit(x, y, epochs: int, seed: int) -> LSTMHead:
+    """The forecaster (window -> LSTM(1, 32) -> Dense(1)) trained on ``(x, y)`` with the absolute error."""
     rng = check_random_state(seed)
-    model = Forecaster(rng)
-    optimizer = AdamW(LEARNING_RATE, weight_decay=0.01)
-    schedule = make_schedule("warmup-cosine", epochs * -(-len(x) // BATCH))
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), BATCH):
-            idx = order[start : start + BATCH]
-            optimizer.learning_rate = schedule(step, LEARNING_RATE)
-            model.train_step(x[idx], y[idx], optimizer)
-            step += 1
-    return model
+    model = LSTMHead(1, HIDDEN, 1, MeanAbsoluteError(), rng)
+    return train(
+        model, x, y, learning_rate=LEARNING_RATE, weight_decay=0.01, epochs=epochs, batch_size=BATCH, rng=rng
+    )
 
 
 def arima_forecasts(series: np.ndarray, n_train: int) -> np.ndarray:
@@ -170,14 +131,8 @@ def sunspots(seed: int = 0, *, epochs: int = EPOCHS, log=print) -> float:
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="seed for the weights and batches (default 0)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs per run (default {EPOCHS})")
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
+    parser = arguments(__doc__, epochs=EPOCHS, seed_help="seed for the weights and batches")
+    args = parse(parser, argv)
     return sunspots(args.seed, epochs=args.epochs)
 
 

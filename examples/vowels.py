@@ -37,7 +37,6 @@ check).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -45,20 +44,18 @@ if __package__ in (None, ""):  # run as a script from anywhere: make the reposit
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from _cli import arguments, parse  # examples/_cli.py, beside this script
+from _lstm_head import LSTMHead, train  # examples/_lstm_head.py
 from threadpoolctl import threadpool_limits
 
 from scratchnn.data import train_val_split
-from scratchnn.layers import LSTM, Dense
 from scratchnn.losses import SoftmaxCrossEntropy
-from scratchnn.optimizers import AdamW
-from scratchnn.schedules import make_schedule
 from scratchnn.validation import check_random_state
 
 EPOCHS = 30
 BATCH = 16
 HIDDEN = 64
 WEIGHT_DECAY = 0.01
-MAX_NORM = 1.0
 #: The setting chosen on the validation split.
 GRID = {"learning_rate": [0.01, 0.02]}
 
@@ -82,57 +79,25 @@ def load_vowels():
     return tuple(out)
 
 
-def clip_grad_norm(grads: list[np.ndarray], max_norm: float) -> float:
-    """Scale ``grads`` in place to a global norm of at most ``max_norm``, as ``clip_grad_norm_`` in torch."""
-    norm = float(np.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads)))
-    if norm > max_norm:
-        for g in grads:
-            g *= max_norm / (norm + 1e-6)
-    return norm
-
-
-class Classifier:
-    """LSTM -> last real step -> Dense, trained with softmax cross-entropy."""
-
-    def __init__(self, hidden: int, rng: np.random.Generator) -> None:
-        self.lstm = LSTM(12, hidden, return_sequences=False, seed=rng)
-        self.head = Dense(hidden, 9, init="xavier", seed=rng)
-        self.loss = SoftmaxCrossEntropy()
-        self.params = self.lstm.params + self.head.params
-        self.grads = self.lstm.grads + self.head.grads
-
-    def forward(self, x: np.ndarray, lengths: np.ndarray, training: bool = False) -> np.ndarray:
-        t = int(lengths.max())  # pad only to this batch's longest sequence
-        self.lstm.set_lengths(lengths)
-        return self.head.forward(self.lstm.forward(x[:, :t], training), training)
-
-    def train_step(self, x, lengths, y, optimizer) -> float:
-        loss = self.loss.forward(self.forward(x, lengths, training=True), y)
-        self.lstm.backward(self.head.backward(self.loss.backward()), input_grad=False)
-        clip_grad_norm(self.grads, MAX_NORM)
-        optimizer.step(self.params, self.grads)
-        return loss
-
-    def accuracy(self, x, lengths, y) -> float:
-        return float(np.mean(self.forward(x, lengths).argmax(axis=1) == y))
-
-
-def fit(x, lengths, y, lr: float, epochs: int, seed: int) -> Classifier:
-    """The classifier trained on ``(x, lengths, y)`` at peak learning rate ``lr``."""
+def fit(x, lengths, y, lr: float, epochs: int, seed: int) -> LSTMHead:
+    """The classifier (LSTM(12, 64) -> last real step -> Dense(9)) trained at peak rate ``lr``."""
     rng = check_random_state(seed)
-    model = Classifier(HIDDEN, rng)
-    optimizer = AdamW(lr, weight_decay=WEIGHT_DECAY)
-    steps_per_epoch = -(-len(x) // BATCH)
-    schedule = make_schedule("warmup-cosine", epochs * steps_per_epoch)
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), BATCH):
-            idx = order[start : start + BATCH]
-            optimizer.learning_rate = schedule(step, lr)
-            model.train_step(x[idx], lengths[idx], y[idx], optimizer)
-            step += 1
-    return model
+    model = LSTMHead(12, HIDDEN, 9, SoftmaxCrossEntropy(), rng)
+    return train(
+        model,
+        x,
+        y,
+        lengths=lengths,
+        learning_rate=lr,
+        weight_decay=WEIGHT_DECAY,
+        epochs=epochs,
+        batch_size=BATCH,
+        rng=rng,
+    )
+
+
+def accuracy(model: LSTMHead, x, lengths, y) -> float:
+    return float(np.mean(model.forward(x, lengths).argmax(axis=1) == y))
 
 
 def vowels(seed: int = 0, *, epochs: int = EPOCHS, log=print) -> float:
@@ -154,26 +119,20 @@ def vowels(seed: int = 0, *, epochs: int = EPOCHS, log=print) -> float:
         scores = {}
         for lr in GRID["learning_rate"]:
             model = fit(x_train[fit_idx], len_train[fit_idx], y_train[fit_idx], lr, epochs, seed)
-            scores[lr] = model.accuracy(x_train[val_idx], len_train[val_idx], y_train[val_idx])
+            scores[lr] = accuracy(model, x_train[val_idx], len_train[val_idx], y_train[val_idx])
             log(f"  learning_rate={lr}: validation accuracy {scores[lr]:.4f}")
         best = max(GRID["learning_rate"], key=lambda lr: (scores[lr], -lr))  # ties: the gentler rate
         log(f"Chosen on validation: {{'learning_rate': {best}}}")
         model = fit(x_train, len_train, y_train, best, epochs, seed)
-        accuracy = model.accuracy(x_test, len_test, y_test)
+        test_accuracy = accuracy(model, x_test, len_test, y_test)
     log(f"Final network: trained for {epochs} epochs on all {len(y_train)} training sequences")
-    log(f"Test accuracy: {accuracy:.4f}")
-    return accuracy
+    log(f"Test accuracy: {test_accuracy:.4f}")
+    return test_accuracy
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="seed for the split and all training (default 0)")
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help=f"epochs per run (default {EPOCHS})")
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.epochs < 1:
-        parser.error(f"--epochs must be a positive integer, got {args.epochs}")
+    parser = arguments(__doc__, epochs=EPOCHS, seed_help="seed for the split and all training")
+    args = parse(parser, argv)
     return vowels(args.seed, epochs=args.epochs)
 
 

@@ -1,8 +1,11 @@
-"""Helpers shared by the test modules: small synthetic data sets and a loss that records its values."""
+"""Helpers shared by the test modules: small synthetic data sets, a loss that records its values, and
+the playground's server and browser as fixtures (one of each per test module that asks for it)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from playground_support import Browser, Server
 
 from scratchnn.losses import SoftmaxCrossEntropy
 
@@ -35,3 +38,19 @@ class RecordingCrossEntropy(SoftmaxCrossEntropy):
         self.values.append(value)
         self.targets.append(np.array(targets, copy=True))
         return value
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``python -m scratchnn playground --port 0``, running for the module's tests; stopped with Ctrl-C."""
+    s = Server("--port", "0")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium through Playwright, for the module's tests."""
+    b = Browser()
+    yield b
+    b.close()

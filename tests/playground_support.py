@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -15,6 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,6 +99,24 @@ def request(url: str, data: bytes | None = None, method: str | None = None, head
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def pixels(png: bytes) -> np.ndarray:
+    """A screenshot's pixels, ``(height, width, 3)`` RGB as int16 (so that differences can be negative)."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def bitmap_of(image: np.ndarray) -> np.ndarray:
+    """A 32x32 binary bitmap whose 4x4 blocks hold as many on pixels as the 8x8 image's values, row by row."""
+    bitmap = np.zeros((32, 32), dtype=np.uint8)
+    for i in range(8):
+        for j in range(8):
+            block = np.zeros(16, dtype=np.uint8)
+            block[: image[i, j]] = 1
+            bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
+    return bitmap
 
 
 def chromium_path() -> str:

@@ -12,31 +12,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import SCRIPT, TIMEOUT, assert_one_line_error, scratchnn, scratchnn_command, start
 
 from scratchnn import cli
 from scratchnn.data import Scaler
 from scratchnn.data.sources import load_source
 from scratchnn.serialization import load_network, save
 from scratchnn.tuning import files as tuning_files
-
-SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
-TIMEOUT = 300
-
-
-def scratchnn(*args, cwd, module: bool = False, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the console script (or ``python -m scratchnn``) and return the finished process."""
-    command = [sys.executable, "-m", "scratchnn"] if module or SCRIPT is None else [SCRIPT]
-    proc = subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 def assert_sensible_image(path):
@@ -48,16 +34,6 @@ def assert_sensible_image(path):
     assert 200 <= image.shape[0] <= 2000, image.shape
     assert 200 <= image.shape[1] <= 2000, image.shape
     assert float(np.std(image[..., :3])) > 0.01
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def write_rows(path, header, rows):
@@ -244,9 +220,8 @@ def test_progress_bar_on_a_terminal(tmp_path):
 
     reader = threading.Thread(target=read)
     reader.start()
-    command = [SCRIPT or sys.executable, *([] if SCRIPT else ["-m", "scratchnn"])]
     proc = subprocess.run(
-        [*command, "train", "--data", "iris", "--out", "t", "--epochs", "4"],
+        [*scratchnn_command(), "train", "--data", "iris", "--out", "t", "--epochs", "4"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=slave,
@@ -299,7 +274,7 @@ def test_tune_grid_given_twice_searches_both_and_refuses_a_key_named_twice(tmp_p
         rows = list(csv.DictReader(f))
     assert [(r["learning_rate"], r["batch_size"]) for r in rows] == [("0.05", "16"), ("0.1", "16")]
     proc = scratchnn(
-        *args, "--out", "u", "--grid", "batch_size=16", "--grid", "batch_size=32", cwd=tmp_path, check=False
+        *args, "--out", "u", "--grid", "batch_size=16", "--grid", "batch_size=32", cwd=tmp_path, status=None
     )
     assert proc.returncode == 2
     assert "'batch_size' twice" in proc.stderr
@@ -322,7 +297,7 @@ def test_tune_resume_runs_only_missing_trials_and_gives_the_same_table(tmp_path)
     assert proc.returncode == 0
 
     # a different search cannot resume from it
-    other = scratchnn("tune", *args, "--out", "part", "--resume", "--seed", "5", cwd=tmp_path, check=False)
+    other = scratchnn("tune", *args, "--out", "part", "--resume", "--seed", "5", cwd=tmp_path, status=None)
     assert_one_line_error(other, "--resume", "seed")
 
 
@@ -358,30 +333,30 @@ def test_user_errors_through_the_console_script(tmp_path, iris_run):
     iris_cwd, _ = iris_run
     (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,x\n3,4\n")
     assert_one_line_error(
-        scratchnn("train", "--data", "ragged.csv", "--out", "o", cwd=tmp_path, check=False), "line 3"
+        scratchnn("train", "--data", "ragged.csv", "--out", "o", cwd=tmp_path, status=None), "line 3"
     )
     assert_one_line_error(
-        scratchnn("train", "--data", "iris.csv", "--out", "o", cwd=tmp_path, check=False), "not found"
+        scratchnn("train", "--data", "iris.csv", "--out", "o", cwd=tmp_path, status=None), "not found"
     )
     assert_one_line_error(
-        scratchnn("tune", "--data", "iris", "--out", "o", "--grid", "lr=0.1", cwd=tmp_path, check=False),
+        scratchnn("tune", "--data", "iris", "--out", "o", "--grid", "lr=0.1", cwd=tmp_path, status=None),
         "unknown key 'lr'",
     )
     (tmp_path / "fake.npz").write_bytes(b"not a zip file")
     assert_one_line_error(
-        scratchnn("evaluate", "--model", "fake.npz", "--data", "iris", cwd=tmp_path, check=False), "fake.npz"
+        scratchnn("evaluate", "--model", "fake.npz", "--data", "iris", cwd=tmp_path, status=None), "fake.npz"
     )
     (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
     model = iris_cwd / "runs" / "i" / "model.npz"
     assert_one_line_error(
-        scratchnn("predict", "--model", model, "--input", "wrong.csv", cwd=tmp_path, check=False),
+        scratchnn("predict", "--model", model, "--input", "wrong.csv", cwd=tmp_path, status=None),
         "sepal length (cm)",
     )
     assert not (tmp_path / "o").exists()
 
 
 def test_divergence_is_an_error_naming_the_epoch_and_saves_no_model(tmp_path):
-    proc = scratchnn("train", "--data", "iris", "--out", "o", "--lr", "1e6", cwd=tmp_path, check=False)
+    proc = scratchnn("train", "--data", "iris", "--out", "o", "--lr", "1e6", cwd=tmp_path, status=None)
     assert_one_line_error(proc, "diverged in epoch", "smaller learning rate", "no model was saved")
     assert not (tmp_path / "o" / "model.npz").exists()
 
@@ -401,16 +376,7 @@ def test_unexpected_errors_exit_1_and_debug_shows_the_traceback(monkeypatch, cap
 
 
 def test_ctrl_c_during_train_saves_the_best_model_and_exits_130(tmp_path):
-    command = [SCRIPT] if SCRIPT else [sys.executable, "-m", "scratchnn"]
-    proc = subprocess.Popen(
-        [*command, "train", "--data", "digits", "--out", "o", "--epochs", "100000"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # a shell that starts us in the background ignores SIGINT; the child must not inherit that
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["train", "--data", "digits", "--out", "o", "--epochs", "100000"], tmp_path)
     try:
         epochs = 0
         while epochs < 2:

@@ -13,7 +13,8 @@ import re
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, assert_sensible_image, read_predictions, scratchnn, write_rows
+from cli_support import assert_one_line_error, scratchnn
+from test_cli import assert_sensible_image, read_predictions, write_rows
 
 from scratchnn.data.sources import load_source
 from scratchnn.predictor import Predictor
@@ -148,5 +149,5 @@ def test_a_pixel_csv_trains_a_cnn_with_image_shape_and_predicts(tmp_path):
     ],
 )  # fmt: skip
 def test_cnn_mistakes_are_one_line_errors_naming_the_value(tmp_path, args, fragments):
-    proc = scratchnn("train", *args, "--epochs", "1", "--out", "o", cwd=tmp_path, check=False)
+    proc = scratchnn("train", *args, "--epochs", "1", "--out", "o", cwd=tmp_path, status=None)
     assert_one_line_error(proc, *fragments)

@@ -22,25 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-TIMEOUT = 300
+from cli_support import TIMEOUT, run
 
 IRIS_FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-
-
-def _env() -> dict:
-    return dict(os.environ, MPLBACKEND="Agg")
-
-
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*_command(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
-    )
 
 
 def _write(path: Path, text: str) -> None:

@@ -16,24 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import TIMEOUT, cli_env, error_line, run
 from sklearn.datasets import load_iris
-
-TIMEOUT = 300
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-
-
-def _env() -> dict:
-    return dict(os.environ, MPLBACKEND="Agg")
-
-
-def run(args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*_command(), *map(str, args)], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
-    )
 
 
 def run_patched(code: str, args, cwd) -> subprocess.CompletedProcess:
@@ -42,19 +26,11 @@ def run_patched(code: str, args, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
         cwd=cwd,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
     )
-
-
-def error_line(proc, status: int = 2) -> str:
-    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: ")
-    return line
 
 
 def write_iris(path: Path, order: np.ndarray, labels=None) -> Path:

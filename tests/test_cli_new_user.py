@@ -9,7 +9,6 @@ measured by a small launcher that reads its child's ``ru_maxrss``.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
+import cli_support
 import numpy as np
-
-TIMEOUT = 300
+from cli_support import TIMEOUT, cli_env, run, scratchnn_command, start
 
 _MEASURE = """
 import resource, subprocess, sys
@@ -34,18 +33,6 @@ sys.exit(proc.returncode)
 """
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-
-
-def run(args: list[str], cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.run(
-        [*_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
 def run_measured(
     args: list[str], cwd: Path, timeout: float = 300
 ) -> tuple[subprocess.CompletedProcess, float, float]:
@@ -53,10 +40,10 @@ def run_measured(
 
     CPU time (user + system) rather than wall time: the bound then holds on a loaded machine too.
     """
-    env = dict(os.environ, MPLBACKEND="Agg")
+    env = cli_env()
     usage = cwd / "usage.txt"
     proc = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(usage), *_command(), *args],
+        [sys.executable, "-c", _MEASURE, str(usage), *scratchnn_command(), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -68,13 +55,10 @@ def run_measured(
 
 
 def error_line(proc: subprocess.CompletedProcess) -> str:
-    """The one line on stderr, after checking there is nothing else: no traceback, no "unexpected"."""
-    assert proc.returncode == 2, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "unexpected" not in lines[0]
-    return lines[0]
+    """The one line on stderr (``cli_support.error_line``), and not an "unexpected" error either."""
+    line = cli_support.error_line(proc)
+    assert "unexpected" not in line
+    return line
 
 
 # -- 3: an id column is not one-hot encoded in full -------------------------------------------------
@@ -343,17 +327,7 @@ def test_force_then_ctrl_c_keeps_the_earlier_runs_plots(tmp_path):
     assert first.returncode == 0, first.stderr
     plots = {p.name: p.read_bytes() for p in (tmp_path / "o").glob("*.png")}
     assert "learning_curves.png" in plots
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    args = ["train", "--data", "iris", "--epochs", "100000", "--force", "--out", "o"]
-    proc = subprocess.Popen(
-        [*_command(), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["train", "--data", "iris", "--epochs", "100000", "--force", "--out", "o"], tmp_path)
     try:
         for line in proc.stdout:
             if line.startswith("Epoch 2/"):
@@ -489,17 +463,7 @@ def test_ctrl_c_while_tune_waits_for_a_silent_scheduler_stops_it_at_once(tmp_pat
     import psutil
 
     silent, port = _listener(None)
-    env = dict(os.environ, MPLBACKEND="Agg")
-    args = ["tune", "--data", "iris", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", "t"]
-    proc = subprocess.Popen(
-        [*_command(), *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    proc = start(["tune", "--data", "iris", "--scheduler", f"tcp://127.0.0.1:{port}", "--out", "t"], tmp_path)
     try:
         child = psutil.Process(proc.pid)
         deadline = time.time() + 120

@@ -9,18 +9,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-TIMEOUT = 300
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-
-
-def _env() -> dict:
-    return dict(os.environ, MPLBACKEND="Agg")
+from cli_support import TIMEOUT, cli_env, scratchnn
 
 
 def ok(proc) -> subprocess.CompletedProcess:
@@ -50,7 +40,7 @@ def test_train_stars_the_epoch_whose_weights_it_saved(tmp_path):
         subprocess.run(
             [sys.executable, "-c", _RECORD_KEPT, *args],
             cwd=tmp_path,
-            env=_env(),
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
@@ -63,13 +53,9 @@ def test_train_stars_the_epoch_whose_weights_it_saved(tmp_path):
 
 
 def test_evaluate_writes_its_own_misclassified_plot_and_leaves_trains(tmp_path):
-    run = ["train", "--data", "digits", "--epochs", "1", "--out", "d", "--quiet"]
-    ok(subprocess.run([*_command(), *run], cwd=tmp_path, env=_env(), capture_output=True, timeout=TIMEOUT))
+    scratchnn("train", "--data", "digits", "--epochs", "1", "--out", "d", "--quiet", cwd=tmp_path)
     trains = (tmp_path / "d" / "misclassified.png").read_bytes()
-    evaluate = ["evaluate", "--model", "d/model.npz", "--data", "digits", "--all-rows"]
-    proc = ok(
-        subprocess.run([*_command(), *evaluate], cwd=tmp_path, env=_env(), capture_output=True, text=True)
-    )
+    proc = scratchnn("evaluate", "--model", "d/model.npz", "--data", "digits", "--all-rows", cwd=tmp_path)
     assert os.path.join("d", "misclassified_evaluate.png") in proc.stdout.splitlines()[-1]
     assert (tmp_path / "d" / "misclassified.png").read_bytes() == trains
     assert (tmp_path / "d" / "misclassified_evaluate.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, scratchnn
+from cli_support import assert_one_line_error, scratchnn
 
 from scratchnn.cli.sequences import load_model
 from scratchnn.data.sequences import SequenceScaler, load_sequences
@@ -129,7 +129,7 @@ def test_bad_lengths_are_a_one_line_error_in_every_command(files, lstm_run, edit
         ("predict", "--model", lstm_run, "--input", "bad.npz"),
     ]
     for command in commands:
-        assert_one_line_error(scratchnn(*command, cwd=files, check=False), words)
+        assert_one_line_error(scratchnn(*command, cwd=files, status=None), words)
 
 
 def test_data_of_the_wrong_rank_for_the_model_is_a_one_line_error(files, lstm_run):
@@ -137,13 +137,13 @@ def test_data_of_the_wrong_rank_for_the_model_is_a_one_line_error(files, lstm_ru
     np.savez(files / "rows.npz", X=x[:, :, 0], y=y)
     for command in (("predict", "--model", lstm_run, "--input", "rows.npz"),
                     ("evaluate", "--model", lstm_run, "--data", "rows.npz")):  # fmt: skip
-        assert_one_line_error(scratchnn(*command, cwd=files, check=False), "trained on sequences")
+        assert_one_line_error(scratchnn(*command, cwd=files, status=None), "trained on sequences")
     scratchnn("train", "--data", "rows.npz", "--epochs", "1", "--out", "rows", cwd=files)
-    proc = scratchnn("predict", "--model", "rows/model.npz", "--input", "seq.npz", cwd=files, check=False)
+    proc = scratchnn("predict", "--model", "rows/model.npz", "--input", "seq.npz", cwd=files, status=None)
     assert_one_line_error(proc, "not a model trained on sequences")
     np.savez(files / "wide.npz", X=np.zeros((4, T, F + 1)), lengths=np.full(4, 2))
-    proc = scratchnn("predict", "--model", lstm_run, "--input", "wide.npz", cwd=files, check=False)
+    proc = scratchnn("predict", "--model", lstm_run, "--input", "wide.npz", cwd=files, status=None)
     assert_one_line_error(proc, f"{F + 1} features per step", f"trained on {F}")
     proc = scratchnn("train", "--data", "seq.npz", "--layers", "conv4-gap-dense", "--out", "c", cwd=files,
-                     check=False)  # fmt: skip
+                     status=None)  # fmt: skip
     assert_one_line_error(proc, "--layers: token 1 'conv4'", "needs images")

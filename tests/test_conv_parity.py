@@ -150,6 +150,21 @@ def test_conv2d_in_chunks_gives_the_same_outputs_and_gradients(monkeypatch):
 # -- pooling, flatten, reshape ----------------------------------------------------
 
 
+def assert_matches_torch(layer, torch_fn, x, rng, atol: float = ATOL, training: bool = True) -> np.ndarray:
+    """``layer``'s output and input gradient on ``x`` against ``torch_fn``'s, under one random upstream
+    gradient; returns the output. ``atol=0``: exactly equal (a layer that only rearranges numbers)."""
+    out = layer.forward(x, training=training)
+    g = rng.standard_normal(out.shape)
+    dx = layer.backward(g)
+    xt = t64(x, True)
+    yt = torch_fn(xt)
+    yt.backward(t64(g))
+    assert out.shape == tuple(yt.shape)
+    close(out, yt.detach().numpy(), atol)
+    close(dx, xt.grad.numpy(), atol)
+    return out
+
+
 def torch_pool_pair(kind, kernel, stride):
     if kind == "max":
         return MaxPool2D(kernel, stride), lambda x: F.max_pool2d(x, kernel, stride)
@@ -174,31 +189,18 @@ def test_pooling_matches_torch_forward_and_backward(kind, kernel, stride, shape,
     rng = np.random.default_rng(5)
     layer, torch_fn = torch_pool_pair(kind, kernel, stride)
     x = images(rng, shape, channels_last)  # continuous values: no window holds a tie
-    out = layer.forward(x, training=True)
-    g = rng.standard_normal(out.shape)
-    dx = layer.backward(g)
-    xt = t64(x, True)
-    yt = torch_fn(xt)
-    yt.backward(t64(g))
-    assert out.shape == tuple(yt.shape)
-    close(out, yt.detach().numpy())
-    close(dx, xt.grad.numpy())
+    assert_matches_torch(layer, torch_fn, x, rng)
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["channels-first", "channels-last"])
 def test_global_average_pooling_matches_torch_adaptive_pool_then_flatten(channels_last):
     rng = np.random.default_rng(6)
     x = images(rng, (4, 5, 7, 3), channels_last)
-    layer = GlobalAvgPool2D()
-    out = layer.forward(x)
-    g = rng.standard_normal(out.shape)
-    dx = layer.backward(g)
-    xt = t64(x, True)
-    yt = torch.flatten(F.adaptive_avg_pool2d(xt, 1), 1)
-    yt.backward(t64(g))
-    assert out.shape == (4, 5)
-    close(out, yt.detach().numpy())
-    close(dx, xt.grad.numpy())
+
+    def average_then_flatten(t):
+        return torch.flatten(F.adaptive_avg_pool2d(t, 1), 1)
+
+    assert assert_matches_torch(GlobalAvgPool2D(), average_then_flatten, x, rng).shape == (4, 5)
 
 
 @pytest.mark.parametrize("channels_last", [False, True], ids=["channels-first", "channels-last"])
@@ -206,29 +208,13 @@ def test_flatten_matches_torch_flatten_order(channels_last):
     """torch.flatten(x, 1) order (c, h, w) also when the images are channels-last in memory."""
     rng = np.random.default_rng(7)
     x = images(rng, (3, 4, 5, 2), channels_last)
-    layer = Flatten()
-    out = layer.forward(x)
-    g = rng.standard_normal(out.shape)
-    dx = layer.backward(g)
-    xt = t64(x, True)
-    yt = torch.flatten(xt, 1)
-    yt.backward(t64(g))
-    np.testing.assert_array_equal(out, yt.detach().numpy())  # a rearrangement: exact
-    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    assert_matches_torch(Flatten(), lambda xt: torch.flatten(xt, 1), x, rng, atol=0)  # a rearrangement
 
 
 def test_reshape_matches_torch_reshape_of_rows():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((3, 2 * 4 * 5))
-    layer = Reshape((2, 4, 5))
-    out = layer.forward(x)
-    g = rng.standard_normal(out.shape)
-    dx = layer.backward(g)
-    xt = t64(x, True)
-    yt = xt.reshape(3, 2, 4, 5)
-    yt.backward(t64(g))
-    np.testing.assert_array_equal(out, yt.detach().numpy())
-    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    assert_matches_torch(Reshape((2, 4, 5)), lambda xt: xt.reshape(3, 2, 4, 5), x, rng, atol=0)
 
 
 # -- BatchNorm ---------------------------------------------------------------------
@@ -240,6 +226,14 @@ def batchnorm_pair(dims: int, size: int, momentum: float, eps: float):
         size, momentum=momentum, eps=eps, dtype=torch.float64
     )
     return ours, theirs
+
+
+def batchnorm_step(ours, theirs, x, rng, training: bool) -> None:
+    """One forward and backward of both BatchNorms on ``x``: outputs and every gradient agree."""
+    theirs.zero_grad()
+    assert_matches_torch(ours, theirs, x, rng, training=training)
+    close(ours.dgamma, theirs.weight.grad.numpy())
+    close(ours.dbeta, theirs.bias.grad.numpy())
 
 
 def bn_input(rng, dims: int, batch: int, size: int, channels_last: bool) -> np.ndarray:
@@ -278,18 +272,7 @@ def test_batchnorm_matches_torch_over_10_training_steps_then_in_evaluation(
     theirs.train()
     for step in range(10):
         batch = 7 if step % 3 else 2  # a batch of 2 too: the smallest the unbiased variance allows
-        x = bn_input(rng, dims, batch, size, channels_last)
-        out = ours.forward(x, training=True)
-        g = rng.standard_normal(out.shape)
-        dx = ours.backward(g)
-        xt = t64(x, True)
-        theirs.zero_grad()
-        yt = theirs(xt)
-        yt.backward(t64(g))
-        close(out, yt.detach().numpy())
-        close(dx, xt.grad.numpy())
-        close(ours.dgamma, theirs.weight.grad.numpy())
-        close(ours.dbeta, theirs.bias.grad.numpy())
+        batchnorm_step(ours, theirs, bn_input(rng, dims, batch, size, channels_last), rng, training=True)
         close(ours.running_mean, theirs.running_mean.numpy())
         close(ours.running_var, theirs.running_var.numpy())
     # the statistics moved well away from their start (0 and 1): the comparison is not of constants
@@ -297,18 +280,7 @@ def test_batchnorm_matches_torch_over_10_training_steps_then_in_evaluation(
     assert np.abs(ours.running_var - 1).max() > 2
 
     theirs.eval()
-    x = bn_input(rng, dims, 5, size, channels_last)
-    out = ours.forward(x, training=False)
-    g = rng.standard_normal(out.shape)
-    dx = ours.backward(g)
-    xt = t64(x, True)
-    theirs.zero_grad()
-    yt = theirs(xt)
-    yt.backward(t64(g))
-    close(out, yt.detach().numpy())
-    close(dx, xt.grad.numpy())
-    close(ours.dgamma, theirs.weight.grad.numpy())
-    close(ours.dbeta, theirs.bias.grad.numpy())
+    batchnorm_step(ours, theirs, bn_input(rng, dims, 5, size, channels_last), rng, training=False)
     close(ours.running_var, theirs.running_var.numpy())  # evaluation leaves the statistics alone
 
 

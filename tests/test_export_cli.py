@@ -12,46 +12,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from cli_support import assert_one_line_error, scratchnn
 
 from scratchnn.data import Scaler, TargetScaler, sources
 from scratchnn.data.columns import ColumnPlan
 from scratchnn.serialization import load_network
 from scratchnn.validation import check_features
 
-SCRIPT = shutil.which("scratchnn", path=os.path.dirname(sys.executable)) or shutil.which("scratchnn")
-TIMEOUT = 300
 FAST = ["--epochs", "3", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01", "--quiet"]
 N_ROWS = 1000
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
-
-
-def scratchnn(*args, cwd, status: int = 0) -> subprocess.CompletedProcess:
-    command = [SCRIPT] if SCRIPT else [sys.executable, "-m", "scratchnn"]
-    env = dict(os.environ, MPLBACKEND="Agg")
-    proc = subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
-    assert proc.returncode == status, (
-        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    )
-    return proc
-
-
-def assert_one_line_error(proc, *fragments) -> None:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def session(path) -> ort.InferenceSession:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import cli_env, scratchnn_command, start
 
 from scratchnn import NeuralNetwork, data
 from scratchnn.data import sources
@@ -32,40 +32,19 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 TIMEOUT = 300  # generous: only reached if something hangs
 
 
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "scratchnn"]  # pragma: no cover - console script not installed
-
-
 def _env() -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env = cli_env(PYTHONUNBUFFERED="1")
     env.pop("PYTHONWARNINGS", None)
     return env
 
 
-def _restore_sigint() -> None:
-    # A child started from a non-interactive shell may inherit SIGINT ignored;
-    # Python then never raises KeyboardInterrupt. Give it the default back.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*_command(), *args],
-        cwd=cwd,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_restore_sigint,
-    )
+    return start(args, cwd, env=_env())
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*_command(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
+        [*scratchnn_command(), *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
     )
 
 

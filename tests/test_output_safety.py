@@ -6,34 +6,14 @@ so ``./m/../m/model.npz`` and a symbolic link are caught like the plain path.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_support import error_line, run
 
 from scratchnn.files import atomic_write
 
-TIMEOUT = 300
 FEATURES = "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)"
-
-
-def run(args, cwd) -> subprocess.CompletedProcess:
-    script = Path(sys.executable).with_name("scratchnn")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-    env = dict(os.environ, MPLBACKEND="Agg")
-    return subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
-
-
-def error_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: ")
-    assert "Traceback" not in proc.stderr
-    return line
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
@@ -10,29 +9,13 @@ import sys
 import time
 
 import numpy as np
-import pytest
-from PIL import Image
-from playground_support import ROOT, Browser, Server, env, screenshot_dir
+from playground_support import ROOT, env, pixels, screenshot_dir
 
 import scratchnn
 from scratchnn.playground import datasets
 
 READY = "window.playground && playground.boundary !== null && playground.settings !== null"
 LAST = "playground.history[playground.history.length - 1]"
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    b = Browser()
-    yield b
-    b.close()
 
 
 def open_page(browser, server, query: str = ""):
@@ -50,10 +33,6 @@ def step(page, times: int) -> None:
         before = epoch(page)
         page.click("#step")
         page.wait_for_function(f"Number(document.getElementById('epoch').textContent) === {before + 1}")
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
 def test_play_on_the_circle_learns_it_within_30_seconds_and_everything_moves(browser, server, tmp_path):

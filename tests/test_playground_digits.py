@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from playground_support import Browser, Server, screenshot_dir
+from playground_support import bitmap_of, screenshot_dir
 
 from scratchnn.data import load_digits_split
 
@@ -28,31 +27,6 @@ DRAW = """async (runs) => {
   while (digits.answered !== digits.version) await new Promise((done) => setTimeout(done, 2));
   return [digits.image, digits.proba, document.getElementById("prediction").textContent];
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    b = Browser()
-    yield b
-    b.close()
-
-
-def bitmap_of(image: np.ndarray) -> np.ndarray:
-    """A 32x32 binary bitmap whose 4x4 blocks hold as many on pixels as the 8x8 image's values, row by row."""
-    bitmap = np.zeros((32, 32), dtype=np.uint8)
-    for i in range(8):
-        for j in range(8):
-            block = np.zeros(16, dtype=np.uint8)
-            block[: image[i, j]] = 1
-            bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
-    return bitmap
 
 
 def runs_of(bitmap: np.ndarray) -> list[list[int]]:

@@ -17,13 +17,6 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
-
-
 def _address(server: Server) -> tuple[str, int]:
     host, port = server.url.split("//")[1].rstrip("/").rsplit(":", 1)
     return host, int(port)

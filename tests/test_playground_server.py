@@ -10,16 +10,9 @@ import time
 import numpy as np
 import psutil
 import pytest
-from playground_support import Server, request, until_pong, ws_url
+from playground_support import request, until_pong, ws_url
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
 
 
 def test_a_session_steps_one_epoch_and_its_downloads_exist_only_while_it_is_open(server):

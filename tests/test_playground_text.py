@@ -8,19 +8,11 @@ import math
 
 import numpy as np
 import psutil
-import pytest
-from playground_support import Server, request, until_pong, ws_url
+from playground_support import request, until_pong, ws_url
 from websockets.sync.client import connect
 
 from scratchnn.playground import text
 from scratchnn.playground.server import MAX_TEXT_UPLOAD_BYTES
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
 
 
 def hello(ws) -> str:

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
-import pytest
-from PIL import Image
-from playground_support import Browser, Server, screenshot_dir
+from playground_support import pixels, screenshot_dir
 
 from scratchnn.playground import text
 from scratchnn.playground.server import MAX_TEXT_UPLOAD_BYTES
 
 READY = "window.textpage && textpage.attention !== null && textpage.data !== null"
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = Server("--port", "0")
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    b = Browser()
-    yield b
-    b.close()
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
 
 
 def test_training_runs_samples_appear_and_every_head_draws_its_attention(browser, server, tmp_path):

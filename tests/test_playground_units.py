@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from playground_support import ROOT, env
+from playground_support import ROOT, bitmap_of, env
 
 import scratchnn
 from scratchnn.data import load_digits_split
@@ -207,17 +207,6 @@ def test_digits_test_images_survive_the_preprocessing_when_drawn_large():
     assert correct / len(images) >= 0.9
 
 
-def bitmap_of(image: np.ndarray) -> np.ndarray:
-    """A 32x32 binary bitmap whose 4x4 blocks hold as many on pixels as the 8x8 image's values, row by row."""
-    bitmap = np.zeros((32, 32), dtype=np.uint8)
-    for i in range(8):
-        for j in range(8):
-            block = np.zeros(16, dtype=np.uint8)
-            block[: image[i, j]] = 1
-            bitmap[4 * i : 4 * i + 4, 4 * j : 4 * j + 4] = block.reshape(4, 4)
-    return bitmap
-
-
 def test_uploaded_labels_are_ordered_as_the_command_line_orders_them():
     # numbers numerically ("2" before "10"), as scratchnn.data.encode_labels: not as text ("10" < "2")
     _, labels, names = datasets.read_points_csv("a,b,k\n1,2,10\n3,4,2\n5,6,10\n", "a", "b", "k")
@@ -286,3 +275,16 @@ def test_the_playground_and_the_command_line_read_a_csv_file_to_the_same_arrays(
         with pytest.raises(ValueError, match=str(path)) as playground:
             datasets.read_points_csv(bad, "a", "b", "kind", str(path))
         assert str(playground.value) == str(cli.value)
+
+
+def test_every_page_is_its_body_in_the_shared_layout_with_a_menu_naming_every_page():
+    from scratchnn.playground.server import PAGES, page_html
+
+    for path, (_, title, _, script) in PAGES.items():
+        html = page_html(path)
+        assert html.startswith("<!doctype html>")
+        assert f"<title>{title}</title>" in html
+        assert html.count("<header>") == 1
+        assert all(f'<a href="{href}">{name}</a>' in html for href, (_, _, name, _) in PAGES.items())
+        assert html.endswith(f'<script src="/static/{script}"></script>\n</body>\n</html>\n')
+        assert "{" not in html  # every slot of the layout filled

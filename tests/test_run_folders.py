@@ -17,37 +17,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_support import TIMEOUT, cli_env, error_line, run, scratchnn_command
 
-TIMEOUT = 300
 MANIFEST = ".scratchnn-files.json"
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).with_name("scratchnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "scratchnn"]
-
-
-def _env() -> dict:
-    return dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-
-
-def run(args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*_command(), *map(str, args)], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
-    )
 
 
 def ok(proc) -> subprocess.CompletedProcess:
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     return proc
-
-
-def error_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("error: ")
-    assert "Traceback" not in proc.stderr
-    return line
 
 
 def contents(folder: Path) -> dict[str, bytes]:
@@ -96,9 +73,9 @@ def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
     # far more epochs than the test can take: the run is still training when it is interrupted
     slow = ["train", "--data", "digits", "--epochs", "100000", "--out", "r"]
     first = subprocess.Popen(
-        [*_command(), *slow],
+        [*scratchnn_command(), *slow],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -159,7 +136,7 @@ def test_a_full_disk_names_the_file_and_what_the_folder_holds(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", _FULL_DISK, *IRIS, "--out", "r"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(PYTHONUNBUFFERED="1"),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import math
 import sys
 
 from .. import language_model as lm
@@ -23,16 +21,6 @@ example:
 """
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
 def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="a model.npz trained on a .txt file")
     parser.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
@@ -45,7 +33,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--temperature",
-        type=_positive_float,
+        type=options.positive_float,
         default=1.0,
         metavar="T",
         help="divides the scores before sampling: below 1 surer, above 1 wilder (default: %(default)s)",

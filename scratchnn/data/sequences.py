@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..validation import check_sequence_lengths
+from .sources import read_npz
 
 __all__ = [
     "SequenceData",
@@ -68,16 +69,7 @@ def is_sequence_npz(path) -> bool:
 
 def load_sequences(path: str, *, need_labels: bool = True) -> SequenceData:
     """Read and check a sequence ``.npz`` (module docstring); ValueError naming what is wrong."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = set(data.files)
-            arrays = {k: data[k] for k in ("X", "y", "lengths") if k in files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ValueError(f"{path} holds pickled objects, which are refused for safety") from None
-        raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+    files, arrays = read_npz(path, ("X", "y", "lengths"))
     if "X" not in arrays or (need_labels and "y" not in arrays):
         raise ValueError(f"{path} must hold arrays 'X' (N, T, F) and 'y' (N,), found {sorted(files)}")
     x = arrays["X"]

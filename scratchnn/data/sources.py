@@ -177,23 +177,31 @@ def _default_names(n: int) -> list[str]:
     return [f"x{i}" for i in range(n)]
 
 
-def _load_npz(path: str) -> Dataset:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"data file not found: {path}")
-    files: set = set()
+def read_npz(path: str, names) -> tuple[set[str], dict[str, np.ndarray]]:
+    """The names of the arrays an ``.npz`` file holds, and those of them among ``names``, read.
+
+    Pickled objects are refused (``allow_pickle=False``); a file that is not a
+    readable ``.npz`` is a ValueError naming it, as is one holding pickles.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             files = set(getattr(data, "files", ()))
-            if {"X", "y"} <= files:
-                x, y = data["X"], data["y"]
+            return files, {name: data[name] for name in names if name in files}
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise ValueError(f"{path} holds pickled objects, which are refused for safety") from None
         raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
     except (OSError, EOFError) as exc:
         raise ValueError(f"{path} is not a readable .npz file: {exc}") from None
+
+
+def _load_npz(path: str) -> Dataset:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"data file not found: {path}")
+    files, arrays = read_npz(path, ("X", "y"))
     if not {"X", "y"} <= files:
         raise ValueError(f"{path} must be an .npz file holding arrays 'X' and 'y', found {sorted(files)}")
+    x, y = arrays["X"], arrays["y"]
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{path}: X must be a non-empty 2-D array (n_samples, n_features), got {x.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):

@@ -55,7 +55,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -75,6 +75,13 @@ __all__ = [
 ]
 
 STATIC = Path(__file__).with_name("static")
+#: The pages: address -> (the file of its body in ``STATIC``, its title, its name in the menu, its script).
+#: Each body is set in ``layout.html``, the head, menu and scripts every page shares (``page_html``).
+PAGES = {
+    "/": ("index.html", "scratchnn playground", "Train", "playground.js"),
+    "/digits": ("digits.html", "scratchnn playground: draw a digit", "Draw a digit", "digits.js"),
+    "/text": ("text.html", "scratchnn playground: learn a text", "Learn a text", "text.js"),
+}
 MAX_UPLOAD_BYTES = 4 << 20
 """The largest CSV file a tab may upload (4 MB): a longer body is answered 413 (see ``_read_body``)."""
 MAX_UPLOAD_ROWS = 50_000
@@ -530,6 +537,14 @@ async def _gone(request: Request, exc: _Gone) -> Response:
     return Response(status_code=400)  # never sent: the client has gone; nothing for the log either
 
 
+def page_html(path: str) -> str:
+    """The page at ``path`` (a key of ``PAGES``): its body set in ``layout.html``, the menu naming all."""
+    body, title, _, script = PAGES[path]
+    nav = " · ".join(f'<a href="{href}">{name}</a>' for href, (_, _, name, _) in PAGES.items())
+    layout, body = ((STATIC / name).read_text(encoding="utf-8") for name in ("layout.html", body))
+    return layout.format(title=title, nav=nav, body=body, script=script)
+
+
 def create_app(
     max_sessions: int = 24,
     workers: int = 2,
@@ -542,9 +557,9 @@ def create_app(
     bound to ``host`` (whose names alone it answers to, ``_OriginCheck``)."""
     pg = Playground(max_sessions, workers, digit_model, idle_timeout)
 
-    def page(name: str):
+    def page(path: str):
         async def endpoint(request: Request) -> Response:
-            return FileResponse(STATIC / name, media_type="text/html")
+            return HTMLResponse(page_html(path))
 
         return endpoint
 
@@ -552,9 +567,7 @@ def create_app(
         return JSONResponse(meta())
 
     routes = [
-        Route("/", page("index.html")),
-        Route("/digits", page("digits.html")),
-        Route("/text", page("text.html")),
+        *(Route(path, page(path)) for path in PAGES),
         Route("/api/meta", api_meta),
         Route("/api/status", pg.status),
         Route("/api/session/{sid}/upload", pg.upload, methods=["POST"]),
