@@ -184,8 +184,22 @@ def report(rows: list[dict], repeats: int, load: str) -> str:
         f"Load average (1, 5, 15 min) during the run: {load}. Median of {repeats} steps, float32, batch {B} "
         f"x {T}, {L} layers, {H} heads, {C} channels, {V} characters; the same weights and batch in both; "
         "the step is forward, cross-entropy, backward, clipping at 1.0 and AdamW in two groups. Ratio: "
-        "scratchnn's median over PyTorch's.\n\n" + table(rows)
+        "scratchnn's median over PyTorch's.\n\n" + table(rows) + "\n\n" + targets(rows)
     )
+
+
+#: Most of PyTorch's time a scratchnn step may take, by thread count.
+TARGETS = {1: 1.1, 2: 1.3}
+
+
+def targets(rows: list[dict]) -> str:
+    lines = ["| target | measured | met |", "| --- | --- | --- |"]
+    for r in rows:
+        if r["threads"] in TARGETS:
+            ratio, bound = r["scratchnn"] / r["pytorch"], TARGETS[r["threads"]]
+            met = "yes" if ratio <= bound else "NO"
+            lines.append(f"| W8, {r['threads']} thread(s): <= {bound} x PyTorch | {ratio:.2f} x | {met} |")
+    return "\n".join(lines)
 
 
 def write_section(path: Path, section: str) -> None:
