@@ -31,6 +31,7 @@ def learning_curves(history: list[dict], path):
         best = min(val, key=lambda r: r["val_loss"])
         ax.annotate(f"{best['val_loss']:.4f}", (best["step"], best["val_loss"]), textcoords="offset points",
                     xytext=(0, -14), ha="center", fontsize=8)  # fmt: skip
+        ax.margins(y=0.12)  # room under the lowest point for its label
     ax.set(xlabel="step", ylabel="loss (nats per character)", title="Learning curves")
     ax.grid(alpha=0.3)
     ax.legend()
