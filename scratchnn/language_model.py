@@ -36,6 +36,7 @@ from .layers import GPT, LSTM, Dense, Embedding
 from .losses import SoftmaxCrossEntropy
 from .network import NeuralNetwork
 from .optimizers import AdamW, clip_grad_norm
+from .recipe import build_network as build_spec
 from .schedules import CosineAnnealing, WarmupCosine
 from .serialization import ModelFileError, load_network, save
 from .trainer import TrainingDiverged
@@ -59,6 +60,9 @@ PRESETS: dict[str, dict] = {
     "charlstm": {"block_size": 64, "hidden_size": 128, "n_layer": 2},
 }
 
+#: The context of a network written as a spec, unless ``block_size`` is given.
+DEFAULT_BLOCK_SIZE = 64
+
 #: The most characters ``generate`` writes in one call.
 MAX_NEW_TOKENS = 100_000
 
@@ -66,9 +70,12 @@ MAX_NEW_TOKENS = 100_000
 def build_network(
     layers: str, vocab_size: int, *, block_size: int | None = None, seed=None, dtype=np.float32
 ):
-    """The network named by ``layers`` (a ``PRESETS`` name) and its context length.
+    """The network named by ``layers`` and its context length.
 
-    Returns ``(network, block_size)``; ``block_size`` overrides the preset's.
+    ``layers``: a ``PRESETS`` name, or a one-line spec (``scratchnn.recipe``)
+    that reads token ids and scores every character at every step, such as
+    ``embed65x64-lstm128-dense`` (its first layer embeds exactly ``vocab_size`` ids).
+    Returns ``(network, block_size)``; ``block_size`` overrides the preset's (a spec's: 64).
     The loss is the softmax cross-entropy over ``(B, T, vocab_size)`` logits.
     """
     rng = check_random_state(seed)
@@ -85,8 +92,28 @@ def build_network(
         stack += [LSTM(H, H, seed=rng, dtype=dtype) for _ in range(p["n_layer"])]
         stack.append(Dense(H, vocab_size, init="xavier", seed=rng, dtype=dtype))
         return NeuralNetwork(stack, loss), block_size
-    # The one-line spec has no keywords for embeddings and attention yet: a spec would read ids as numbers.
-    raise ValueError(f"layers must be one of {sorted(PRESETS)} for a language model, got {layers!r}")
+    block_size = block_size or DEFAULT_BLOCK_SIZE
+    return _from_spec(layers, vocab_size, block_size, rng, dtype), block_size
+
+
+def _from_spec(layers: str, vocab_size: int, block_size: int, rng, dtype) -> NeuralNetwork:
+    """A one-line spec (``scratchnn.recipe``) that reads token ids and scores every position, e.g.
+    ``embed65x64-lstm128-dense`` or ``embed65x64-pos64-res(ln-mha4c)-ln-dense``."""
+    expected = (
+        f"layers must be one of {sorted(PRESETS)} or a spec starting with embed{vocab_size}x<D> (the text "
+        f"has {vocab_size} distinct characters) and giving a score per character at every step"
+    )
+    if not isinstance(layers, str) or not layers.startswith("embed"):
+        raise ValueError(f"{expected}, got {layers!r}")
+    block_size = check_positive_int(block_size, "block_size")
+    network = build_spec(layers, (block_size,), vocab_size, seed=rng, dtype=dtype)
+    first = network.layers[0]
+    if getattr(first, "num_embeddings", vocab_size) != vocab_size:
+        raise ValueError(f"{expected}, got {layers!r} (embed{first.num_embeddings})")
+    out = network.forward(np.zeros((1, block_size), dtype=np.int64))
+    if out.shape != (1, block_size, vocab_size):
+        raise ValueError(f"{expected}, got {layers!r}, whose output per window is {out.shape[1:]}")
+    return network
 
 
 @dataclass

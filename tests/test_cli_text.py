@@ -128,7 +128,10 @@ def test_tune_trains_each_grid_point_and_keeps_the_lowest_validation_loss(workdi
     [
         (["--grid", "hidden_units=16,32"], "--grid 'hidden_units' is not a setting of a language model"),
         (["--grid", "learning_rate=0.01", "--jobs", "2"], "--jobs is for tables"),
-        (["--grid", "layers=gpt,dense64-dense"], "layers must be one of ['charlstm', 'gpt']"),
+        (
+            ["--grid", "layers=gpt,dense64-dense"],
+            "layers must be one of ['charlstm', 'gpt'] or a spec starting",
+        ),
     ],
 )
 def test_bad_tune_input_on_a_text_is_one_line_and_exit_status_2(workdir, args, message):
@@ -146,6 +149,20 @@ def test_the_char_lstm_preset_trains_from_the_command_line(workdir):
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().splitlines()[-1].startswith("Validation loss: ")
     assert not (workdir / "lstm" / "attention.png").exists()  # no attention to draw
+
+
+def test_a_spec_reading_token_ids_trains_saves_and_generates(workdir):
+    vocab = len(set((workdir / "corpus.txt").read_text(encoding="utf-8")))
+    spec = f"embed{vocab}x16-pos16-res(ln-mha2c)-res(ln-dense32-gelu-dense16)-ln-dense"
+    result = scratchnn("train", "--data", "corpus.txt", "--layers", spec, *TINY, "--out", "spec", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert f"({spec}, " in result.stdout
+    assert (workdir / "spec" / "attention.png").exists()
+    first = scratchnn("generate", "--model", "spec/model.npz", "--prompt", "the ", "--seed", "1", cwd=workdir)
+    again = scratchnn("generate", "--model", "spec/model.npz", "--prompt", "the ", "--seed", "1", cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout
+    assert first.stdout.startswith("the ")
 
 
 def test_epochs_count_passes_over_the_training_text(workdir):
@@ -178,7 +195,7 @@ def bad_files(folder):
         (["--data", "corpus.txt", "--optimizer", "sgd"], "--optimizer adamw"),
         (
             ["--data", "corpus.txt", "--layers", "dense64-relu-dense"],
-            "layers must be one of ['charlstm', 'gpt']",
+            "layers must be one of ['charlstm', 'gpt'] or a spec starting with embed",
         ),
         (["--data", "corpus.txt", "--iters", "5", "--epochs", "1"], "not both"),
     ],

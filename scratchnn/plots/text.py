@@ -39,6 +39,21 @@ def learning_curves(history: list[dict], path):
     return fig
 
 
+def _attention_weights(layers) -> list[np.ndarray]:
+    """The weights ``(B, H, T, T)`` of each attention in ``layers`` from the last forward pass, in
+    order: a ``GPT``'s blocks, and ``MultiHeadAttention`` layers, inside containers too."""
+    found = []
+    for layer in layers:
+        if hasattr(layer, "attention_probabilities"):
+            found += layer.attention_probabilities()
+        elif hasattr(layer, "attention_weights"):
+            found.append(layer.attention_weights)
+        else:
+            children = getattr(layer, "layers", None) or ([layer.block] if hasattr(layer, "block") else [])
+            found += _attention_weights(children)
+    return found
+
+
 def attention_maps(model, ids: np.ndarray, path, max_chars: int = 64) -> bool:
     """Each head's attention on one window ``ids (T,)``: a grid, a row per layer, a column per head.
 
@@ -48,12 +63,11 @@ def attention_maps(model, ids: np.ndarray, path, max_chars: int = 64) -> bool:
     window's characters. Returns False (and writes nothing) for a network
     without attention.
     """
-    layers = [layer for layer in model.network.layers if hasattr(layer, "attention_probabilities")]
-    if not layers:
-        return False
     ids = np.asarray(ids, dtype=np.int64)[: min(max_chars, model.block_size)]
     model.network.forward(ids[None, :], training=False)
-    maps = [p[0] for layer in layers for p in layer.attention_probabilities()]  # each (H, T, T)
+    maps = [weights[0] for weights in _attention_weights(model.network.layers)]  # each (H, T, T)
+    if not maps:
+        return False
     n_rows, n_cols = len(maps), maps[0].shape[0]
     chars = [repr(c)[1:-1] for c in model.vocab.decode(ids)]
     size = 2.2 + 0.04 * len(ids)
