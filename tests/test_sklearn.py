@@ -51,10 +51,22 @@ WARM_START_FAILED_CHECKS = {
 ESTIMATORS = [ScratchNNClassifier, ScratchNNRegressor]
 
 
+#: The rows of the sample-weight checks' repeated data: 15 rows, each repeated up to 4 times.
+_CHECKS_REPEATED_ROWS = 60
+_FLOAT32 = "float32: the weighted and the repeated fits agree to float32 rounding, not to the check's 1e-7"
+
+
 def expected_failed_checks(estimator) -> dict[str, str]:
+    """The checks expected to fail for ``estimator``, and why; any other check must pass."""
+    if estimator.batch_size < _CHECKS_REPEATED_ROWS:
+        expected = dict(EXPECTED_FAILED_CHECKS)
+    elif estimator.dtype == "float32":
+        expected = dict.fromkeys(EXPECTED_FAILED_CHECKS, _FLOAT32)
+    else:  # one batch holds every repeated row, so both fits make the same updates
+        expected = {}
     if estimator.warm_start:
-        return {**EXPECTED_FAILED_CHECKS, **WARM_START_FAILED_CHECKS}
-    return EXPECTED_FAILED_CHECKS
+        return {**expected, **WARM_START_FAILED_CHECKS}
+    return expected
 
 
 @parametrize_with_checks(
