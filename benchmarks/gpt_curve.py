@@ -102,7 +102,7 @@ def table(ours: list[dict], theirs: list[dict]) -> str:
     for a, b in zip(ours, theirs, strict=True):
         assert a["step"] == b["step"], (a, b)
         diff = a["val_loss"] - b["val_loss"]
-        lines.append(f"| {a['step']} | {a['val_loss']:.4f} | {b['val_loss']:.4f} | {diff:+.4f} |")
+        lines.append(f"| {a['step']} | {a['val_loss']:.4f} | {b['val_loss']:.4f} | {diff:+.1e} |")
     return "\n".join(lines)
 
 
@@ -128,7 +128,7 @@ def main(argv=None) -> None:
     theirs, their_time = torch_curve(start, data, settings, lm.PRESETS["gpt"]["block_size"], args.seed)
     largest = max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(ours, theirs))
     text = (
-        table(ours, theirs) + f"\n\nLargest difference: {largest:.4f}. Time: scratchnn {our_time:.0f} s, "
+        table(ours, theirs) + f"\n\nLargest difference: {largest:.1e}. Time: scratchnn {our_time:.0f} s, "
         f"PyTorch {their_time:.0f} s ({args.threads} thread{'s' if args.threads > 1 else ''})."
     )
     print(text)

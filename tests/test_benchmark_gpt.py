@@ -25,7 +25,7 @@ def test_the_gpt_curve_benchmark_gives_pytorch_the_same_curve(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([-+][\d.]+) \|$", result.stdout, re.M)
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([-+][\d.]+e[-+]\d+) \|$", result.stdout, re.M)
     assert [int(r[0]) for r in rows] == [0, 10]
     assert float(rows[1][1]) < float(rows[0][1])  # it learned
-    assert all(abs(float(r[1]) - float(r[2])) <= 0.01 for r in rows), result.stdout
+    assert all(abs(float(r[3])) <= 0.01 for r in rows), result.stdout

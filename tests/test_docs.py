@@ -363,6 +363,15 @@ def test_readme_headline_figures_are_the_figures_of_results_md():
         if r["dtype"] == "float32"
     }
     regression = book.regression_table()
+    (rnn, *_), (gpt, *_) = book.tables("rnn"), book.tables("gpt")
+    step_ratios = {
+        "W7": next(
+            float(r["scratchnn / this"])
+            for r in rnn
+            if r["threads"] == "1" and r["implementation"] == "torch"
+        ),
+        "W8": next(float(r["ratio"]) for r in gpt if r["threads"] == "1"),
+    }
     checked = 0
     for cells in rows:
         if cells[0] in regression:
@@ -376,6 +385,10 @@ def test_readme_headline_figures_are_the_figures_of_results_md():
                 cells
             )
             checked += 1
+        elif re.match(r"W[78],", cells[0]):  # the LSTM and GPT steps: each in its own section, 1 thread
+            assert float(cells[1]) == round(step_ratios[cells[0].split(",")[0]], 2), cells
+            assert cells[2] == "", cells
+            checked += 1
         elif re.match(r"W\d,", cells[0]):
             workload = cells[0].split(",")[0]
             assert float(cells[1]) == round(speed[(workload, "torch")], 2), cells
@@ -387,6 +400,13 @@ def test_readme_headline_figures_are_the_figures_of_results_md():
     # every figure of the section was checked above: no other number is quoted there
     prose = "\n".join(line for line in section.splitlines() if not line.startswith("|"))
     assert not re.findall(r"\b0\.\d{2,}", prose), "figures outside the tables are not checked"
+    # but the language models' validation losses, each from the lm section's table
+    (lm, *_) = book.tables("lm")
+    losses = {r["run"]: float(r["whole validation text"]) for r in lm}
+    quoted = re.findall(r"\b1\.\d{3}\b", prose)
+    assert quoted == [f"{losses['GPT, mean of the three']:.3f}", f"{losses['LSTM 2 x 128, seed 0']:.3f}"], (
+        quoted
+    )
 
 
 def test_the_site_home_page_includes_the_readme_sections(site):
