@@ -191,13 +191,17 @@ class Loss(Configurable):
     """
 
     task: str = "classification"
-    #: Whether a numeric target may be standardised for training (``data.TargetScaler``). True
-    #: when the outputs are the predictions themselves (an identity link): standardising the
-    #: target then only asks the last layer for standardised outputs. False for a log link.
-    standardise_target: bool = True
     #: The link between the outputs and what they model, as ``inverse_link`` undoes it: "identity",
     #: or "log" (the outputs are log-means), which an exported graph follows with an ``Exp``.
     link: str = "identity"
+    #: Whether a numeric target may be standardised for training (``data.TargetScaler``), derived
+    #: from ``link`` for each subclass: True for an identity link (the outputs are the predictions,
+    #: so standardising the target only asks the last layer for standardised outputs), False else.
+    standardise_target: bool = True
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.standardise_target = cls.link == "identity"
 
     def forward(self, outputs: np.ndarray, targets: np.ndarray, sample_weight=None) -> float:
         raise NotImplementedError
@@ -381,7 +385,6 @@ class PoissonLoss(_ElementwiseLoss):
     """
 
     task = "regression"
-    standardise_target = False
     link = "log"
 
     def check_targets(self, y, name, *, n_samples, n_outputs, x_name, dtype):

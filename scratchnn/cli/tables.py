@@ -129,14 +129,6 @@ def config_for_task(config, prep: data.Prepared, given: set[str] = frozenset()):
 
 
 def _fits(loss: str, task: str) -> bool:
-    try:
-        make_loss(loss, task=task)
-    except ValueError:
-        return False
-    return True
-
-
-def _fits(loss: str, task: str) -> bool:
     """Whether ``loss`` can train a network for ``task`` (mse can fit one-hot classes)."""
     try:
         make_loss(loss, task=task)
